@@ -1,0 +1,87 @@
+"""Bastion: a batteries-included, fast, typed async Python backend framework.
+
+    from bastion import App
+
+    app = App()
+
+    @app.get("/hello/{name}")
+    async def hello(name: str) -> dict[str, str]:
+        return {"message": f"Hello, {name}!"}
+"""
+
+from bastion.app import App
+from bastion.config import Settings
+from bastion.di.depends import Depends
+from bastion.exceptions import (
+    BadRequest,
+    BastionError,
+    ConfigurationError,
+    Conflict,
+    Forbidden,
+    HTTPError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationError,
+)
+from bastion.http.request import Request
+from bastion.http.response import (
+    HTMLResponse,
+    JSONResponse,
+    ProblemResponse,
+    RedirectResponse,
+    Response,
+    TextResponse,
+)
+from bastion.http.streaming import StreamingResponse
+from bastion.middleware.base import ASGIMiddleware
+from bastion.params.markers import Body, Cookie, File, Form, Header, Path, Query
+from bastion.plugins import Plugin
+from bastion.routing.router import Controller, Router, delete, get, patch, post, put, websocket
+
+__all__ = [
+    "App",
+    "ASGIMiddleware",
+    "BadRequest",
+    "BastionError",
+    "Body",
+    "ConfigurationError",
+    "Conflict",
+    "Controller",
+    "Cookie",
+    "Depends",
+    "File",
+    "Forbidden",
+    "Form",
+    "HTMLResponse",
+    "HTTPError",
+    "Header",
+    "JSONResponse",
+    "MethodNotAllowed",
+    "NotFound",
+    "Path",
+    "PayloadTooLarge",
+    "Plugin",
+    "ProblemResponse",
+    "Query",
+    "RedirectResponse",
+    "Request",
+    "Response",
+    "Router",
+    "Settings",
+    "StreamingResponse",
+    "TextResponse",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnsupportedMediaType",
+    "ValidationError",
+    "delete",
+    "get",
+    "patch",
+    "post",
+    "put",
+    "websocket",
+]

@@ -1,0 +1,457 @@
+"""The application: the ASGI entry point, its lifespan, and the stack frozen at start-up.
+
+Following one request, in order:
+
+1. ``app.py``               ``App.__call__`` → ``_http``: make the ``Request``, run the stack
+2. ``middleware/base.py``   app-level onion middleware, if any, around ``_route``
+3. ``routing/_tree.py``     ``RouteTree.find``: one dict hit or one walk down the segment tree
+4. ``routing/_endpoint.py`` the compiled endpoint: route middleware, plan, handler, encoder
+5. ``params/_plan.py``      the plan's extractors turn the request into arguments
+6. ``di/_graph.py``         dependencies, cached per request, with ``yield`` teardown
+7. ``http/request.py``      lazy headers, query, cookies and the size-limited body
+8. ``http/response.py``     the response sends itself
+9. ``middleware/errors.py`` exceptions become problem+json (or the dev debug page)
+
+Nothing in that path inspects a signature or builds a schema: ``_build`` does it once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any, Generic, TypeVar, Unpack
+
+from bastion.config import Settings
+from bastion.di.container import Container
+from bastion.exceptions import ConfigurationError, HTTPError, MethodNotAllowed, NotFound
+from bastion.http.request import ClientDisconnect, Request
+from bastion.http.response import ProblemResponse, RedirectResponse, Response
+from bastion.middleware.base import split, wrap_asgi
+from bastion.middleware.base import chain as chain_middleware
+from bastion.middleware.errors import ServerErrorMiddleware, problem_response, unexpected_error
+from bastion.plugins import Plugin
+from bastion.routing._endpoint import (
+    ASGIPassthrough,
+    CompiledRoute,
+    apply_middleware,
+    compile_http,
+    compile_websocket,
+)
+from bastion.routing._tree import RouteTree
+from bastion.routing.converters import DEFAULT_CONVERTERS, Converter
+from bastion.routing.route import Mount, Route, RouteOptions, WebSocketRoute
+from bastion.routing.router import Controller, Router
+from bastion.routing.urls import URLBuilder
+from bastion.types import ASGIApp, Endpoint, Receive, Scope, Send
+
+StateT = TypeVar("StateT")
+F = TypeVar("F", bound=Callable[..., Any])
+Lifespan = Callable[["App[Any]"], AbstractAsyncContextManager[Any]]
+ExceptionHandler = Callable[[Request, Any], Awaitable[Response] | Response]
+Hook = Callable[[], Awaitable[Any] | Any]
+logger = logging.getLogger("bastion")
+
+
+class AppState:
+    """The default ``app.state``: set attributes at start-up, read them anywhere."""
+
+
+class App(Generic[StateT]):
+    """A Bastion application.
+
+    ``App(settings=..., middleware=[...], plugins=[...], lifespan=...)``; declare routes with
+    ``@app.get("/path")`` etc., group them with ``app.include(Router(...))``. The route tree,
+    handler plans and middleware stack are built on the first request or at start-up, and
+    rebuilt only if ``dependency_overrides`` change.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        routes: Sequence[Route | WebSocketRoute | Mount] = (),
+        middleware: Sequence[Any] = (),
+        dependencies: Sequence[Any] = (),
+        plugins: Sequence[Plugin] = (),
+        lifespan: Lifespan | None = None,
+        on_startup: Sequence[Hook] = (),
+        on_shutdown: Sequence[Hook] = (),
+        exception_handlers: dict[type[BaseException], ExceptionHandler] | None = None,
+        converters: dict[str, Converter] | None = None,
+        state: StateT | None = None,
+        title: str = "Bastion API",
+        version: str = "0.1.0",
+        description: str = "",
+        openapi_tags: Sequence[dict[str, Any]] = (),
+        security_schemes: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.load()
+        self.debug = _debug(self.settings)
+        self.router = Router(dependencies=dependencies, routes=routes)
+        self.middleware: list[Any] = list(middleware)
+        self.lifespan_contexts: list[Lifespan] = [lifespan] if lifespan else []
+        self.on_startup: list[Hook] = list(on_startup)
+        self.on_shutdown: list[Hook] = list(on_shutdown)
+        self.exception_handlers: dict[type[BaseException], ExceptionHandler] = dict(
+            exception_handlers or {}
+        )
+        self.converters = {**DEFAULT_CONVERTERS, **(converters or {})}
+        self.state: StateT = state if state is not None else AppState()  # type: ignore[assignment]
+        self.title, self.version, self.description = title, version, description
+        self.openapi_tags = list(openapi_tags)
+        self.security_schemes = dict(security_schemes or {})
+        self.cli_commands: list[Any] = []
+        self.container = Container(self._invalidate)
+        self.container.app = self
+        self.dependency_overrides = self.container.overrides
+        self.compiled: list[CompiledRoute] = []
+        self._asgi: ASGIApp = self._build_then_serve
+        self._exit_stack: AsyncExitStack | None = None
+        self.plugins = list(plugins)
+        for plugin in self.plugins:
+            if not isinstance(plugin, Plugin):
+                raise ConfigurationError(
+                    f"{plugin!r} is not a plugin: it needs an on_app_init(app) method"
+                )
+            plugin.on_app_init(self)
+
+    # -- declaring ---------------------------------------------------------------------------
+    def route(self, path: str, methods: Sequence[str], **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.router.route(path, methods, **options)
+
+    def get(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.router.get(path, **options)
+
+    def post(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.router.post(path, **options)
+
+    def put(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.router.put(path, **options)
+
+    def patch(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.router.patch(path, **options)
+
+    def delete(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.router.delete(path, **options)
+
+    def head(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.router.head(path, **options)
+
+    def options(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.router.options(path, **options)
+
+    def websocket(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.router.websocket(path, **options)
+
+    def include(self, router: Router | type[Controller]) -> None:
+        self.router.include(router)
+        self._invalidate()
+
+    def mount(self, prefix: str, app: Any, *, name: str | None = None) -> None:
+        self.router.mount(prefix, app, name=name)
+        self._invalidate()
+
+    def add_middleware(self, middleware: Any) -> None:
+        """Append app-level middleware (innermost so far); for plugins, before start-up."""
+        self.middleware.append(middleware)
+        self._invalidate()
+
+    def provide(self, tp: Any, dependency: Callable[..., Any], *, scope: str = "request") -> None:
+        """Inject ``dependency``'s result into every parameter annotated with ``tp``."""
+        self.container.provide(tp, dependency, scope=scope)
+        self._invalidate()
+
+    def exception_handler(self, exc_type: type[BaseException]) -> Callable[[F], F]:
+        """``@app.exception_handler(MyError)`` → ``fn(request, exc) -> Response``."""
+
+        def decorator(fn: F) -> F:
+            self.exception_handlers[exc_type] = fn
+            self._invalidate()
+            return fn
+
+        return decorator
+
+    def url_path_for(self, name: str, /, **params: Any) -> str:
+        """The path of the route called ``name`` (its handler's name unless given)."""
+        self._ensure_built()
+        return self._urls.build(name, params)
+
+    # -- building ----------------------------------------------------------------------------
+    def _invalidate(self) -> None:
+        self._asgi = self._build_then_serve
+
+    def _ensure_built(self) -> None:
+        if self._asgi == self._build_then_serve:
+            self._build()
+
+    async def _build_then_serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._build()
+        await self._asgi(scope, receive, send)
+
+    def _build(self) -> None:
+        """Compile every route, the lookup trees and the middleware stack; validate all."""
+        from bastion.openapi import install_openapi_routes
+
+        install_openapi_routes(self)
+        self._tree: RouteTree[Endpoint] = RouteTree()
+        self._ws_tree: RouteTree[Endpoint] = RouteTree()
+        self._urls = URLBuilder()
+        self._mounts: list[tuple[str, Any]] = []
+        self.container._app_steps.clear()
+        self.compiled = []
+        tables: dict[str, tuple[dict[str, Endpoint], CompiledRoute]] = {}
+        for item in self.router.flatten():
+            if isinstance(item, Mount):
+                self._mounts.append((item.prefix, item.app))
+                if item.name:
+                    self._urls.add(item.name, item.prefix + "/{path:path}",
+                                   {"path": self.converters["path"]})
+                continue
+            if isinstance(item, WebSocketRoute):
+                compiled = compile_websocket(item, self)
+                self._ws_tree.add(item.path, ("WS",), compiled.endpoint, compiled.converters)
+            else:
+                compiled = compile_http(item, self)
+                table = self._tree.add(item.path, item.methods, compiled.endpoint,
+                                       compiled.converters)
+                tables.setdefault(item.path, (table, compiled))
+            self._urls.add(item.name, item.path, compiled.converters)
+            self.compiled.append(compiled)
+        for path, (table, first) in tables.items():
+            self._add_implicit_methods(path, table, first)
+        self._mounts.sort(key=lambda m: len(m[0]), reverse=True)
+        self._handler_cache: dict[type[BaseException], ExceptionHandler | None] = {}
+        self._custom_not_found = any(
+            issubclass(NotFound, t) for t in self.exception_handlers if t is not BaseException
+        )
+        self._max_body = self.settings.max_body_size
+        self._redirect_slashes = self.settings.trailing_slash == "redirect"
+
+        functions, asgi = split(self.middleware, "App(middleware=...)")
+        self._handle: Endpoint = chain_middleware(functions, self._route)
+        app: ASGIApp = self._dispatch
+        if asgi:
+            app = ServerErrorMiddleware(wrap_asgi(asgi, app), self.debug)
+        self._asgi = app
+
+    def _add_implicit_methods(
+        self, path: str, endpoints: dict[str, Endpoint], first: CompiledRoute
+    ) -> None:
+        """HEAD is served by GET; OPTIONS answers with ``Allow``, through the middleware of
+        the path's first route so that route-level CORS sees preflight requests."""
+        if "GET" in endpoints and "HEAD" not in endpoints:
+            endpoints["HEAD"] = endpoints["GET"]
+        if "OPTIONS" not in endpoints:
+            allow = ", ".join(sorted({*endpoints, "OPTIONS"}))
+
+            async def options(request: Request) -> Response:
+                return Response(b"", 204, {"allow": allow})
+
+            endpoints["OPTIONS"] = apply_middleware(
+                first.route.options.get("middleware", ()), options, f"OPTIONS {path}", self
+            )
+
+    # -- serving -----------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        await self._asgi(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, None, self._max_body)
+        error: Exception | None = None
+        try:
+            response = await self._handle(request)
+        except ClientDisconnect:
+            return
+        except Exception as exc:
+            error = exc
+            response = await self.error_response(request, exc)
+        try:
+            await response(scope, receive, send)
+        finally:
+            if request.cleanup is not None:
+                await _teardown(request, error)
+
+    async def _route(self, request: Request) -> Response:
+        scope = request.scope
+        match = self._tree.find(scope["path"])
+        if match is None:
+            return await self._no_route(request)
+        endpoints, request.path_params = match
+        endpoint = endpoints.get(scope["method"])
+        if endpoint is None:
+            raise MethodNotAllowed(list(endpoints))
+        return await endpoint(request)
+
+    async def _no_route(self, request: Request) -> Response:
+        """Mounted apps, then the trailing-slash redirect, then 404."""
+        path: str = request.scope["path"]
+        for prefix, app in self._mounts:
+            if path == prefix or path.startswith(prefix + "/"):
+                child = dict(request.scope)
+                child["root_path"] = request.scope.get("root_path", "") + prefix
+                child["path"] = path[len(prefix):] or "/"
+                return ASGIPassthrough(app, child)
+        if self._redirect_slashes and path != "/":
+            other = path[:-1] if path.endswith("/") else path + "/"
+            if self._tree.find(other) is not None:
+                query = request.scope.get("query_string", b"")
+                target = other + ("?" + query.decode("latin-1") if query else "")
+                return RedirectResponse(target, 308)
+        if self._custom_not_found:
+            raise NotFound(f"No route matches {path}")
+        return ProblemResponse(
+            {"type": "about:blank", "title": "Not Found", "status": 404,
+             "detail": f"No route matches {path}"}, 404,
+        )
+
+    async def error_response(self, request: Request, exc: Exception) -> Response:
+        """The response for an exception: a registered handler, problem+json, or a 500."""
+        handler = self._exception_handler_for(type(exc))
+        if handler is not None:
+            result = handler(request, exc)
+            return await result if inspect.isawaitable(result) else result
+        if isinstance(exc, HTTPError):
+            return problem_response(exc)
+        return unexpected_error(request, exc, self.debug)
+
+    def _exception_handler_for(self, exc_type: type[BaseException]) -> ExceptionHandler | None:
+        try:
+            return self._handler_cache[exc_type]
+        except KeyError:
+            found = next(
+                (self.exception_handlers[t] for t in exc_type.__mro__ if t in self.exception_handlers),
+                None,
+            )
+            self._handler_cache[exc_type] = found
+            return found
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from bastion.websockets.websocket import WebSocket, WebSocketDisconnect
+
+        match = self._ws_tree.find(scope["path"])
+        if match is None:
+            await send({"type": "websocket.close", "code": 1000, "reason": "No such endpoint"})
+            return
+        endpoints, params = match
+        websocket = WebSocket(scope, receive, send, params)
+        scope["bastion.websocket"] = websocket
+        request = Request(scope, receive, params, self._max_body)
+        error: Exception | None = None
+        try:
+            await endpoints["WS"](request)
+        except WebSocketDisconnect:
+            pass
+        except Exception as exc:
+            error = exc
+            await _close_after_error(websocket, exc)
+        finally:
+            if request.cleanup is not None:
+                await _teardown(request, error)
+
+    # -- lifespan ----------------------------------------------------------------------------
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()
+        try:
+            await self.startup()
+        except BaseException as exc:
+            logger.error("Start-up failed: %s", exc, exc_info=exc)
+            await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+            return
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        try:
+            await self.shutdown()
+        except BaseException as exc:
+            logger.error("Shutdown failed: %s", exc, exc_info=exc)
+            await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def startup(self) -> None:
+        """Build and validate everything, then run start-up hooks and lifespan contexts."""
+        self._ensure_built()
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        self._exit_stack = stack
+        await self.container.startup()
+        stack.push_async_callback(self.container.shutdown)
+        for hook in self.on_startup:
+            result = hook()
+            if inspect.isawaitable(result):
+                await result
+        for context in self.lifespan_contexts:
+            await stack.enter_async_context(context(self))
+
+    async def shutdown(self) -> None:
+        """Leave lifespan contexts (last in, first out) and run shutdown hooks."""
+        try:
+            for hook in self.on_shutdown:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+        finally:
+            if self._exit_stack is not None:
+                stack, self._exit_stack = self._exit_stack, None
+                await stack.aclose()
+
+    def lifespan(self) -> AbstractAsyncContextManager[App[StateT]]:
+        """``async with app.lifespan():`` runs start-up and shutdown around a block."""
+        return _Running(self)
+
+
+class _Running(Generic[StateT]):
+    def __init__(self, app: App[StateT]) -> None:
+        self.app = app
+
+    async def __aenter__(self) -> App[StateT]:
+        await self.app.startup()
+        return self.app
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.app.shutdown()
+
+
+async def _teardown(request: Request, error: Exception | None) -> None:
+    """Run ``yield`` dependency teardown after the response, telling it about any error."""
+    stack = request.cleanup
+    assert stack is not None
+    try:
+        if error is None:
+            await stack.aclose()
+        else:
+            await stack.__aexit__(type(error), error, error.__traceback__)
+    except Exception as exc:
+        if exc is not error:
+            logger.error("Error in dependency teardown", exc_info=exc)
+
+
+async def _close_after_error(websocket: Any, exc: Exception) -> None:
+    from bastion.websockets.websocket import WSCloseCode
+
+    if isinstance(exc, HTTPError):
+        code, reason = WSCloseCode.POLICY_VIOLATION, exc.detail[:120]
+    else:
+        logger.error("Unhandled error in WebSocket handler", exc_info=exc)
+        code, reason = WSCloseCode.INTERNAL_ERROR, "Internal error"
+    try:
+        await websocket.close(code=code, reason=reason)
+    except Exception:
+        pass
+
+
+def _debug(settings: Settings) -> bool:
+    debug = getattr(settings, "debug", None)
+    return bool(debug) if debug is not None else settings.profile == "dev"
+

@@ -1,0 +1,157 @@
+"""Responses: one small class per body kind, each an ASGI callable.
+
+A ``Response`` holds its encoded body and raw header list; ``__call__`` sends it. Headers are
+kept as raw ``(bytes, bytes)`` pairs so the common case builds no dict and encodes nothing
+twice; ``response.headers`` is an editable view for middleware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import msgspec
+
+from bastion.http.cookies import SameSite, build_set_cookie
+from bastion.http.headers import MutableHeaders, RawHeaders
+from bastion.types import Receive, Scope, Send
+
+BackgroundTask = Callable[[], Awaitable[Any]]
+_NO_BODY_STATUSES = frozenset({204, 304}) | frozenset(range(100, 200))
+
+
+def _enc_hook(obj: Any) -> Any:
+    """Teach the JSON encoder the types msgspec does not know natively (pydantic models)."""
+    dump = getattr(obj, "model_dump", None)
+    if dump is not None:
+        return dump(mode="json")
+    raise NotImplementedError(f"Objects of type {type(obj).__name__} are not JSON serializable")
+
+
+json_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
+encode_json = json_encoder.encode
+
+
+class Response:
+    """Bytes (or text) with a status and headers."""
+
+    media_type: ClassVar[str | None] = None
+    content_type_header: ClassVar[tuple[bytes, bytes] | None] = None
+
+    __slots__ = ("background", "body", "raw_headers", "status_code")
+
+    def __init__(
+        self,
+        content: Any = b"",
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.body = self.render(content)
+        if media_type is not None:
+            ct = media_type + ("; charset=utf-8" if media_type.startswith("text/") else "")
+            raw: RawHeaders = [(b"content-type", ct.encode("latin-1"))]
+        elif self.content_type_header is not None:
+            raw = [self.content_type_header]
+        else:
+            raw = []
+        if headers:
+            raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+        self.raw_headers = raw
+        self.background: BackgroundTask | None = None
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, bytes):
+            return content
+        if isinstance(content, str):
+            return content.encode()
+        raise TypeError(f"{type(self).__name__} takes bytes or str, not {type(content).__name__}")
+
+    @property
+    def headers(self) -> MutableHeaders:
+        return MutableHeaders(self.raw_headers)
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: datetime | None = None,
+        path: str = "/",
+        domain: str | None = None,
+        secure: bool = True,
+        httponly: bool = True,
+        samesite: SameSite | None = "lax",
+    ) -> None:
+        """Add a cookie; Secure, HttpOnly and SameSite=Lax unless told otherwise."""
+        value_header = build_set_cookie(
+            key, value, max_age=max_age, expires=expires, path=path, domain=domain,
+            secure=secure, httponly=httponly, samesite=samesite,
+        )
+        self.raw_headers.append((b"set-cookie", value_header.encode("latin-1")))
+
+    def delete_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
+        self.set_cookie(key, "", max_age=0, path=path, domain=domain)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = self.body
+        headers = self.raw_headers
+        if self.status_code not in _NO_BODY_STATUSES:
+            headers = [*headers, (b"content-length", str(len(body)).encode())]
+        else:
+            body = b""
+        await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        if self.background is not None:
+            await self.background()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.status_code}>"
+
+
+class TextResponse(Response):
+    media_type = "text/plain"
+    content_type_header = (b"content-type", b"text/plain; charset=utf-8")
+    __slots__ = ()
+
+
+class HTMLResponse(Response):
+    media_type = "text/html"
+    content_type_header = (b"content-type", b"text/html; charset=utf-8")
+    __slots__ = ()
+
+
+class JSONResponse(Response):
+    """Any msgspec-encodable value (dict, list, Struct, dataclass, pydantic model) as JSON."""
+
+    media_type = "application/json"
+    content_type_header = (b"content-type", b"application/json")
+    __slots__ = ()
+
+    def render(self, content: Any) -> bytes:
+        return encode_json(content)
+
+
+class ProblemResponse(JSONResponse):
+    """An RFC 9457 ``application/problem+json`` document."""
+
+    media_type = "application/problem+json"
+    content_type_header = (b"content-type", b"application/problem+json")
+    __slots__ = ()
+
+
+class RedirectResponse(Response):
+    """A redirect; 303 by default, so a POSTed form lands on a GET."""
+
+    __slots__ = ()
+
+    def __init__(
+        self, url: str, status_code: int = 303, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(b"", status_code, headers)
+        location = quote(url, safe=":/%#?=@[]!$&'()*+,;~")
+        self.raw_headers.append((b"location", location.encode("latin-1")))

@@ -1,0 +1,382 @@
+"""Handler signatures compiled into plans, once per route at start-up.
+
+A ``Plan`` is the list of steps that produce a function's keyword arguments from a request:
+sync extractors (path, query, header, cookie, the request itself) whose errors are gathered
+into one 422, then async ones (body, form, dependencies). ``compile_plan`` is the only place
+that looks at annotations; the request path only runs the steps.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+
+from bastion.di.depends import Depends
+from bastion.exceptions import (
+    ConfigurationError,
+    FieldError,
+    MalformedBody,
+    UnsupportedMediaType,
+    ValidationError,
+)
+from bastion.http.request import Request
+from bastion.params import _types as t
+from bastion.params._errors import InvalidParam, from_msgspec, from_pydantic, missing
+from bastion.params.markers import File, Form, Param
+
+if TYPE_CHECKING:
+    from bastion.di.container import Container
+
+SyncStep = Callable[[Request], Any]
+AsyncStep = Callable[[Request], Awaitable[Any]]
+_EMPTY = inspect.Parameter.empty
+
+
+@dataclass
+class ParamInfo:
+    """What OpenAPI and ``bastion routes`` need to know about one parameter."""
+
+    name: str
+    location: str  # path, query, header, cookie, body, form, dependency, request
+    wire_name: str
+    annotation: Any
+    required: bool
+    default: Any = None
+    marker: Param | None = None
+
+
+@dataclass
+class Plan:
+    """The compiled call of one function (a handler or a dependency)."""
+
+    fn: Callable[..., Any]
+    sync_steps: list[tuple[str, SyncStep]] = field(default_factory=list)
+    async_steps: list[tuple[str, AsyncStep]] = field(default_factory=list)
+    params: list[ParamInfo] = field(default_factory=list)
+    dependencies: list[Any] = field(default_factory=list)  # DependencyStep, for the graph
+    path_only: bool = False  # every argument is a path parameter, unconverted
+
+    def kwargs_sync(self, request: Request) -> dict[str, Any]:
+        """Run the sync extractors, gathering every invalid field into one 422."""
+        kwargs: dict[str, Any] = {}
+        errors: list[FieldError] | None = None
+        for name, extract in self.sync_steps:
+            try:
+                kwargs[name] = extract(request)
+            except InvalidParam as exc:
+                errors = [*(errors or ()), *exc.errors]
+        if errors:
+            raise ValidationError(errors)
+        return kwargs
+
+    async def kwargs(self, request: Request) -> dict[str, Any]:
+        kwargs = self.kwargs_sync(request) if self.sync_steps else {}
+        for name, extract in self.async_steps:
+            kwargs[name] = await extract(request)
+        return kwargs
+
+    @property
+    def body(self) -> ParamInfo | None:
+        return next((p for p in self.params if p.location in ("body", "form")), None)
+
+
+def signature_of(fn: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any]]:
+    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
+    if inspect.isclass(fn):
+        target = fn.__init__
+    try:
+        hints = typing.get_type_hints(target, include_extras=True)
+    except NameError as exc:
+        raise ConfigurationError(
+            f"Cannot resolve the annotations of {_name(fn)}: {exc}. Import the type at module "
+            "level (not only under TYPE_CHECKING)"
+        ) from None
+    return inspect.signature(fn), hints
+
+
+def compile_plan(
+    fn: Callable[..., Any],
+    *,
+    where: str,
+    container: Container,
+    path_params: dict[str, Any] | None = None,
+    chain: tuple[Callable[..., Any], ...] = (),
+    allow_request: bool = True,
+) -> Plan:
+    """Compile ``fn``'s signature. ``where`` names the route for error messages; ``chain`` is
+    the dependency path so far (to report cycles); ``allow_request=False`` for app scope."""
+    from bastion.di._graph import dependency_step
+
+    signature, hints = signature_of(fn)
+    plan = Plan(fn)
+    path_params = path_params or {}
+    for name, parameter in signature.parameters.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        annotation = hints.get(name, Any)
+        base, extras = t.strip_annotated(annotation)
+        default = parameter.default
+        depends = next((e for e in extras if isinstance(e, Depends)), None)
+        marker = next((e for e in extras if isinstance(e, Param)), None)
+        context = f"{where} parameter `{name}`"
+        if depends is None and isinstance(default, Depends):
+            depends = default
+        if depends is None and base in container.providers:
+            depends = container.providers[base]
+        if depends is not None:
+            step = dependency_step(depends, context, container, path_params, chain, allow_request)
+            plan.async_steps.append((name, step))
+            plan.dependencies.append(step)
+            plan.params.append(ParamInfo(name, "dependency", name, base, True))
+            continue
+        if isinstance(base, type) and issubclass(base, Request):
+            plan.sync_steps.append((name, _request))
+            plan.params.append(ParamInfo(name, "request", name, base, True))
+            continue
+        if _is_websocket(base):
+            plan.sync_steps.append((name, _websocket))
+            plan.params.append(ParamInfo(name, "request", name, base, True))
+            continue
+        location = _location(name, base, marker, path_params)
+        if location is None:
+            raise ConfigurationError(
+                f"{context}: nothing provides {t.type_name(base)}. Declare where it comes from "
+                f"with Annotated[{t.type_name(base)}, Depends(...)], register a provider with "
+                f"app.provide({t.type_name(base)}, ...), or add the plugin that provides it"
+            )
+        if not allow_request and location != "path":
+            raise ConfigurationError(
+                f"{context}: an app-scoped dependency cannot read the request ({location}); "
+                "make the dependency request-scoped or remove the parameter"
+            )
+        required = default is _EMPTY
+        wire = (marker.alias if marker else None) or (
+            name.replace("_", "-") if location == "header" else name
+        )
+        info = ParamInfo(name, location, wire, annotation, required,
+                         None if required else default, marker)
+        plan.params.append(info)
+        if location in ("body", "form"):
+            plan.async_steps.append((name, _body_step(info, base, marker, context)))
+        else:
+            plan.sync_steps.append((name, _sync_step(info, base, marker, path_params)))
+    plan.path_only = bool(plan.sync_steps) and not plan.async_steps and all(
+        p.location == "path" and p.marker is None and path_params.get(p.name) is p.annotation
+        for p in plan.params
+    )
+    return plan
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _is_websocket(tp: Any) -> bool:
+    from bastion.websockets.websocket import WebSocket
+
+    return isinstance(tp, type) and issubclass(tp, WebSocket)
+
+
+def _request(request: Request) -> Request:
+    return request
+
+
+def _websocket(request: Request) -> Any:
+    return request.scope["bastion.websocket"]
+
+
+def _location(name: str, base: Any, marker: Param | None, path_params: dict[str, Any]) -> str | None:
+    if marker is not None:
+        if isinstance(marker, Form | File):
+            return "form"
+        return marker.location
+    if name in path_params:
+        return "path"
+    if _is_upload(base):
+        return "form"
+    if t.is_structured(base):
+        return "body"
+    if t.is_scalar(base) or (t.sequence_item(base) is not None and t.is_scalar(t.sequence_item(base))):
+        return "query"
+    return None
+
+
+def _is_upload(tp: Any) -> bool:
+    from bastion.http.forms import UploadFile
+
+    item = t.sequence_item(tp)
+    tp = t.strip_optional(item if item is not None else tp)[0]
+    return isinstance(tp, type) and issubclass(tp, UploadFile)
+
+
+def _target_type(base: Any, marker: Param | None) -> Any:
+    meta = marker.meta() if marker else None
+    return Annotated[base, meta] if meta is not None else base
+
+
+def _sync_step(info: ParamInfo, base: Any, marker: Param | None, path: dict[str, Any]) -> SyncStep:
+    """Extractor for a path, query, header or cookie value, converted with msgspec."""
+    name, wire, location = info.name, info.wire_name, info.location
+    field_name = f"{location}.{wire}"
+    target = _target_type(base, marker)
+    plain = t.strip_optional(base)[0] is str and marker is None or (
+        location == "path" and marker is None and path.get(name) is base
+    )
+    item = t.sequence_item(base)
+    required, default = info.required, info.default
+
+    def convert(raw: Any) -> Any:
+        try:
+            return msgspec.convert(raw, target, strict=False)
+        except msgspec.ValidationError as exc:
+            raise InvalidParam([from_msgspec(field_name, str(exc))]) from None
+
+    if location == "path":
+        if plain:
+            return lambda request: request.path_params[name]
+        return lambda request: convert(request.path_params[name])
+
+    def lookup(request: Request) -> list[str] | None:
+        if location == "query":
+            return request.query_params._multi.get(wire)
+        if location == "header":
+            values = request.headers.getlist(wire)
+            return values or None
+        cookie = request.cookies.get(wire)
+        return None if cookie is None else [cookie]
+
+    if item is not None:
+        def extract_list(request: Request) -> Any:
+            values = lookup(request)
+            if values is None:
+                if required:
+                    raise missing(field_name)
+                return default
+            return convert(values)
+        return extract_list
+
+    def extract(request: Request) -> Any:
+        values = lookup(request)
+        if values is None:
+            if required:
+                raise missing(field_name)
+            return default
+        return values[-1] if plain else convert(values[-1])
+
+    return extract
+
+
+_JSON_TYPES = ("application/json", "")
+
+
+def _content_type(request: Request) -> str:
+    for key, value in request.scope["headers"]:
+        if key == b"content-type":
+            return value.decode("latin-1").partition(";")[0].strip().lower()
+    return ""
+
+
+def _body_step(info: ParamInfo, base: Any, marker: Param | None, context: str) -> AsyncStep:
+    if info.location == "form":
+        return _form_step(info, base, marker)
+    target = _target_type(base, marker)
+    required, default = info.required, info.default
+    if t.is_pydantic_model(t.strip_optional(base)[0]):
+        return _pydantic_body(t.strip_optional(base)[0], required, default)
+    try:
+        decoder = msgspec.json.Decoder(target)
+    except TypeError as exc:
+        raise ConfigurationError(f"{context}: cannot decode a body as {base!r}: {exc}") from None
+
+    async def extract_body(request: Request) -> Any:
+        content_type = _content_type(request)
+        if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"Expected a JSON body (Content-Type: application/json), got {content_type!r}"
+            )
+        body = await request.body()
+        if not body:
+            if required:
+                raise ValidationError([{"field": "body", "reason": "A JSON body is required"}])
+            return default
+        try:
+            return decoder.decode(body)
+        except msgspec.ValidationError as exc:
+            raise ValidationError([from_msgspec("body", str(exc))]) from None
+        except msgspec.DecodeError as exc:
+            raise MalformedBody(
+                f"The body is not valid JSON: {exc}",
+                extra={"errors": [{"field": "body", "reason": str(exc)}]},
+            ) from None
+
+    return extract_body
+
+
+def _pydantic_body(model: Any, required: bool, default: Any) -> AsyncStep:
+    import pydantic
+
+    async def extract_pydantic(request: Request) -> Any:
+        content_type = _content_type(request)
+        if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"Expected a JSON body (Content-Type: application/json), got {content_type!r}"
+            )
+        body = await request.body()
+        if not body:
+            if required:
+                raise ValidationError([{"field": "body", "reason": "A JSON body is required"}])
+            return default
+        try:
+            return model.model_validate_json(body)
+        except pydantic.ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            if any(e.get("type") == "json_invalid" for e in errors):
+                raise MalformedBody("The body is not valid JSON") from None
+            raise ValidationError(from_pydantic("body", list(errors))) from None
+
+    return extract_pydantic
+
+
+def _form_step(info: ParamInfo, base: Any, marker: Param | None) -> AsyncStep:
+    """A form field, an uploaded file, or a whole struct bound from the form."""
+    target = _target_type(base, marker)
+    wire, required, default = info.wire_name, info.required, info.default
+    whole = t.is_structured(base)
+    many = t.sequence_item(base) is not None
+    upload = _is_upload(base)
+
+    async def extract_form(request: Request) -> Any:
+        form = await request.form()  # type: ignore[attr-defined]
+        if whole:
+            data = {k: (v if len(v) > 1 else v[0]) for k, v in _grouped(form).items()}
+            try:
+                return msgspec.convert(data, target, strict=False)
+            except msgspec.ValidationError as exc:
+                raise ValidationError([from_msgspec("form", str(exc))]) from None
+        values = form.getlist(wire)
+        if not values:
+            if required:
+                raise ValidationError([{"field": f"form.{wire}", "reason": "Field required"}])
+            return default
+        value = values if many else values[-1]
+        if upload:
+            return value
+        try:
+            return msgspec.convert(value, target, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ValidationError([from_msgspec(f"form.{wire}", str(exc))]) from None
+
+    return extract_form
+
+
+def _grouped(form: Any) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for key, value in form.multi_items():
+        grouped.setdefault(key, []).append(value)
+    return grouped
+

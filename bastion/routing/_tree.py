@@ -1,0 +1,120 @@
+"""Route lookup: one dict hit for static paths, a segment tree for the rest.
+
+Built once when the app starts; ``find`` is the only thing that runs per request. Within a
+node, static children win over parameters, parameters are tried in registration order
+(typed converters reject what they cannot parse), and a ``path`` parameter comes last.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from bastion.exceptions import ConfigurationError
+from bastion.routing.converters import Converter
+from bastion.routing.route import parse_path
+
+T = TypeVar("T")
+Match = tuple[dict[str, T], dict[str, Any]]
+
+
+class _Node(Generic[T]):
+    __slots__ = ("endpoints", "params", "rest", "static")
+
+    def __init__(self) -> None:
+        self.static: dict[str, _Node[T]] = {}
+        self.params: list[tuple[str, Converter, _Node[T]]] = []
+        self.rest: tuple[str, Converter, dict[str, T]] | None = None
+        self.endpoints: dict[str, T] | None = None
+
+
+class RouteTree(Generic[T]):
+    """Maps (path, method) to an endpoint ``T``; knows nothing about what ``T`` is."""
+
+    def __init__(self) -> None:
+        self._static: dict[str, dict[str, T]] = {}
+        self._root: _Node[T] = _Node()
+
+    def add(
+        self, path: str, methods: tuple[str, ...], endpoint: T, converters: dict[str, Converter]
+    ) -> dict[str, T]:
+        """Register ``endpoint`` for ``methods`` at ``path``; returns the path's method table.
+
+        ``converters`` has the converter of every parameter in ``path``.
+        """
+        segments = parse_path(path)
+        if all(kind == "static" for kind, *_ in segments):
+            return self._put(self._static.setdefault(path, {}), path, methods, endpoint)
+        node = self._root
+        for index, segment in enumerate(segments):
+            if segment[0] == "static":
+                node = node.static.setdefault(segment[1], _Node())
+                continue
+            name = segment[1]
+            converter = converters[name]
+            if converter.matches_rest:
+                if index != len(segments) - 1:
+                    raise ConfigurationError(
+                        f"Route {path!r}: '{{{name}}}' takes the rest of the path, so it must "
+                        "be the last segment"
+                    )
+                if node.rest is None:
+                    node.rest = (name, converter, {})
+                return self._put(node.rest[2], path, methods, endpoint)
+            for existing_name, existing, child in node.params:
+                if existing_name == name and existing is converter:
+                    node = child
+                    break
+            else:
+                child = _Node()
+                node.params.append((name, converter, child))
+                node = child
+        if node.endpoints is None:
+            node.endpoints = {}
+        return self._put(node.endpoints, path, methods, endpoint)
+
+    @staticmethod
+    def _put(slot: dict[str, T], path: str, methods: tuple[str, ...], endpoint: T) -> dict[str, T]:
+        for method in methods:
+            if method in slot:
+                raise ConfigurationError(f"Route {method} {path} is declared twice")
+            slot[method] = endpoint
+        return slot
+
+    def find(self, path: str) -> Match[T] | None:
+        """The endpoints by method and the converted path parameters, or None."""
+        endpoints = self._static.get(path)
+        if endpoints is not None:
+            return endpoints, {}
+        params: dict[str, Any] = {}
+        found = self._walk(self._root, path[1:].split("/"), 0, params, path)
+        return (found, params) if found is not None else None
+
+    def _walk(
+        self, node: _Node[T], parts: list[str], index: int, params: dict[str, Any], path: str
+    ) -> dict[str, T] | None:
+        if index == len(parts):
+            return node.endpoints
+        part = parts[index]
+        child = node.static.get(part)
+        if child is not None:
+            found = self._walk(child, parts, index + 1, params, path)
+            if found is not None:
+                return found
+        for name, converter, child in node.params:
+            try:
+                params[name] = converter.convert(part)
+            except ValueError:
+                continue
+            found = self._walk(child, parts, index + 1, params, path)
+            if found is not None:
+                return found
+            del params[name]
+        if node.rest is not None:
+            name, converter, endpoints = node.rest
+            rest = "/".join(parts[index:])
+            try:
+                params[name] = converter.convert(rest)
+            except ValueError:
+                return None
+            return endpoints
+        return None

@@ -1,12 +1,12 @@
 """Bastion: a batteries-included, fast, typed async Python backend framework.
 
-    from bastion import App
+from bastion import App
 
-    app = App()
+app = App()
 
-    @app.get("/hello/{name}")
-    async def hello(name: str) -> dict[str, str]:
-        return {"message": f"Hello, {name}!"}
+@app.get("/hello/{name}")
+async def hello(name: str) -> dict[str, str]:
+    return {"message": f"Hello, {name}!"}
 """
 
 from bastion.app import App

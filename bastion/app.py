@@ -28,8 +28,8 @@ from bastion.di.container import Container
 from bastion.exceptions import ConfigurationError, HTTPError, MethodNotAllowed, NotFound
 from bastion.http.request import ClientDisconnect, Request
 from bastion.http.response import ProblemResponse, RedirectResponse, Response
-from bastion.middleware.base import split, wrap_asgi
 from bastion.middleware.base import chain as chain_middleware
+from bastion.middleware.base import split, wrap_asgi
 from bastion.middleware.errors import ServerErrorMiddleware, problem_response, unexpected_error
 from bastion.plugins import Plugin
 from bastion.routing._endpoint import (
@@ -118,7 +118,9 @@ class App(Generic[StateT]):
             plugin.on_app_init(self)
 
     # -- declaring ---------------------------------------------------------------------------
-    def route(self, path: str, methods: Sequence[str], **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+    def route(
+        self, path: str, methods: Sequence[str], **options: Unpack[RouteOptions]
+    ) -> Callable[[F], F]:
         return self.router.route(path, methods, **options)
 
     def get(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
@@ -206,16 +208,18 @@ class App(Generic[StateT]):
             if isinstance(item, Mount):
                 self._mounts.append((item.prefix, item.app))
                 if item.name:
-                    self._urls.add(item.name, item.prefix + "/{path:path}",
-                                   {"path": self.converters["path"]})
+                    self._urls.add(
+                        item.name, item.prefix + "/{path:path}", {"path": self.converters["path"]}
+                    )
                 continue
             if isinstance(item, WebSocketRoute):
                 compiled = compile_websocket(item, self)
                 self._ws_tree.add(item.path, ("WS",), compiled.endpoint, compiled.converters)
             else:
                 compiled = compile_http(item, self)
-                table = self._tree.add(item.path, item.methods, compiled.endpoint,
-                                       compiled.converters)
+                table = self._tree.add(
+                    item.path, item.methods, compiled.endpoint, compiled.converters
+                )
                 tables.setdefault(item.path, (table, compiled))
             self._urls.add(item.name, item.path, compiled.converters)
             self.compiled.append(compiled)
@@ -301,7 +305,7 @@ class App(Generic[StateT]):
             if path == prefix or path.startswith(prefix + "/"):
                 child = dict(request.scope)
                 child["root_path"] = request.scope.get("root_path", "") + prefix
-                child["path"] = path[len(prefix):] or "/"
+                child["path"] = path[len(prefix) :] or "/"
                 return ASGIPassthrough(app, child)
         if self._redirect_slashes and path != "/":
             other = path[:-1] if path.endswith("/") else path + "/"
@@ -312,8 +316,13 @@ class App(Generic[StateT]):
         if self._custom_not_found:
             raise NotFound(f"No route matches {path}")
         return ProblemResponse(
-            {"type": "about:blank", "title": "Not Found", "status": 404,
-             "detail": f"No route matches {path}"}, 404,
+            {
+                "type": "about:blank",
+                "title": "Not Found",
+                "status": 404,
+                "detail": f"No route matches {path}",
+            },
+            404,
         )
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
@@ -331,14 +340,18 @@ class App(Generic[StateT]):
             return self._handler_cache[exc_type]
         except KeyError:
             found = next(
-                (self.exception_handlers[t] for t in exc_type.__mro__ if t in self.exception_handlers),
+                (
+                    self.exception_handlers[t]
+                    for t in exc_type.__mro__
+                    if t in self.exception_handlers
+                ),
                 None,
             )
             self._handler_cache[exc_type] = found
             return found
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from bastion.websockets.websocket import WebSocket, WebSocketDisconnect
+        from bastion.websockets.websocket import WebSocket, WebSocketDataError, WebSocketDisconnect
 
         match = self._ws_tree.find(scope["path"])
         if match is None:
@@ -351,8 +364,8 @@ class App(Generic[StateT]):
         error: Exception | None = None
         try:
             await endpoints["WS"](request)
-        except WebSocketDisconnect:
-            pass
+        except (WebSocketDisconnect, WebSocketDataError):
+            pass  # the peer left, or a bad message already closed the socket
         except Exception as exc:
             error = exc
             await _close_after_error(websocket, exc)
@@ -367,7 +380,9 @@ class App(Generic[StateT]):
             await self.startup()
         except BaseException as exc:
             logger.error("Start-up failed: %s", exc, exc_info=exc)
-            await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+            await send(
+                {"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"}
+            )
             return
         await send({"type": "lifespan.startup.complete"})
         await receive()
@@ -454,4 +469,3 @@ async def _close_after_error(websocket: Any, exc: Exception) -> None:
 def _debug(settings: Settings) -> bool:
     debug = getattr(settings, "debug", None)
     return bool(debug) if debug is not None else settings.profile == "dev"
-

@@ -81,11 +81,13 @@ class Settings(msgspec.Struct, kw_only=True):
             raw.update(_read_toml(base / toml_file, chosen, fields))
         for source, values in ((".env", dotenv), ("environment", env)):
             for key, value in values.items():
-                if key.startswith(_PREFIX) and key[len(_PREFIX):].lower() in fields:
-                    raw[key[len(_PREFIX):].lower()] = (value, f"{key}={value!r} ({source})")
+                if key.startswith(_PREFIX) and key[len(_PREFIX) :].lower() in fields:
+                    raw[key[len(_PREFIX) :].lower()] = (value, f"{key}={value!r} ({source})")
         for key, value in overrides.items():
             if key not in fields:
-                raise ConfigurationError(f"Unknown setting {key!r}; known: {', '.join(sorted(fields))}")
+                raise ConfigurationError(
+                    f"Unknown setting {key!r}; known: {', '.join(sorted(fields))}"
+                )
             raw[key] = (value, f"{key}={value!r} (argument)")
         raw["profile"] = (chosen, f"profile {chosen!r}")
 
@@ -103,7 +105,8 @@ def _convert(cls: type[Settings], key: str, value: Any, where: str) -> Any:
         stripped = value.strip()
         if stripped.startswith("[") or (_is_list(field_type) and not stripped.startswith("[")):
             value = (
-                msgspec.json.decode(stripped) if stripped.startswith("[")
+                msgspec.json.decode(stripped)
+                if stripped.startswith("[")
                 else [v.strip() for v in stripped.split(",") if v.strip()]
             )
         elif stripped.lower() in ("none", "null") and _accepts_none(field_type):
@@ -111,7 +114,9 @@ def _convert(cls: type[Settings], key: str, value: Any, where: str) -> Any:
     try:
         return msgspec.convert(value, field_type, strict=False)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ConfigurationError(f"{where}: {exc}; set it to a valid {_describe(field_type)}") from None
+        raise ConfigurationError(
+            f"{where}: {exc}; set it to a valid {_describe(field_type)}"
+        ) from None
 
 
 def _is_list(tp: Any) -> bool:
@@ -157,7 +162,10 @@ def _read_toml(path: Path, profile: str, fields: set[str]) -> dict[str, tuple[An
         raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
     profiles = data.pop("profile", {})
     result: dict[str, tuple[Any, str]] = {}
-    for table, where in ((data, str(path)), (profiles.get(profile, {}), f"{path} [profile.{profile}]")):
+    for table, where in (
+        (data, str(path)),
+        (profiles.get(profile, {}), f"{path} [profile.{profile}]"),
+    ):
         for key, value in table.items():
             if key not in fields:
                 raise ConfigurationError(

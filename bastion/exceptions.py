@@ -1,25 +1,25 @@
 """Bastion's errors.
 
-    BastionError
-    ├── ConfigurationError          raised at start-up; the message says what to change
-    └── HTTPError                   turned into an RFC 9457 problem+json response
-        ├── BadRequest (400)
-        │   └── MalformedBody (400)
-        ├── Unauthorized (401)
-        ├── Forbidden (403)
-        ├── NotFound (404)
-        ├── MethodNotAllowed (405)
-        ├── NotAcceptable (406)
-        ├── Conflict (409)
-        ├── Gone (410)
-        ├── PayloadTooLarge (413)
-        ├── UnsupportedMediaType (415)
-        ├── RangeNotSatisfiable (416)
-        ├── ValidationError (422)    lists each failing field with its location and reason
-        ├── TooManyRequests (429)
-        ├── HeaderFieldsTooLarge (431)
-        ├── InternalServerError (500)
-        └── ServiceUnavailable (503)
+BastionError
+├── ConfigurationError          raised at start-up; the message says what to change
+└── HTTPError                   turned into an RFC 9457 problem+json response
+    ├── BadRequest (400)
+    │   └── MalformedBody (400)
+    ├── Unauthorized (401)
+    ├── Forbidden (403)
+    ├── NotFound (404)
+    ├── MethodNotAllowed (405)
+    ├── NotAcceptable (406)
+    ├── Conflict (409)
+    ├── Gone (410)
+    ├── PayloadTooLarge (413)
+    ├── UnsupportedMediaType (415)
+    ├── RangeNotSatisfiable (416)
+    ├── ValidationError (422)    lists each failing field with its location and reason
+    ├── TooManyRequests (429)
+    ├── HeaderFieldsTooLarge (431)
+    ├── InternalServerError (500)
+    └── ServiceUnavailable (503)
 """
 
 from __future__ import annotations

@@ -89,7 +89,10 @@ def test_http_error_is_problem_json():
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["x-pot"] == "1"
     assert response.json() == {
-        "type": "about:blank", "title": "I'm a Teapot", "status": 418, "detail": "short and stout",
+        "type": "about:blank",
+        "title": "I'm a Teapot",
+        "status": 418,
+        "detail": "short and stout",
     }
 
 

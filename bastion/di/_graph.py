@@ -42,7 +42,7 @@ class DependencyStep:
         elif inspect.isgeneratorfunction(fn):
             self.kind = "gen"
         elif inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)
+            type(fn).__call__  # an instance with `async def __call__`
         ):
             self.kind = "async"
         else:
@@ -97,7 +97,7 @@ def dependency_step(
 
     original = depends.dependency
     if original in chain:
-        cycle = " → ".join(_name(f) for f in (*chain[chain.index(original):], original))
+        cycle = " → ".join(_name(f) for f in (*chain[chain.index(original) :], original))
         raise ConfigurationError(f"{context}: circular dependency {cycle}")
     fn = container.overrides.get(original, original)
     if not callable(fn):
@@ -115,6 +115,3 @@ def dependency_step(
 
 def _name(fn: Any) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
-
-
-

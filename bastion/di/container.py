@@ -87,8 +87,15 @@ class Container:
 
     def bare_request(self) -> Request:
         """A request-shaped context for code outside HTTP (nothing to read but the app)."""
-        scope = {"type": "background", "app": self.app, "headers": [], "query_string": b"",
-                 "path": "", "method": "", "path_params": {}}
+        scope = {
+            "type": "background",
+            "app": self.app,
+            "headers": [],
+            "query_string": b"",
+            "path": "",
+            "method": "",
+            "path_params": {},
+        }
         return Request(scope, _no_receive)
 
     app: Any = None
@@ -101,8 +108,12 @@ class Container:
         """
         from bastion.params._plan import compile_plan
 
-        plan = compile_plan(fn, where=f"call of {getattr(fn, '__qualname__', fn)}",
-                            container=self, path_params={k: type(v) for k, v in given.items()})
+        plan = compile_plan(
+            fn,
+            where=f"call of {getattr(fn, '__qualname__', fn)}",
+            container=self,
+            path_params={k: type(v) for k, v in given.items()},
+        )
         request = self.bare_request()
         request.path_params = dict(given)
         async with AsyncExitStack() as stack:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import overload
+from typing import Any
 from urllib.parse import unquote_plus
 
 RawHeaders = list[tuple[bytes, bytes]]
@@ -117,11 +117,7 @@ class QueryParams(Mapping[str, str]):
     def getlist(self, key: str) -> list[str]:
         return list(self._multi.get(key, ()))
 
-    @overload
-    def get(self, key: str) -> str | None: ...
-    @overload
-    def get(self, key: str, default: str) -> str: ...
-    def get(self, key: str, default: str | None = None) -> str | None:
+    def get(self, key: str, default: Any = None) -> Any:
         values = self._multi.get(key)
         return values[-1] if values else default
 

@@ -19,6 +19,7 @@ from bastion.types import Receive, Scope
 
 if TYPE_CHECKING:
     from bastion.app import App
+    from bastion.http.forms import FormData
 
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 
@@ -40,6 +41,7 @@ class Request:
     __slots__ = (
         "_body",
         "_cookies",
+        "_form",
         "_headers",
         "_query",
         "_state",
@@ -68,6 +70,7 @@ class Request:
         self._query: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
         self._body: bytes | None = None
+        self._form: FormData | None = None
         self._state: State | None = None
         #: Teardown of ``yield`` dependencies; created only when a route needs one.
         self.cleanup: AsyncExitStack | None = None
@@ -177,6 +180,14 @@ class Request:
             return msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
             raise MalformedBody(f"The body is not valid JSON: {exc}") from None
+
+    async def form(self) -> FormData:
+        """The body parsed as a URL-encoded or multipart form (files stream to disk)."""
+        if self._form is None:
+            from bastion.http.forms import parse_form
+
+            self._form = await parse_form(self)
+        return self._form
 
     def _check_declared_length(self) -> None:
         declared = self.headers.get("content-length")

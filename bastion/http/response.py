@@ -59,7 +59,9 @@ class Response:
         else:
             raw = []
         if headers:
-            raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+            raw.extend(
+                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+            )
         self.raw_headers = raw
         self.background: BackgroundTask | None = None
 
@@ -89,8 +91,15 @@ class Response:
     ) -> None:
         """Add a cookie; Secure, HttpOnly and SameSite=Lax unless told otherwise."""
         value_header = build_set_cookie(
-            key, value, max_age=max_age, expires=expires, path=path, domain=domain,
-            secure=secure, httponly=httponly, samesite=samesite,
+            key,
+            value,
+            max_age=max_age,
+            expires=expires,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
         )
         self.raw_headers.append((b"set-cookie", value_header.encode("latin-1")))
 
@@ -105,7 +114,9 @@ class Response:
         else:
             body = b""
         await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
         if self.background is not None:
             await self.background()
 

@@ -36,7 +36,7 @@ class StreamingResponse(Response):
         else:
             iterator = iter(content)
             done = object()
-            while (chunk := await anyio.to_thread.run_sync(next, iterator, done)) is not done:
+            while (chunk := await anyio.to_thread.run_sync(_next, iterator, done)) is not done:
                 yield chunk
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -50,3 +50,7 @@ class StreamingResponse(Response):
         await send({"type": "http.response.body", "body": b""})
         if self.background is not None:
             await self.background()
+
+
+def _next(iterator: Any, done: object) -> Any:
+    return next(iterator, done)

@@ -30,7 +30,9 @@ class ASGIMiddleware:
         return self.cls(app, **self.options)  # type: ignore[no-any-return]
 
 
-def split(middleware: Sequence[Any], where: str) -> tuple[list[MiddlewareFunction], list[ASGIMiddleware]]:
+def split(
+    middleware: Sequence[Any], where: str
+) -> tuple[list[MiddlewareFunction], list[ASGIMiddleware]]:
     """Separate onion functions from raw ASGI middleware, validating each."""
     functions: list[MiddlewareFunction] = []
     asgi: list[ASGIMiddleware] = []

@@ -35,21 +35,30 @@ def unexpected_error(request: Request, exc: BaseException, debug: bool) -> Respo
     request_id = request_id_of(request)
     logger.error(
         "Unhandled %s in %s %s (request id %s)",
-        type(exc).__name__, request.scope.get("method"), request.scope.get("path"), request_id,
+        type(exc).__name__,
+        request.scope.get("method"),
+        request.scope.get("path"),
+        request_id,
         exc_info=exc,
     )
     if debug:
         accept = request.headers.get("accept", "")
         if "text/html" in accept:
             return debug_page(request, exc)
-        error = InternalServerError(f"{type(exc).__name__}: {exc}", extra={
-            "traceback": traceback.format_exception(exc),
-        })
+        error = InternalServerError(
+            f"{type(exc).__name__}: {exc}",
+            extra={
+                "traceback": traceback.format_exception(exc),
+            },
+        )
         return problem_response(error)
     extra = {"request_id": request_id} if request_id else None
-    return problem_response(InternalServerError(
-        "The server could not complete the request; the error has been logged", extra=extra,
-    ))
+    return problem_response(
+        InternalServerError(
+            "The server could not complete the request; the error has been logged",
+            extra=extra,
+        )
+    )
 
 
 def debug_page(request: Request, exc: BaseException) -> HTMLResponse:
@@ -67,7 +76,7 @@ h1{{color:#b00020}}.frame{{border-left:3px solid #ccc;margin:.5em 0;padding:.2em
 <body><h1>{html.escape(type(exc).__name__)}</h1><p>{html.escape(str(exc))}</p>
 <p><b>{html.escape(request.method)} {html.escape(request.path)}</b></p>
 <h2>Traceback</h2>{frames}
-<p><small>This page is shown because debug is on (profile dev). It never appears in prod.</small></p>
+<p><small>Shown because debug is on (profile dev); it never appears in prod.</small></p>
 </body></html>"""
     return HTMLResponse(body, 500)
 

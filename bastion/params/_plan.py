@@ -86,9 +86,12 @@ class Plan:
 
 
 def signature_of(fn: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any]]:
-    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
     if inspect.isclass(fn):
-        target = fn.__init__
+        target: Any = fn.__init__
+    elif inspect.isfunction(fn) or inspect.ismethod(fn):
+        target = fn
+    else:  # a callable instance
+        target = type(fn).__call__
     try:
         hints = typing.get_type_hints(target, include_extras=True)
     except NameError as exc:
@@ -118,7 +121,8 @@ def compile_plan(
     for name, parameter in signature.parameters.items():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
-        annotation = hints.get(name, Any)
+        # An unannotated parameter is a string, as in every framework users come from.
+        annotation = hints.get(name, str)
         base, extras = t.strip_annotated(annotation)
         default = parameter.default
         depends = next((e for e in extras if isinstance(e, Depends)), None)
@@ -158,16 +162,21 @@ def compile_plan(
         wire = (marker.alias if marker else None) or (
             name.replace("_", "-") if location == "header" else name
         )
-        info = ParamInfo(name, location, wire, annotation, required,
-                         None if required else default, marker)
+        info = ParamInfo(
+            name, location, wire, annotation, required, None if required else default, marker
+        )
         plan.params.append(info)
         if location in ("body", "form"):
             plan.async_steps.append((name, _body_step(info, base, marker, context)))
         else:
             plan.sync_steps.append((name, _sync_step(info, base, marker, path_params)))
-    plan.path_only = bool(plan.sync_steps) and not plan.async_steps and all(
-        p.location == "path" and p.marker is None and path_params.get(p.name) is p.annotation
-        for p in plan.params
+    plan.path_only = (
+        bool(plan.sync_steps)
+        and not plan.async_steps
+        and all(
+            p.location == "path" and p.marker is None and path_params.get(p.name) is p.annotation
+            for p in plan.params
+        )
     )
     return plan
 
@@ -190,7 +199,9 @@ def _websocket(request: Request) -> Any:
     return request.scope["bastion.websocket"]
 
 
-def _location(name: str, base: Any, marker: Param | None, path_params: dict[str, Any]) -> str | None:
+def _location(
+    name: str, base: Any, marker: Param | None, path_params: dict[str, Any]
+) -> str | None:
     if marker is not None:
         if isinstance(marker, Form | File):
             return "form"
@@ -201,7 +212,9 @@ def _location(name: str, base: Any, marker: Param | None, path_params: dict[str,
         return "form"
     if t.is_structured(base):
         return "body"
-    if t.is_scalar(base) or (t.sequence_item(base) is not None and t.is_scalar(t.sequence_item(base))):
+    if t.is_scalar(base) or (
+        t.sequence_item(base) is not None and t.is_scalar(t.sequence_item(base))
+    ):
         return "query"
     return None
 
@@ -224,7 +237,7 @@ def _sync_step(info: ParamInfo, base: Any, marker: Param | None, path: dict[str,
     name, wire, location = info.name, info.wire_name, info.location
     field_name = f"{location}.{wire}"
     target = _target_type(base, marker)
-    plain = t.strip_optional(base)[0] is str and marker is None or (
+    plain = (t.strip_optional(base)[0] is str and marker is None) or (
         location == "path" and marker is None and path.get(name) is base
     )
     item = t.sequence_item(base)
@@ -251,6 +264,7 @@ def _sync_step(info: ParamInfo, base: Any, marker: Param | None, path: dict[str,
         return None if cookie is None else [cookie]
 
     if item is not None:
+
         def extract_list(request: Request) -> Any:
             values = lookup(request)
             if values is None:
@@ -258,6 +272,7 @@ def _sync_step(info: ParamInfo, base: Any, marker: Param | None, path: dict[str,
                     raise missing(field_name)
                 return default
             return convert(values)
+
         return extract_list
 
     def extract(request: Request) -> Any:
@@ -277,7 +292,7 @@ _JSON_TYPES = ("application/json", "")
 def _content_type(request: Request) -> str:
     for key, value in request.scope["headers"]:
         if key == b"content-type":
-            return value.decode("latin-1").partition(";")[0].strip().lower()
+            return str(value.decode("latin-1").partition(";")[0].strip().lower())
     return ""
 
 
@@ -337,7 +352,7 @@ def _pydantic_body(model: Any, required: bool, default: Any) -> AsyncStep:
             errors = exc.errors(include_url=False)
             if any(e.get("type") == "json_invalid" for e in errors):
                 raise MalformedBody("The body is not valid JSON") from None
-            raise ValidationError(from_pydantic("body", list(errors))) from None
+            raise ValidationError(from_pydantic("body", [dict(e) for e in errors])) from None
 
     return extract_pydantic
 
@@ -351,7 +366,7 @@ def _form_step(info: ParamInfo, base: Any, marker: Param | None) -> AsyncStep:
     upload = _is_upload(base)
 
     async def extract_form(request: Request) -> Any:
-        form = await request.form()  # type: ignore[attr-defined]
+        form = await request.form()
         if whole:
             data = {k: (v if len(v) > 1 else v[0]) for k, v in _grouped(form).items()}
             try:
@@ -379,4 +394,3 @@ def _grouped(form: Any) -> dict[str, list[Any]]:
     for key, value in form.multi_items():
         grouped.setdefault(key, []).append(value)
     return grouped
-

@@ -15,8 +15,17 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import msgspec
 
 _SCALARS = (
-    str, int, float, bool, bytes, decimal.Decimal, uuid.UUID,
-    datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
+    str,
+    int,
+    float,
+    bool,
+    bytes,
+    decimal.Decimal,
+    uuid.UUID,
+    datetime.date,
+    datetime.datetime,
+    datetime.time,
+    datetime.timedelta,
 )
 _SEQUENCES = (list, set, frozenset, tuple)
 

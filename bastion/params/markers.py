@@ -40,8 +40,14 @@ class Param:
         self.deprecated = deprecated
         self.include_in_schema = include_in_schema
         constraints = {
-            "gt": gt, "ge": ge, "lt": lt, "le": le, "multiple_of": multiple_of,
-            "min_length": min_length, "max_length": max_length, "pattern": pattern,
+            "gt": gt,
+            "ge": ge,
+            "lt": lt,
+            "le": le,
+            "multiple_of": multiple_of,
+            "min_length": min_length,
+            "max_length": max_length,
+            "pattern": pattern,
         }
         self.constraints = {k: v for k, v in constraints.items() if v is not None}
 
@@ -49,7 +55,10 @@ class Param:
         """The constraints as msgspec metadata (validated and put into the JSON Schema)."""
         if not self.constraints and self.description is None:
             return None
-        return msgspec.Meta(description=self.description, **self.constraints)
+        meta: msgspec.Meta = msgspec.Meta(  # type: ignore[call-overload]
+            description=self.description, **self.constraints
+        )
+        return meta
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(alias={self.alias!r})"

@@ -34,8 +34,15 @@ if TYPE_CHECKING:
 class CompiledRoute:
     """Everything start-up learned about a route: kept for OpenAPI and ``bastion routes``."""
 
-    def __init__(self, route: Route | WebSocketRoute, plan: Plan, endpoint: Endpoint,
-                 converters: dict[str, Converter], status_code: int, response_type: Any):
+    def __init__(
+        self,
+        route: Route | WebSocketRoute,
+        plan: Plan,
+        endpoint: Endpoint,
+        converters: dict[str, Converter],
+        status_code: int,
+        response_type: Any,
+    ):
         self.route = route
         self.plan = plan
         self.endpoint = endpoint
@@ -64,16 +71,20 @@ def path_converters(route: Route | WebSocketRoute, app: App[Any]) -> dict[str, C
     return result
 
 
-def _side_effect_steps(route: Route | WebSocketRoute, where: str, app: App[Any],
-                       path_types: dict[str, Any]) -> list[DependencyStep]:
+def _side_effect_steps(
+    route: Route | WebSocketRoute, where: str, app: App[Any], path_types: dict[str, Any]
+) -> list[DependencyStep]:
     steps = []
     for index, dep in enumerate(route.options.get("dependencies", ())):
         if not isinstance(dep, Depends):
             raise ConfigurationError(
                 f"{where}: dependencies=[...] takes Depends(fn) items, got {dep!r} at {index}"
             )
-        steps.append(dependency_step(dep, f"{where} dependency #{index}", app.container,
-                                     path_types, (), True))
+        steps.append(
+            dependency_step(
+                dep, f"{where} dependency #{index}", app.container, path_types, (), True
+            )
+        )
     return steps
 
 
@@ -95,17 +106,21 @@ def compile_http(route: Route, app: App[Any]) -> CompiledRoute:
 
     endpoint: Endpoint
     if pre or plan.async_steps:
+
         async def endpoint(request: Request) -> Response:
             for step in pre:
                 await step(request)
             return to_response(await handler(**await plan.kwargs(request)))
     elif path_only:
+
         async def endpoint(request: Request) -> Response:
             return to_response(await handler(**request.path_params))
     elif plan.sync_steps:
+
         async def endpoint(request: Request) -> Response:
             return to_response(await handler(**plan.kwargs_sync(request)))
     else:
+
         async def endpoint(request: Request) -> Response:
             return to_response(await handler())
 
@@ -121,8 +136,10 @@ def compile_websocket(route: WebSocketRoute, app: App[Any]) -> CompiledRoute:
     if not inspect.iscoroutinefunction(route.handler):
         raise ConfigurationError(f"{where}: a WebSocket handler must be `async def`")
     if plan.body is not None:
-        raise ConfigurationError(f"{where}: a WebSocket handler cannot take a request body; "
-                                 "receive messages with websocket.receive_json(type=...)")
+        raise ConfigurationError(
+            f"{where}: a WebSocket handler cannot take a request body; "
+            "receive messages with websocket.receive_json(type=...)"
+        )
     pre = _side_effect_steps(route, where, app, path_types)
     _register_app_steps(plan, pre, app)
     handler = route.handler
@@ -203,10 +220,14 @@ def _return_type(handler: Callable[..., Any]) -> Any:
     return hints.get("return")
 
 
-def _encoder(status: int, explicit: bool, route: Route, response_type: Any) -> Callable[[Any], Response]:
+def _encoder(
+    status: int, explicit: bool, route: Route, response_type: Any
+) -> Callable[[Any], Response]:
     """How a handler's return value becomes a response, decided once."""
-    extra = [(k.lower().encode("latin-1"), v.encode("latin-1"))
-             for k, v in route.options.get("headers", {}).items()]
+    extra = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in route.options.get("headers", {}).items()
+    ]
     convert = _converter(route.options.get("response_model"))
     empty_status = status if explicit else 204
 
@@ -233,12 +254,14 @@ def _converter(model: Any) -> Callable[[Any], Any] | None:
     if model is None:
         return None
     if t.is_pydantic_model(model):
+
         def to_pydantic(result: Any) -> Any:
             if isinstance(result, model):
                 return result
             if isinstance(result, dict):
                 return model.model_validate(result)
             return model.model_validate(result, from_attributes=True)
+
         return to_pydantic
 
     def to_model(result: Any) -> Any:

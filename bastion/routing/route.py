@@ -44,7 +44,7 @@ class Route:
 
     @property
     def name(self) -> str:
-        return self.options.get("name") or getattr(self.handler, "__name__", self.path)
+        return self.options.get("name") or str(getattr(self.handler, "__name__", self.path))
 
 
 @dataclass
@@ -57,7 +57,7 @@ class WebSocketRoute:
 
     @property
     def name(self) -> str:
-        return self.options.get("name") or getattr(self.handler, "__name__", self.path)
+        return self.options.get("name") or str(getattr(self.handler, "__name__", self.path))
 
 
 @dataclass

@@ -108,7 +108,7 @@ class Router:
     def _layer(self, item: Route | WebSocketRoute | Mount) -> Route | WebSocketRoute | Mount:
         if isinstance(item, Mount):
             return Mount(self.prefix + item.prefix, item.app, item.name)
-        options = RouteOptions(**item.options)  # type: ignore[typeddict-item]
+        options = RouteOptions(**item.options)
         options["tags"] = [*self.tags, *options.get("tags", ())]
         options["dependencies"] = [*self.dependencies, *options.get("dependencies", ())]
         options["middleware"] = [*self.middleware, *options.get("middleware", ())]

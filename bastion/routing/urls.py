@@ -39,7 +39,7 @@ class URLBuilder:
                 start = path.find(pattern)
                 if start >= 0:
                     end = path.index("}", start)
-                    path = path[:start] + quote(text, safe=safe) + path[end + 1:]
+                    path = path[:start] + quote(text, safe=safe) + path[end + 1 :]
                     break
         return path
 

@@ -20,7 +20,9 @@ def test_sync_and_async_dependencies():
     app = make_app()
 
     @app.get("/")
-    async def both(a: Annotated[int, Depends(sync_dep)], b: Annotated[int, Depends(async_dep)]) -> dict:
+    async def both(
+        a: Annotated[int, Depends(sync_dep)], b: Annotated[int, Depends(async_dep)]
+    ) -> dict:
         return {"a": a, "b": b}
 
     assert TestClient(app).get("/").json() == {"a": 1, "b": 2}
@@ -201,7 +203,9 @@ def test_circular_dependency_fails_at_startup_naming_route_and_parameter():
     async def loop(v: Annotated[int, Depends(_first)]) -> int:
         return v
 
-    with pytest.raises(ConfigurationError, match=r"route GET /loop parameter `v`.*circular dependency"):
+    with pytest.raises(
+        ConfigurationError, match=r"route GET /loop parameter `v`.*circular dependency"
+    ):
         TestClient(app).get("/loop")
 
 

@@ -29,7 +29,15 @@ def test_onion_order_app_router_route():
     app = make_app(middleware=[tag("app", log)])
     app.include(router)
     response = TestClient(app).get("/r/x")
-    assert log == ["app in", "router in", "route in", "handler", "route out", "router out", "app out"]
+    assert log == [
+        "app in",
+        "router in",
+        "route in",
+        "handler",
+        "route out",
+        "router out",
+        "app out",
+    ]
     assert response.headers.get_list("x-trail") == ["route", "router", "app"]
 
 

@@ -28,7 +28,10 @@ def test_query_scalars_are_converted_and_defaulted():
 
     client = TestClient(app)
     assert client.get("/search?q=a&page=3&exact=true&ratio=2.5").json() == {
-        "q": "a", "page": 3, "exact": True, "ratio": 2.5,
+        "q": "a",
+        "page": 3,
+        "exact": True,
+        "ratio": 2.5,
     }
     assert client.get("/search?q=b").json() == {"q": "b", "page": 1, "exact": False, "ratio": 0.5}
 
@@ -115,8 +118,9 @@ def test_header_and_cookie_params():
         return {"token": x_token, "session": session, "retries": retries}
 
     client = TestClient(app)
-    response = client.get("/who", headers={"x-token": "t1", "x-retries": "2"},
-                          cookies={"session": "s1"})
+    response = client.get(
+        "/who", headers={"x-token": "t1", "x-retries": "2"}, cookies={"session": "s1"}
+    )
     assert response.json() == {"token": "t1", "session": "s1", "retries": 2}
     missing = client.get("/who")
     assert missing.status_code == 422
@@ -157,7 +161,9 @@ def test_struct_body():
     assert response.json() == {"name": "x", "tags": ["a"]}
     bad = client.post("/items", json={"name": "x", "tags": ["a", 2]})
     assert bad.status_code == 422
-    assert bad.json()["errors"] == [{"field": "body.tags[1]", "reason": "Expected `str`, got `int`"}]
+    assert bad.json()["errors"] == [
+        {"field": "body.tags[1]", "reason": "Expected `str`, got `int`"}
+    ]
 
 
 def test_missing_body_field_is_named():
@@ -201,11 +207,16 @@ def test_pydantic_body_and_response():
         return user
 
     client = TestClient(app)
-    assert client.post("/users", json={"name": "ada", "age": 36}).json() == {"name": "ada", "age": 36}
+    assert client.post("/users", json={"name": "ada", "age": 36}).json() == {
+        "name": "ada",
+        "age": 36,
+    }
     bad = client.post("/users", json={"name": "ada", "age": -1})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "body.age"
-    malformed = client.post("/users", content=b"{nope", headers={"content-type": "application/json"})
+    malformed = client.post(
+        "/users", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert malformed.status_code == 400
 
 
@@ -251,7 +262,9 @@ def test_unknown_parameter_type_fails_at_startup_naming_route_and_parameter():
     async def x(thing: Unknown) -> str:
         return ""
 
-    with pytest.raises(ConfigurationError, match=r"route GET /x parameter `thing`: nothing provides Unknown"):
+    with pytest.raises(
+        ConfigurationError, match=r"route GET /x parameter `thing`: nothing provides Unknown"
+    ):
         TestClient(app).get("/x")
 
 

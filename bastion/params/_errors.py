@@ -17,12 +17,14 @@ class InvalidParam(Exception):
         self.errors = errors
 
 
-def from_msgspec(location: str, message: str) -> FieldError:
+def from_msgspec(location: str, message: str, strip: str = "") -> FieldError:
     """``Expected `int` >= 1 - at `$[2]``` under ``query.ids`` → ``query.ids[2]``."""
     reason, sep, where = message.rpartition(" - at `")
     if not sep:
         reason, where = message, "$`"
     path = where[1:-1]  # drop "$" and the closing backtick
+    if strip and path.startswith(strip):
+        path = path[len(strip) :]
     missing = _MISSING.fullmatch(reason)
     if missing:
         path += "." + missing.group(1)

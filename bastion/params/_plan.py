@@ -12,21 +12,19 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
-
-import msgspec
+from typing import TYPE_CHECKING, Any
 
 from bastion.di.depends import Depends
 from bastion.exceptions import (
     ConfigurationError,
     FieldError,
-    MalformedBody,
-    UnsupportedMediaType,
     ValidationError,
 )
 from bastion.http.request import Request
 from bastion.params import _types as t
-from bastion.params._errors import InvalidParam, from_msgspec, from_pydantic, missing
+from bastion.params._body import body_step
+from bastion.params._errors import InvalidParam
+from bastion.params._extract import sync_step
 from bastion.params.markers import File, Form, Param
 
 if TYPE_CHECKING:
@@ -122,7 +120,7 @@ def compile_plan(
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         # An unannotated parameter is a string, as in every framework users come from.
-        annotation = hints.get(name, str)
+        annotation = hints.get(name, path_params.get(name, str))
         base, extras = t.strip_annotated(annotation)
         default = parameter.default
         depends = next((e for e in extras if isinstance(e, Depends)), None)
@@ -167,9 +165,26 @@ def compile_plan(
         )
         plan.params.append(info)
         if location in ("body", "form"):
-            plan.async_steps.append((name, _body_step(info, base, marker, context)))
+            body = body_step(
+                location, wire, base, marker, required, info.default, context, _is_upload(base)
+            )
+            plan.async_steps.append((name, body))
         else:
-            plan.sync_steps.append((name, _sync_step(info, base, marker, path_params)))
+            plan.sync_steps.append(
+                (
+                    name,
+                    sync_step(
+                        name,
+                        location,
+                        wire,
+                        base,
+                        marker,
+                        required,
+                        info.default,
+                        path_params,
+                    ),
+                )
+            )
     plan.path_only = (
         bool(plan.sync_steps)
         and not plan.async_steps
@@ -225,172 +240,3 @@ def _is_upload(tp: Any) -> bool:
     item = t.sequence_item(tp)
     tp = t.strip_optional(item if item is not None else tp)[0]
     return isinstance(tp, type) and issubclass(tp, UploadFile)
-
-
-def _target_type(base: Any, marker: Param | None) -> Any:
-    meta = marker.meta() if marker else None
-    return Annotated[base, meta] if meta is not None else base
-
-
-def _sync_step(info: ParamInfo, base: Any, marker: Param | None, path: dict[str, Any]) -> SyncStep:
-    """Extractor for a path, query, header or cookie value, converted with msgspec."""
-    name, wire, location = info.name, info.wire_name, info.location
-    field_name = f"{location}.{wire}"
-    target = _target_type(base, marker)
-    plain = (t.strip_optional(base)[0] is str and marker is None) or (
-        location == "path" and marker is None and path.get(name) is base
-    )
-    item = t.sequence_item(base)
-    required, default = info.required, info.default
-
-    def convert(raw: Any) -> Any:
-        try:
-            return msgspec.convert(raw, target, strict=False)
-        except msgspec.ValidationError as exc:
-            raise InvalidParam([from_msgspec(field_name, str(exc))]) from None
-
-    if location == "path":
-        if plain:
-            return lambda request: request.path_params[name]
-        return lambda request: convert(request.path_params[name])
-
-    def lookup(request: Request) -> list[str] | None:
-        if location == "query":
-            return request.query_params._multi.get(wire)
-        if location == "header":
-            values = request.headers.getlist(wire)
-            return values or None
-        cookie = request.cookies.get(wire)
-        return None if cookie is None else [cookie]
-
-    if item is not None:
-
-        def extract_list(request: Request) -> Any:
-            values = lookup(request)
-            if values is None:
-                if required:
-                    raise missing(field_name)
-                return default
-            return convert(values)
-
-        return extract_list
-
-    def extract(request: Request) -> Any:
-        values = lookup(request)
-        if values is None:
-            if required:
-                raise missing(field_name)
-            return default
-        return values[-1] if plain else convert(values[-1])
-
-    return extract
-
-
-_JSON_TYPES = ("application/json", "")
-
-
-def _content_type(request: Request) -> str:
-    for key, value in request.scope["headers"]:
-        if key == b"content-type":
-            return str(value.decode("latin-1").partition(";")[0].strip().lower())
-    return ""
-
-
-def _body_step(info: ParamInfo, base: Any, marker: Param | None, context: str) -> AsyncStep:
-    if info.location == "form":
-        return _form_step(info, base, marker)
-    target = _target_type(base, marker)
-    required, default = info.required, info.default
-    if t.is_pydantic_model(t.strip_optional(base)[0]):
-        return _pydantic_body(t.strip_optional(base)[0], required, default)
-    try:
-        decoder = msgspec.json.Decoder(target)
-    except TypeError as exc:
-        raise ConfigurationError(f"{context}: cannot decode a body as {base!r}: {exc}") from None
-
-    async def extract_body(request: Request) -> Any:
-        content_type = _content_type(request)
-        if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
-            raise UnsupportedMediaType(
-                f"Expected a JSON body (Content-Type: application/json), got {content_type!r}"
-            )
-        body = await request.body()
-        if not body:
-            if required:
-                raise ValidationError([{"field": "body", "reason": "A JSON body is required"}])
-            return default
-        try:
-            return decoder.decode(body)
-        except msgspec.ValidationError as exc:
-            raise ValidationError([from_msgspec("body", str(exc))]) from None
-        except msgspec.DecodeError as exc:
-            raise MalformedBody(
-                f"The body is not valid JSON: {exc}",
-                extra={"errors": [{"field": "body", "reason": str(exc)}]},
-            ) from None
-
-    return extract_body
-
-
-def _pydantic_body(model: Any, required: bool, default: Any) -> AsyncStep:
-    import pydantic
-
-    async def extract_pydantic(request: Request) -> Any:
-        content_type = _content_type(request)
-        if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
-            raise UnsupportedMediaType(
-                f"Expected a JSON body (Content-Type: application/json), got {content_type!r}"
-            )
-        body = await request.body()
-        if not body:
-            if required:
-                raise ValidationError([{"field": "body", "reason": "A JSON body is required"}])
-            return default
-        try:
-            return model.model_validate_json(body)
-        except pydantic.ValidationError as exc:
-            errors = exc.errors(include_url=False)
-            if any(e.get("type") == "json_invalid" for e in errors):
-                raise MalformedBody("The body is not valid JSON") from None
-            raise ValidationError(from_pydantic("body", [dict(e) for e in errors])) from None
-
-    return extract_pydantic
-
-
-def _form_step(info: ParamInfo, base: Any, marker: Param | None) -> AsyncStep:
-    """A form field, an uploaded file, or a whole struct bound from the form."""
-    target = _target_type(base, marker)
-    wire, required, default = info.wire_name, info.required, info.default
-    whole = t.is_structured(base)
-    many = t.sequence_item(base) is not None
-    upload = _is_upload(base)
-
-    async def extract_form(request: Request) -> Any:
-        form = await request.form()
-        if whole:
-            data = {k: (v if len(v) > 1 else v[0]) for k, v in _grouped(form).items()}
-            try:
-                return msgspec.convert(data, target, strict=False)
-            except msgspec.ValidationError as exc:
-                raise ValidationError([from_msgspec("form", str(exc))]) from None
-        values = form.getlist(wire)
-        if not values:
-            if required:
-                raise ValidationError([{"field": f"form.{wire}", "reason": "Field required"}])
-            return default
-        value = values if many else values[-1]
-        if upload:
-            return value
-        try:
-            return msgspec.convert(value, target, strict=False)
-        except msgspec.ValidationError as exc:
-            raise ValidationError([from_msgspec(f"form.{wire}", str(exc))]) from None
-
-    return extract_form
-
-
-def _grouped(form: Any) -> dict[str, list[Any]]:
-    grouped: dict[str, list[Any]] = {}
-    for key, value in form.multi_items():
-        grouped.setdefault(key, []).append(value)
-    return grouped

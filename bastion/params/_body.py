@@ -1,0 +1,140 @@
+"""Request bodies: JSON (msgspec or pydantic), form fields, uploads, whole forms as structs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from bastion.exceptions import (
+    ConfigurationError,
+    MalformedBody,
+    UnsupportedMediaType,
+    ValidationError,
+)
+from bastion.http.request import Request
+from bastion.params import _types as t
+from bastion.params._errors import from_msgspec, from_pydantic
+from bastion.params._extract import target_type
+from bastion.params.markers import Param
+
+AsyncStep = Callable[[Request], Awaitable[Any]]
+
+
+_JSON_TYPES = ("application/json", "")
+
+
+def _content_type(request: Request) -> str:
+    for key, value in request.scope["headers"]:
+        if key == b"content-type":
+            return str(value.decode("latin-1").partition(";")[0].strip().lower())
+    return ""
+
+
+def body_step(
+    location: str,
+    wire: str,
+    base: Any,
+    marker: Param | None,
+    required: bool,
+    default: Any,
+    context: str,
+    is_upload: bool,
+) -> AsyncStep:
+    if location == "form":
+        return _form_step(wire, base, marker, required, default, is_upload)
+    target = target_type(base, marker)
+    if t.is_pydantic_model(t.strip_optional(base)[0]):
+        return _pydantic_body(t.strip_optional(base)[0], required, default)
+    try:
+        decoder = msgspec.json.Decoder(target)
+    except TypeError as exc:
+        raise ConfigurationError(f"{context}: cannot decode a body as {base!r}: {exc}") from None
+
+    async def extract_body(request: Request) -> Any:
+        content_type = _content_type(request)
+        if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"Expected a JSON body (Content-Type: application/json), got {content_type!r}"
+            )
+        body = await request.body()
+        if not body:
+            if required:
+                raise ValidationError([{"field": "body", "reason": "A JSON body is required"}])
+            return default
+        try:
+            return decoder.decode(body)
+        except msgspec.ValidationError as exc:
+            raise ValidationError([from_msgspec("body", str(exc))]) from None
+        except msgspec.DecodeError as exc:
+            raise MalformedBody(
+                f"The body is not valid JSON: {exc}",
+                extra={"errors": [{"field": "body", "reason": str(exc)}]},
+            ) from None
+
+    return extract_body
+
+
+def _pydantic_body(model: Any, required: bool, default: Any) -> AsyncStep:
+    import pydantic
+
+    async def extract_pydantic(request: Request) -> Any:
+        content_type = _content_type(request)
+        if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"Expected a JSON body (Content-Type: application/json), got {content_type!r}"
+            )
+        body = await request.body()
+        if not body:
+            if required:
+                raise ValidationError([{"field": "body", "reason": "A JSON body is required"}])
+            return default
+        try:
+            return model.model_validate_json(body)
+        except pydantic.ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            if any(e.get("type") == "json_invalid" for e in errors):
+                raise MalformedBody("The body is not valid JSON") from None
+            raise ValidationError(from_pydantic("body", [dict(e) for e in errors])) from None
+
+    return extract_pydantic
+
+
+def _form_step(
+    wire: str, base: Any, marker: Param | None, required: bool, default: Any, upload: bool
+) -> AsyncStep:
+    """A form field, an uploaded file, or a whole struct bound from the form."""
+    target = target_type(base, marker)
+    whole = t.is_structured(base)
+    many = t.sequence_item(base) is not None
+
+    async def extract_form(request: Request) -> Any:
+        form = await request.form()
+        if whole:
+            data = {k: (v if len(v) > 1 else v[0]) for k, v in _grouped(form).items()}
+            try:
+                return msgspec.convert(data, target, strict=False)
+            except msgspec.ValidationError as exc:
+                raise ValidationError([from_msgspec("form", str(exc))]) from None
+        values = form.getlist(wire)
+        if not values:
+            if required:
+                raise ValidationError([{"field": f"form.{wire}", "reason": "Field required"}])
+            return default
+        value = values if many else values[-1]
+        if upload:
+            return value
+        try:
+            return msgspec.convert(value, target, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ValidationError([from_msgspec(f"form.{wire}", str(exc))]) from None
+
+    return extract_form
+
+
+def _grouped(form: Any) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
+    for key, value in form.multi_items():
+        grouped.setdefault(key, []).append(value)
+    return grouped

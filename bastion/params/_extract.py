@@ -1,0 +1,166 @@
+"""Extractors for path, query, header and cookie values, chosen per parameter at start-up.
+
+msgspec is the authority on conversion and its messages; common cases (a plain string, a
+non-negative integer within its bounds) take a fast path that gives the same result, and
+anything else (errors included) falls through to msgspec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import msgspec
+
+from bastion.http.request import Request
+from bastion.params import _types as t
+from bastion.params._errors import InvalidParam, from_msgspec, missing
+from bastion.params.markers import Param
+
+SyncStep = Callable[[Request], Any]
+Lookup = Callable[[Request], "list[str] | None"]
+
+
+def target_type(base: Any, marker: Param | None) -> Any:
+    """The annotation with the marker's constraints attached as ``msgspec.Meta``."""
+    meta = marker.meta() if marker else None
+    return Annotated[base, meta] if meta is not None else base
+
+
+def converter(target: Any, field: str) -> Callable[[Any], Any]:
+    """Convert a raw (string) value to ``target``, raising ``InvalidParam`` naming ``field``."""
+    # A one-field Struct lets msgspec cache the type's validation plan across calls.
+    holder = msgspec.defstruct("Holder", [("v", target)])
+
+    def convert(raw: Any) -> Any:
+        try:
+            return msgspec.convert({"v": raw}, holder, strict=False).v
+        except msgspec.ValidationError as exc:
+            raise InvalidParam([from_msgspec(field, str(exc), strip=".v")]) from None
+
+    base, _ = t.strip_optional(t.strip_annotated(target)[0])
+    constraints = _bounds(target)
+    if base is int and constraints is not None:
+        low, high = constraints
+
+        def convert_int(raw: Any) -> Any:
+            if type(raw) is str and raw.isdigit() and raw.isascii():
+                value = int(raw)
+                if low <= value <= high:
+                    return value
+            return convert(raw)
+
+        return convert_int
+    return convert
+
+
+def _bounds(target: Any) -> tuple[float, float] | None:
+    """Inclusive integer bounds when the only constraints are ge/gt/le/lt, else None."""
+    _, extras = t.strip_annotated(target)
+    low, high = float("-inf"), float("inf")
+    for meta in extras:
+        if not isinstance(meta, msgspec.Meta):
+            continue
+        extra = {
+            k
+            for k in ("multiple_of", "min_length", "max_length", "pattern")
+            if getattr(meta, k) is not None
+        }
+        if extra:
+            return None
+        if meta.ge is not None:
+            low = max(low, meta.ge)
+        if meta.gt is not None:
+            low = max(low, meta.gt + 1)
+        if meta.le is not None:
+            high = min(high, meta.le)
+        if meta.lt is not None:
+            high = min(high, meta.lt - 1)
+    return low, high
+
+
+def _query(wire: str) -> Lookup:
+    def lookup(request: Request) -> list[str] | None:
+        return request.query_params._multi.get(wire)
+
+    return lookup
+
+
+def _header(wire: str) -> Lookup:
+    def lookup(request: Request) -> list[str] | None:
+        return request.headers.getlist(wire) or None
+
+    return lookup
+
+
+def _cookie(wire: str) -> Lookup:
+    def lookup(request: Request) -> list[str] | None:
+        value = request.cookies.get(wire)
+        return None if value is None else [value]
+
+    return lookup
+
+
+LOOKUPS: dict[str, Callable[[str], Lookup]] = {
+    "query": _query,
+    "header": _header,
+    "cookie": _cookie,
+}
+
+
+def sync_step(
+    name: str,
+    location: str,
+    wire: str,
+    base: Any,
+    marker: Param | None,
+    required: bool,
+    default: Any,
+    path_types: dict[str, Any],
+) -> SyncStep:
+    """The extractor for one path/query/header/cookie parameter."""
+    field = f"{location}.{wire}"
+    target = target_type(base, marker)
+    convert = converter(target, field)
+
+    if location == "path":
+        if marker is None and path_types.get(name) is base:
+            return lambda request: request.path_params[name]  # the router converted it
+        return lambda request: convert(request.path_params[name])
+
+    lookup = LOOKUPS[location](wire)
+    plain = marker is None and t.strip_optional(base)[0] is str
+
+    if t.sequence_item(base) is not None:
+
+        def extract_list(request: Request) -> Any:
+            values = lookup(request)
+            if values is None:
+                if required:
+                    raise missing(field)
+                return default
+            return convert(values)
+
+        return extract_list
+
+    if plain:
+
+        def extract_str(request: Request) -> Any:
+            values = lookup(request)
+            if values is None:
+                if required:
+                    raise missing(field)
+                return default
+            return values[-1]
+
+        return extract_str
+
+    def extract(request: Request) -> Any:
+        values = lookup(request)
+        if values is None:
+            if required:
+                raise missing(field)
+            return default
+        return convert(values[-1])
+
+    return extract

@@ -1,0 +1,84 @@
+"""Jinja2 templates with autoescaping on, and ``url_for`` / ``static`` in every context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from bastion.exceptions import ConfigurationError
+from bastion.http.response import HTMLResponse
+
+if TYPE_CHECKING:
+    from bastion.http.request import Request
+
+ContextProcessor = Callable[["Request"], Mapping[str, Any]]
+Directory = str | PathLike[str]
+
+
+class Templates:
+    """``Templates("templates")``, then ``templates.render(request, "page.html", {...})``.
+
+    Templates are compiled once and cached; ``auto_reload=True`` (for development) re-checks
+    the files on every render, which costs a ``stat`` per template.
+    """
+
+    def __init__(
+        self,
+        directory: Directory | Sequence[Directory] | None = None,
+        *,
+        env: jinja2.Environment | None = None,
+        context_processors: Sequence[ContextProcessor] = (),
+        auto_reload: bool = False,
+    ) -> None:
+        if env is None:
+            if directory is None:
+                raise ConfigurationError("Templates needs a directory or an env=jinja2.Environment")
+            env = jinja2.Environment(
+                loader=jinja2.FileSystemLoader(directory),
+                autoescape=jinja2.select_autoescape(("html", "htm", "xml", "jinja", "j2")),
+                auto_reload=auto_reload,
+            )
+        self.env = env
+        self.directory = directory
+        self.context_processors = list(context_processors)
+
+    def check(self, *names: str) -> None:
+        """Fail at start-up, naming the search path, if a template is missing."""
+        for name in names:
+            try:
+                self.env.get_template(name)
+            except jinja2.TemplateNotFound:
+                raise ConfigurationError(
+                    f"Template {name!r} not found in {self.directory!r}; create it or fix the name"
+                ) from None
+
+    def render_string(self, name: str, context: Mapping[str, Any] | None = None) -> str:
+        return self.env.get_template(name).render(context or {})
+
+    def render(
+        self,
+        request: Request | None,
+        name: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        """Render ``name`` to an HTML response; ``request`` adds ``url_for`` and ``static``."""
+        values: dict[str, Any] = dict(context) if context else {}
+        if request is not None:
+            app = request.app
+
+            def url_for(route_name: str, /, **params: Any) -> str:
+                return app.url_path_for(route_name, **params)
+
+            values.setdefault("request", request)
+            values.setdefault("url_for", url_for)
+            values.setdefault("static", lambda path: url_for("static", path=path))
+            for processor in self.context_processors:
+                values.update(processor(request))
+        html = self.env.get_template(name).render(values)
+        return HTMLResponse(html, status_code, headers)

@@ -34,7 +34,7 @@ def converter(target: Any, field: str) -> Callable[[Any], Any]:
 
     def convert(raw: Any) -> Any:
         try:
-            return msgspec.convert({"v": raw}, holder, strict=False).v
+            return msgspec.convert({"v": raw}, holder, strict=False).v  # type: ignore[attr-defined]
         except msgspec.ValidationError as exc:
             raise InvalidParam([from_msgspec(field, str(exc), strip=".v")]) from None
 

@@ -8,7 +8,6 @@ class defaults. Settings are passed to ``App(settings=...)``; there is no global
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -156,6 +155,8 @@ def _read_dotenv(path: Path) -> dict[str, str]:
 
 
 def _read_toml(path: Path, profile: str, fields: set[str]) -> dict[str, tuple[Any, str]]:
+    import tomllib
+
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

@@ -14,8 +14,6 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
-
 from bastion.di.depends import Depends
 from bastion.exceptions import ConfigurationError
 from bastion.http.request import Request
@@ -65,10 +63,13 @@ class DependencyStep:
 
     async def run(self, request: Request, stack: AsyncExitStack | None) -> Any:
         """Call the function with its own dependencies resolved."""
+
         kwargs = await self.plan.kwargs(request)
         kind = self.kind
         if kind == "async":
             return await self.fn(**kwargs)
+        import anyio.to_thread  # sync kinds only: keeps anyio off the import path
+
         if kind == "sync":
             return await anyio.to_thread.run_sync(partial(self.fn, **kwargs))
         assert stack is not None  # created by the caller for generator kinds
@@ -81,6 +82,8 @@ class DependencyStep:
 
 
 async def _exit_in_thread(manager: Any, *exc_info: Any) -> bool:
+    import anyio.to_thread
+
     return bool(await anyio.to_thread.run_sync(manager.__exit__, *exc_info))
 
 

@@ -6,7 +6,7 @@ The same container serves HTTP handlers, WebSocket handlers and code outside any
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -53,7 +53,7 @@ class Container:
         self.overrides = Overrides(on_change)
         self._app_values: dict[Any, Any] = {}
         self._app_stack = AsyncExitStack()
-        self._lock = asyncio.Lock()
+        self._lock: Any = None  # an asyncio.Lock, made in the running loop on first use
         self._app_steps: list[DependencyStep] = []
 
     def provide(self, tp: Any, dependency: Callable[..., Any], *, scope: str = "request") -> None:
@@ -69,6 +69,10 @@ class Container:
             return self._app_values[step.key]
         except KeyError:
             pass
+        if self._lock is None:
+            import asyncio
+
+            self._lock = asyncio.Lock()
         async with self._lock:
             if step.key not in self._app_values:
                 request = self.bare_request()
@@ -120,7 +124,7 @@ class Container:
             request.cleanup = stack
             kwargs = await plan.kwargs(request)
             result = fn(**kwargs)
-            if asyncio.iscoroutine(result):
+            if inspect.isawaitable(result):
                 result = await result
             return result
 

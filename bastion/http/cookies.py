@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from http.cookies import SimpleCookie
 from typing import Literal
 
@@ -46,6 +45,8 @@ def build_set_cookie(
     if max_age is not None:
         morsel["max-age"] = max_age
     if expires is not None:
+        from email.utils import format_datetime
+
         morsel["expires"] = format_datetime(expires.astimezone(UTC), usegmt=True)
     morsel["path"] = path
     if domain:

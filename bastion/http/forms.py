@@ -6,62 +6,20 @@ the body size limit applies while reading and large files spill to disk instead 
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-import anyio.to_thread
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from bastion.exceptions import MalformedBody, PayloadTooLarge, UnsupportedMediaType
+from bastion.http.uploads import UploadFile
 
 if TYPE_CHECKING:
     from bastion.http.request import Request
 
-SPOOL_SIZE = 1024 * 1024
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-class UploadFile:
-    """An uploaded file: small ones stay in memory, bigger ones spill to a temporary file.
-
-    ``filename`` is what the client sent; never use it as a path on disk.
-    """
-
-    def __init__(
-        self, filename: str | None, content_type: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        self.filename = filename
-        self.content_type = content_type
-        self.headers = dict(headers or {})
-        self.size = 0
-        spooled = tempfile.SpooledTemporaryFile(max_size=SPOOL_SIZE)  # noqa: SIM115 (closed by close())
-        self.file: BinaryIO = spooled  # type: ignore[assignment]
-
-    @property
-    def in_memory(self) -> bool:
-        return not getattr(self.file, "_rolled", True)
-
-    async def write(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.in_memory and self.size <= SPOOL_SIZE:
-            self.file.write(data)
-        else:
-            await anyio.to_thread.run_sync(self.file.write, data)
-
-    async def read(self, size: int = -1) -> bytes:
-        return await anyio.to_thread.run_sync(self.file.read, size)
-
-    async def seek(self, offset: int) -> None:
-        await anyio.to_thread.run_sync(self.file.seek, offset)
-
-    async def close(self) -> None:
-        await anyio.to_thread.run_sync(self.file.close)
-
-    def __repr__(self) -> str:
-        return f"UploadFile(filename={self.filename!r}, size={self.size})"
 
 
 class FormData(Mapping[str, "str | UploadFile"]):

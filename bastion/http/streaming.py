@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 
-import anyio
-
 from bastion.http.response import Response
 from bastion.types import Receive, Scope, Send
 
@@ -34,6 +32,8 @@ class StreamingResponse(Response):
             async for chunk in content:
                 yield chunk
         else:
+            import anyio.to_thread
+
             iterator = iter(content)
             done = object()
             while (chunk := await anyio.to_thread.run_sync(_next, iterator, done)) is not done:

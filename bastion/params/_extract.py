@@ -30,11 +30,14 @@ def target_type(base: Any, marker: Param | None) -> Any:
 def converter(target: Any, field: str) -> Callable[[Any], Any]:
     """Convert a raw (string) value to ``target``, raising ``InvalidParam`` naming ``field``."""
     # A one-field Struct lets msgspec cache the type's validation plan across calls.
-    holder = msgspec.defstruct("Holder", [("v", target)])
+    holder: Any = None
 
     def convert(raw: Any) -> Any:
+        nonlocal holder
+        if holder is None:
+            holder = msgspec.defstruct("Holder", [("v", target)])
         try:
-            return msgspec.convert({"v": raw}, holder, strict=False).v  # type: ignore[attr-defined]
+            return msgspec.convert({"v": raw}, holder, strict=False).v
         except msgspec.ValidationError as exc:
             raise InvalidParam([from_msgspec(field, str(exc), strip=".v")]) from None
 

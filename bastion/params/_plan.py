@@ -8,6 +8,7 @@ that looks at annotations; the request path only runs the steps.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
@@ -83,7 +84,9 @@ class Plan:
         return next((p for p in self.params if p.location in ("body", "form")), None)
 
 
+@functools.cache
 def signature_of(fn: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any]]:
+    """A callable's signature and resolved annotations (cached: routes ask several times)."""
     if inspect.isclass(fn):
         target: Any = fn.__init__
     elif inspect.isfunction(fn) or inspect.ismethod(fn):
@@ -235,7 +238,7 @@ def _location(
 
 
 def _is_upload(tp: Any) -> bool:
-    from bastion.http.forms import UploadFile
+    from bastion.http.uploads import UploadFile
 
     item = t.sequence_item(tp)
     tp = t.strip_optional(item if item is not None else tp)[0]

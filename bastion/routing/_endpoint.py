@@ -12,7 +12,6 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 import msgspec
 
 from bastion.di._graph import DependencyStep, dependency_step
@@ -208,6 +207,8 @@ class ASGIPassthrough(Response):
 def _as_async(handler: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(handler):
         return handler
+
+    import anyio.to_thread
 
     async def run_in_thread(**kwargs: Any) -> Any:
         return await anyio.to_thread.run_sync(partial(handler, **kwargs))

@@ -38,7 +38,8 @@ class UploadFile:
             await _in_thread(self.file.write, data)
 
     async def read(self, size: int = -1) -> bytes:
-        return await _in_thread(self.file.read, size)
+        data: bytes = await _in_thread(self.file.read, size)
+        return data
 
     async def seek(self, offset: int) -> None:
         await _in_thread(self.file.seek, offset)

@@ -27,7 +27,7 @@ from bastion.config import Settings
 from bastion.di.container import Container
 from bastion.exceptions import ConfigurationError, HTTPError, MethodNotAllowed, NotFound
 from bastion.http.request import ClientDisconnect, Request
-from bastion.http.response import ProblemResponse, RedirectResponse, Response
+from bastion.http.response import ProblemResponse, RedirectResponse, Response, encode_json
 from bastion.middleware.base import chain as chain_middleware
 from bastion.middleware.base import split, wrap_asgi
 from bastion.middleware.errors import ServerErrorMiddleware, problem_response, unexpected_error
@@ -47,6 +47,7 @@ from bastion.routing.urls import URLBuilder
 from bastion.types import ASGIApp, Endpoint, Receive, Scope, Send
 
 StateT = TypeVar("StateT")
+_NOT_FOUND_BODY = encode_json(NotFound("No route matches the requested path").problem())
 F = TypeVar("F", bound=Callable[..., Any])
 Lifespan = Callable[["App[Any]"], AbstractAsyncContextManager[Any]]
 ExceptionHandler = Callable[[Request, Any], Awaitable[Response] | Response]
@@ -315,15 +316,9 @@ class App(Generic[StateT]):
                 return RedirectResponse(target, 308)
         if self._custom_not_found:
             raise NotFound(f"No route matches {path}")
-        return ProblemResponse(
-            {
-                "type": "about:blank",
-                "title": "Not Found",
-                "status": 404,
-                "detail": f"No route matches {path}",
-            },
-            404,
-        )
+        response = Response(_NOT_FOUND_BODY, 404)
+        response.raw_headers.append(ProblemResponse.content_type_header)
+        return response
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The response for an exception: a registered handler, problem+json, or a 500."""

@@ -153,7 +153,12 @@ class Request:
             yield self._body
             return
         self._check_declared_length()
-        limit, size = self.max_body_size, 0
+        async for chunk in self._rest(0):
+            yield chunk
+
+    async def _rest(self, size: int) -> AsyncIterator[bytes]:
+        """Receive body messages until the last one; ``size`` bytes were read before."""
+        limit = self.max_body_size
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
@@ -161,7 +166,7 @@ class Request:
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes")
+                raise _too_large(limit)
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
@@ -170,7 +175,16 @@ class Request:
     async def body(self) -> bytes:
         """The whole body, read once and kept."""
         if self._body is None:
-            self._body = b"".join([chunk async for chunk in self.stream()])
+            self._check_declared_length()
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect
+            body: bytes = message.get("body", b"")
+            if len(body) > self.max_body_size:
+                raise _too_large(self.max_body_size)
+            if message.get("more_body", False):  # more to come: gather the rest
+                body = b"".join([body, *[chunk async for chunk in self._rest(len(body))]])
+            self._body = body
         return self._body
 
     async def json(self) -> Any:
@@ -196,9 +210,11 @@ class Request:
         if not declared.isdigit():
             raise BadRequest("The Content-Length header is not a number")
         if int(declared) > self.max_body_size:
-            raise PayloadTooLarge(
-                f"The request body exceeds the limit of {self.max_body_size} bytes"
-            )
+            raise _too_large(self.max_body_size)
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.path}>"
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes")

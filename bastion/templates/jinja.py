@@ -41,6 +41,8 @@ class Templates:
                 autoescape=jinja2.select_autoescape(("html", "htm", "xml", "jinja", "j2")),
                 auto_reload=auto_reload,
             )
+        env.globals.setdefault("url_for", _url_for)
+        env.globals.setdefault("static", _static)
         self.env = env
         self.directory = directory
         self.context_processors = list(context_processors)
@@ -70,15 +72,20 @@ class Templates:
         """Render ``name`` to an HTML response; ``request`` adds ``url_for`` and ``static``."""
         values: dict[str, Any] = dict(context) if context else {}
         if request is not None:
-            app = request.app
-
-            def url_for(route_name: str, /, **params: Any) -> str:
-                return app.url_path_for(route_name, **params)
-
             values.setdefault("request", request)
-            values.setdefault("url_for", url_for)
-            values.setdefault("static", lambda path: url_for("static", path=path))
             for processor in self.context_processors:
                 values.update(processor(request))
         html = self.env.get_template(name).render(values)
         return HTMLResponse(html, status_code, headers)
+
+
+@jinja2.pass_context
+def _url_for(context: jinja2.runtime.Context, name: str, /, **params: Any) -> str:
+    """``{{ url_for("user", user_id=1) }}``: the path of a named route of the request's app."""
+    return str(context["request"].app.url_path_for(name, **params))
+
+
+@jinja2.pass_context
+def _static(context: jinja2.runtime.Context, path: str) -> str:
+    """``{{ static("app.css") }}``: a file under the mount named ``static``."""
+    return str(context["request"].app.url_path_for("static", path=path))

@@ -38,7 +38,7 @@ class Templates:
                 raise ConfigurationError("Templates needs a directory or an env=jinja2.Environment")
             env = jinja2.Environment(
                 loader=jinja2.FileSystemLoader(directory),
-                autoescape=jinja2.select_autoescape(("html", "htm", "xml", "jinja", "j2")),
+                autoescape=True,  # escape everything: static, so compiled templates skip the check
                 auto_reload=auto_reload,
             )
         env.globals.setdefault("url_for", _url_for)

@@ -108,6 +108,8 @@ class App(Generic[StateT]):
         self.container.app = self
         self.dependency_overrides = self.container.overrides
         self.compiled: list[CompiledRoute] = []
+        self.openapi_installed = False
+        self.openapi_document: bytes | None = None
         self._asgi: ASGIApp = self._build_then_serve
         self._exit_stack: AsyncExitStack | None = None
         self.plugins = list(plugins)

@@ -41,7 +41,14 @@ class _Lifespan:
             await self._task
 
     async def _expect(self, kind: str) -> None:
-        message = await self._sent.get()
+        assert self._task is not None
+        getter = asyncio.ensure_future(self._sent.get())
+        await asyncio.wait({getter, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            error = self._task.exception()
+            raise RuntimeError(f"Application lifespan ended without {kind}") from error
+        message = getter.result()
         if message["type"] != kind:
             raise RuntimeError(
                 f"Application {kind.split('.')[1]} failed: {message.get('message', '')}"
@@ -109,7 +116,11 @@ class TestClient(httpx.Client):
     def __enter__(self) -> TestClient:
         super().__enter__()
         self._lifespan = self.portal.call(_make_lifespan(self.app))
-        self.portal.call(self._lifespan.startup())
+        try:
+            self.portal.call(self._lifespan.startup())
+        except BaseException:
+            self.portal.close()
+            raise
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -1,0 +1,261 @@
+"""The OpenAPI 3.1 document, built from what the app compiled at start-up."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from bastion.http.response import Response
+from bastion.openapi.schema import REF, Schemas
+from bastion.params import _types as t
+from bastion.params._extract import target_type
+from bastion.params._plan import ParamInfo, Plan
+from bastion.routing._endpoint import CompiledRoute
+from bastion.routing.route import Route
+
+if TYPE_CHECKING:
+    from bastion.app import App
+
+_CONVERTER = re.compile(r"{(\w+):\w+}")
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": REF.format(name="Problem")}}}
+
+
+def build_document(app: App[Any]) -> dict[str, Any]:
+    """The whole document; ``/openapi.json`` serves it and ``bastion openapi`` prints it."""
+    app._ensure_built()
+    schemas = Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str] = set()
+    for compiled in app.compiled:
+        route = compiled.route
+        if not isinstance(route, Route) or not route.options.get("include_in_schema", True):
+            continue
+        path = _CONVERTER.sub(r"{\1}", route.path)
+        for method in route.methods:
+            operation = _operation(compiled, method, schemas, operation_ids)
+            paths.setdefault(path, {})[method.lower()] = operation
+    info: dict[str, Any] = {"title": app.title, "version": app.version}
+    if app.description:
+        info["description"] = app.description
+    document: dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths}
+    components: dict[str, Any] = {"schemas": schemas.resolve()}
+    if app.security_schemes:
+        components["securitySchemes"] = app.security_schemes
+    document["components"] = components
+    if app.openapi_tags:
+        document["tags"] = app.openapi_tags
+    return document
+
+
+def _operation(
+    compiled: CompiledRoute, method: str, schemas: Schemas, ids: set[str]
+) -> dict[str, Any]:
+    route = compiled.route
+    options = route.options
+    name = getattr(route.handler, "__name__", "operation")
+    doc = inspect.getdoc(route.handler) or ""
+    first, _, rest = doc.partition("\n")
+    operation: dict[str, Any] = {
+        "operationId": _unique(options.get("operation_id") or _operation_id(name, route), ids),
+        "summary": options.get("summary") or first.strip() or name.replace("_", " ").capitalize(),
+    }
+    description = options.get("description") or rest.strip()
+    if description:
+        operation["description"] = description
+    if options.get("tags"):
+        operation["tags"] = list(dict.fromkeys(options["tags"]))
+    if options.get("deprecated"):
+        operation["deprecated"] = True
+    if options.get("security") is not None:
+        operation["security"] = [dict(s) for s in options["security"]]
+
+    params = _all_params(compiled.plan)
+    parameters = [
+        _parameter(p, compiled, schemas)
+        for p in params
+        if p.location in ("path", "query", "header", "cookie") and _shown(p)
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    bodies = [p for p in params if p.location in ("body", "form")]
+    if bodies:
+        operation["requestBody"] = _request_body(bodies, schemas)
+    operation["responses"] = _responses(
+        compiled,
+        method,
+        schemas,
+        bool(parameters or bodies),
+        bool(bodies),
+        bool(compiled.converters),
+    )
+    return operation
+
+
+def _operation_id(name: str, route: Any) -> str:
+    return name if len(route.methods) == 1 else f"{name}_{route.methods[0].lower()}"
+
+
+def _unique(candidate: str, ids: set[str]) -> str:
+    result, n = candidate, 2
+    while result in ids:
+        result, n = f"{candidate}_{n}", n + 1
+    ids.add(result)
+    return result
+
+
+def _shown(param: ParamInfo) -> bool:
+    return param.marker is None or param.marker.include_in_schema
+
+
+def _all_params(plan: Plan) -> list[ParamInfo]:
+    """The handler's parameters and those its dependencies read from the request."""
+    seen: dict[tuple[str, str], ParamInfo] = {}
+    todo = [plan]
+    while todo:
+        current = todo.pop(0)
+        for param in current.params:
+            seen.setdefault((param.location, param.wire_name), param)
+        todo.extend(step.plan for step in current.dependencies)
+    return list(seen.values())
+
+
+def _parameter(param: ParamInfo, compiled: CompiledRoute, schemas: Schemas) -> dict[str, Any]:
+    base = t.strip_annotated(param.annotation)[0]
+    marker = param.marker
+    if param.location == "path" and marker is None:
+        schema = dict(compiled.converters[param.name].schema)
+    else:
+        schema = schemas.of(target_type(base, marker))
+    if not param.required and _json_able(param.default):
+        schema = {**schema, "default": param.default} if "$ref" not in schema else schema
+    result: dict[str, Any] = {
+        "name": param.wire_name,
+        "in": param.location,
+        "required": param.location == "path" or param.required,
+        "schema": schema,
+    }
+    if marker is not None:
+        if marker.description:
+            result["description"] = marker.description
+        if marker.example is not None:
+            result["example"] = marker.example
+        if marker.deprecated:
+            result["deprecated"] = True
+    if param.location == "query" and t.sequence_item(base) is not None:
+        result["explode"] = True
+    return result
+
+
+def _json_able(value: Any) -> bool:
+    if value is None:
+        return False
+    try:
+        msgspec.json.encode(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _request_body(bodies: list[ParamInfo], schemas: Schemas) -> dict[str, Any]:
+    first = bodies[0]
+    if first.location == "body":
+        base = t.strip_annotated(first.annotation)[0]
+        schema = schemas.of(target_type(base, first.marker))
+        return {"required": first.required, "content": {"application/json": {"schema": schema}}}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    multipart = False
+    for param in bodies:
+        base = t.strip_annotated(param.annotation)[0]
+        schema = schemas.of(target_type(base, param.marker))
+        multipart = multipart or _mentions_upload(base)
+        if t.is_structured(base):
+            return {"required": True, "content": {_form_type(multipart): {"schema": schema}}}
+        properties[param.wire_name] = schema
+        if param.required:
+            required.append(param.wire_name)
+    object_schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        object_schema["required"] = required
+    return {
+        "required": bool(required),
+        "content": {_form_type(multipart): {"schema": object_schema}},
+    }
+
+
+def _mentions_upload(tp: Any) -> bool:
+    from bastion.http.uploads import UploadFile
+
+    item = t.sequence_item(tp)
+    target = t.strip_optional(item if item is not None else tp)[0]
+    return isinstance(target, type) and issubclass(target, UploadFile)
+
+
+def _form_type(multipart: bool) -> str:
+    return "multipart/form-data" if multipart else "application/x-www-form-urlencoded"
+
+
+def _responses(
+    compiled: CompiledRoute,
+    method: str,
+    schemas: Schemas,
+    validates: bool,
+    has_body: bool,
+    has_path: bool,
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    status = compiled.status_code
+    returned = compiled.response_type
+    success: dict[str, Any] = {"description": _phrase(status)}
+    if returned is None or returned is type(None):
+        if status == 200 and returned is type(None):
+            status = 204
+            success["description"] = _phrase(204)
+    elif isinstance(returned, type) and issubclass(returned, Response):
+        media = returned.media_type
+        if media:
+            success["content"] = {_with_charset(media): {"schema": {"type": "string"}}}
+    elif returned is str:
+        success["content"] = {"text/plain; charset=utf-8": {"schema": {"type": "string"}}}
+    else:
+        success["content"] = {"application/json": {"schema": schemas.of(returned)}}
+    responses[str(status)] = success
+    if validates:
+        responses["400"] = _problem(400)
+    if has_path:
+        responses["404"] = _problem(404)
+    if has_body:
+        responses["413"] = _problem(413)
+        responses["415"] = _problem(415)
+    if validates:
+        responses["422"] = _problem(422)
+    for code, value in compiled.route.options.get("responses", {}).items():
+        if isinstance(value, str):
+            responses[str(code)] = {"description": value}
+        elif isinstance(value, dict):
+            responses[str(code)] = value
+        else:
+            responses[str(code)] = {
+                "description": _phrase(code),
+                "content": {"application/json": {"schema": schemas.of(value)}},
+            }
+    return responses
+
+
+def _problem(status: int) -> dict[str, Any]:
+    return {"description": _phrase(status), "content": _PROBLEM}
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"Status {status}"
+
+
+def _with_charset(media: str) -> str:
+    return f"{media}; charset=utf-8" if media.startswith("text/") else media

@@ -124,31 +124,41 @@ class App(Generic[StateT]):
     def route(
         self, path: str, methods: Sequence[str], **options: Unpack[RouteOptions]
     ) -> Callable[[F], F]:
-        return self.router.route(path, methods, **options)
+        return self._registering(self.router.route(path, methods, **options))
 
     def get(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
-        return self.router.get(path, **options)
+        return self.route(path, ("GET",), **options)
 
     def post(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
-        return self.router.post(path, **options)
+        return self.route(path, ("POST",), **options)
 
     def put(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
-        return self.router.put(path, **options)
+        return self.route(path, ("PUT",), **options)
 
     def patch(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
-        return self.router.patch(path, **options)
+        return self.route(path, ("PATCH",), **options)
 
     def delete(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
-        return self.router.delete(path, **options)
+        return self.route(path, ("DELETE",), **options)
 
     def head(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
-        return self.router.head(path, **options)
+        return self.route(path, ("HEAD",), **options)
 
     def options(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
-        return self.router.options(path, **options)
+        return self.route(path, ("OPTIONS",), **options)
 
     def websocket(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
-        return self.router.websocket(path, **options)
+        return self._registering(self.router.websocket(path, **options))
+
+    def _registering(self, register: Callable[[F], F]) -> Callable[[F], F]:
+        """A route declared after start-up is served too: declaring one forces a rebuild."""
+
+        def decorator(handler: F) -> F:
+            register(handler)
+            self._invalidate()
+            return handler
+
+        return decorator
 
     def include(self, router: Router | type[Controller]) -> None:
         self.router.include(router)

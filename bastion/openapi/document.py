@@ -131,7 +131,7 @@ def _parameter(param: ParamInfo, compiled: CompiledRoute, schemas: Schemas) -> d
     else:
         schema = schemas.of(target_type(base, marker))
     if not param.required and _json_able(param.default):
-        schema = {**schema, "default": param.default} if "$ref" not in schema else schema
+        schema["default"] = param.default  # the slot is filled in later: add, don't copy
     result: dict[str, Any] = {
         "name": param.wire_name,
         "in": param.location,

@@ -45,7 +45,7 @@ class Schemas:
         if _is_upload(base):
             slot.update({"type": "string", "format": "binary"})
         elif t.is_pydantic_model(base):
-            schema = base.model_json_schema(ref_template=REF)
+            schema = base.model_json_schema(ref_template=REF.replace("{name}", "{model}"))
             self.components.update(schema.pop("$defs", {}))
             self.components[base.__name__] = schema
             slot["$ref"] = REF.format(name=base.__name__)

@@ -60,10 +60,13 @@ class FileResponse(Response):
 
         try:
             info = self.stat_result or await anyio.Path(self.path).stat()
-        except FileNotFoundError:
-            raise NotFound("The file does not exist") from None
-        if not stat.S_ISREG(info.st_mode):
-            raise NotFound("The path is not a file")
+        except (FileNotFoundError, NotADirectoryError):
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            # Sent, not raised: a response is already being answered when this runs.
+            missing = NotFound("The file does not exist")
+            await ProblemResponse(missing.problem(), 404)(scope, receive, send)
+            return
         size = info.st_size
         etag = _etag(info)
         modified = format_datetime(datetime.fromtimestamp(info.st_mtime, UTC), usegmt=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 from bastion.http.request import Request
 from bastion.http.response import Response
-from bastion.http.streaming import StreamingResponse
+from bastion.http.streaming import StreamingResponse, iterate
 from bastion.types import CallNext
 
 COMPRESSIBLE = (
@@ -45,7 +45,9 @@ class GZip:
         if not _accepts_gzip(request) or not self._compressible(response):
             return response
         if isinstance(response, StreamingResponse):
-            response.body_iterator = _compress_stream(response._chunks(), self.compresslevel)
+            response.body_iterator = _compress_stream(
+                iterate(response.body_iterator), self.compresslevel
+            )
             _drop(response, b"content-length")
         elif len(response.body) >= self.minimum_size:
             response.body = gzip.compress(response.body, self.compresslevel, mtime=0)

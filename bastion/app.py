@@ -47,6 +47,8 @@ from bastion.routing.urls import URLBuilder
 from bastion.types import ASGIApp, Endpoint, Receive, Scope, Send
 
 StateT = TypeVar("StateT")
+#: Scope key a test client sets to have unexpected errors re-raised after the 500 is sent.
+RERAISE = "bastion.reraise_server_exceptions"
 _NOT_FOUND_BODY = encode_json(NotFound("No route matches the requested path").problem())
 F = TypeVar("F", bound=Callable[..., Any])
 Lifespan = Callable[["App[Any]"], AbstractAsyncContextManager[Any]]
@@ -299,6 +301,8 @@ class App(Generic[StateT]):
         finally:
             if request.cleanup is not None:
                 await _teardown(request, error)
+        if error is not None and scope.get(RERAISE) and self._unhandled(error):
+            raise error  # the test client asked to see unexpected errors, after the 500
 
     async def _route(self, request: Request) -> Response:
         scope = request.scope
@@ -341,6 +345,10 @@ class App(Generic[StateT]):
         if isinstance(exc, HTTPError):
             return problem_response(exc)
         return unexpected_error(request, exc, self.debug)
+
+    def _unhandled(self, exc: Exception) -> bool:
+        """True for an error that became a plain 500: no handler, not an HTTPError."""
+        return not isinstance(exc, HTTPError) and self._exception_handler_for(type(exc)) is None
 
     def _exception_handler_for(self, exc_type: type[BaseException]) -> ExceptionHandler | None:
         try:

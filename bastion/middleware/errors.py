@@ -112,3 +112,5 @@ class ServerErrorMiddleware:
             else:
                 response = unexpected_error(request, exc, self.debug)
             await response(scope, receive, send)
+            if scope.get("bastion.reraise_server_exceptions") and not isinstance(exc, HTTPError):
+                raise

@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from bastion.app import RERAISE
 from bastion.types import ASGIApp, Message
 
 _DONE = object()
@@ -119,7 +120,9 @@ class AsyncASGITransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         exchange = _Exchange(self.app, self.raise_app_exceptions)
-        exchange.task = asyncio.ensure_future(exchange.run(build_scope(request), body))
+        scope = build_scope(request)
+        scope[RERAISE] = self.raise_app_exceptions
+        exchange.task = asyncio.ensure_future(exchange.run(scope, body))
         started = asyncio.ensure_future(exchange.started.wait())
         await asyncio.wait({exchange.task, started}, return_when=asyncio.FIRST_COMPLETED)
         if not exchange.started.is_set():

@@ -146,8 +146,8 @@ def test_malformed_forms_are_4xx(body, content_type, status):
 
 
 def test_too_many_fields_is_413():
-    from bastion.http.forms import _parse_urlencoded
     from bastion.exceptions import PayloadTooLarge
+    from bastion.http.forms import _parse_urlencoded
 
     with pytest.raises(PayloadTooLarge, match="more than 3 fields"):
         _parse_urlencoded(b"a=1&b=2&c=3&d=4", max_fields=3)

@@ -1,10 +1,11 @@
+from typing import Annotated
+
 import msgspec
 import pytest
 
-from bastion import App, Depends, Query, Settings
+from bastion import App, Query, Settings
 from bastion.testing import TestClient, WebSocketDenied
 from bastion.websockets import WebSocket, WebSocketDisconnect
-from typing import Annotated
 
 
 class Move(msgspec.Struct):

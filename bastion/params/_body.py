@@ -67,7 +67,7 @@ def body_step(
             return decoder.decode(body)
         except msgspec.ValidationError as exc:
             raise ValidationError([from_msgspec("body", str(exc))]) from None
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
             raise MalformedBody(
                 f"The body is not valid JSON: {exc}",
                 extra={"errors": [{"field": "body", "reason": str(exc)}]},

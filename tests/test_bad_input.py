@@ -13,7 +13,7 @@ from typing import Annotated
 import msgspec
 import pytest
 
-from bastion import App, Cookie, File, Form, Header, Query, Settings
+from bastion import App, Cookie, File, Form, Header, Query, Request, Settings
 from bastion.http.files import FileResponse
 from bastion.http.static import StaticFiles
 from bastion.http.uploads import UploadFile
@@ -87,6 +87,10 @@ def client(tmp_path_factory) -> TestClient:
     async def upload(file: Annotated[UploadFile, File()]) -> dict:
         return {"size": file.size}
 
+    @app.post("/raw-json")
+    async def raw_json(request: Request) -> dict:
+        return {"type": type(await request.json()).__name__}
+
     @app.get("/file")
     async def file() -> FileResponse:
         return FileResponse(root / "file.bin")
@@ -124,6 +128,7 @@ CASES = [
     ("trailing-garbage", "POST", "/items", {"content": GOOD + b"xyz", "headers": JSON}, 400, "not valid JSON"),
     ("nan-literal", "POST", "/items", {"content": b'{"name": "a", "price": NaN}', "headers": JSON}, 400, "not valid JSON"),
     ("deep-nesting", "POST", "/items", {"content": b"[" * 1500 + b"]" * 1500, "headers": JSON}, 422, "body"),
+    ("deep-nesting-untyped", "POST", "/raw-json", {"content": b"[" * 2000 + b"]" * 2000, "headers": JSON}, 400, "not valid JSON"),
     ("bom-prefixed", "POST", "/items", {"content": b"\xef\xbb\xbf" + GOOD, "headers": JSON}, 400, "not valid JSON"),
     ("body-too-large", "POST", "/items", {"content": b"x" * 5000, "headers": JSON}, 413, "limit of 4096 bytes"),
     ("body-too-large-chunked", "POST", "/items", {"content": iter([b"x" * 3000, b"x" * 3000]), "headers": JSON}, 413, "limit of 4096 bytes"),

@@ -192,7 +192,7 @@ class Request:
         body = await self.body()
         try:
             return msgspec.json.decode(body)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise MalformedBody(f"The body is not valid JSON: {exc}") from None
 
     async def form(self) -> FormData:

@@ -67,7 +67,7 @@ def body_step(
             return decoder.decode(body)
         except msgspec.ValidationError as exc:
             raise ValidationError([from_msgspec("body", str(exc))]) from None
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise MalformedBody(
                 f"The body is not valid JSON: {exc}",
                 extra={"errors": [{"field": "body", "reason": str(exc)}]},

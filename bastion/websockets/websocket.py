@@ -172,7 +172,7 @@ class WebSocket:
             return msgspec.json.decode(data, type=type)
         except msgspec.ValidationError as exc:
             await self._fail(WSCloseCode.POLICY_VIOLATION, f"Invalid message: {exc}"[:120])
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 in a string
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             await self._fail(WSCloseCode.INVALID_PAYLOAD, f"Malformed JSON: {exc}"[:120])
 
     async def _fail(self, code: int, reason: str) -> Any:

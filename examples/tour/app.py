@@ -127,7 +127,7 @@ class Greetings(Controller):
     async def hello(self, name: str, user_agent: Annotated[str | None, Header()] = None) -> dict[str, str | None]:
         return {"message": f"Hello, {name}!", "user_agent": user_agent}
 
-    @post("/echo")
+    @post("/echo", status_code=200)
     async def echo(self, request: Request) -> Response:
         return Response(await request.body(), media_type="application/octet-stream")
 

@@ -46,6 +46,8 @@ class Templates:
         self.env = env
         self.directory = directory
         self.context_processors = list(context_processors)
+        #: Compiled templates by name, when files are not re-checked (skips Jinja's locked LRU).
+        self._compiled: dict[str, jinja2.Template] | None = None if env.auto_reload else {}
 
     def check(self, *names: str) -> None:
         """Fail at start-up, naming the search path, if a template is missing."""
@@ -58,7 +60,15 @@ class Templates:
                 ) from None
 
     def render_string(self, name: str, context: Mapping[str, Any] | None = None) -> str:
-        return self.env.get_template(name).render(context or {})
+        return self._template(name).render(context or {})
+
+    def _template(self, name: str) -> jinja2.Template:
+        if self._compiled is None:
+            return self.env.get_template(name)
+        template = self._compiled.get(name)
+        if template is None:
+            template = self._compiled[name] = self.env.get_template(name)
+        return template
 
     def render(
         self,
@@ -75,7 +85,7 @@ class Templates:
             values.setdefault("request", request)
             for processor in self.context_processors:
                 values.update(processor(request))
-        html = self.env.get_template(name).render(values)
+        html = self._template(name).render(values)
         return HTMLResponse(html, status_code, headers)
 
 

@@ -36,11 +36,13 @@ not_an_app = 42
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "shop.py").write_text(APP)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
+    yield tmp_path
+    for name in ("shop", "withcmd"):  # written afresh by each test: never reuse a cached copy
+        sys.modules.pop(name, None)
 
 
 def test_help_lists_commands():

@@ -172,7 +172,7 @@ def _request_body(bodies: list[ParamInfo], schemas: Schemas) -> dict[str, Any]:
     for param in bodies:
         base = t.strip_annotated(param.annotation)[0]
         schema = schemas.of(target_type(base, param.marker))
-        multipart = multipart or _mentions_upload(base)
+        multipart = multipart or t.is_upload(base)
         if t.is_structured(base):
             return {"required": True, "content": {_form_type(multipart): {"schema": schema}}}
         properties[param.wire_name] = schema
@@ -185,14 +185,6 @@ def _request_body(bodies: list[ParamInfo], schemas: Schemas) -> dict[str, Any]:
         "required": bool(required),
         "content": {_form_type(multipart): {"schema": object_schema}},
     }
-
-
-def _mentions_upload(tp: Any) -> bool:
-    from bastion.http.uploads import UploadFile
-
-    item = t.sequence_item(tp)
-    target = t.strip_optional(item if item is not None else tp)[0]
-    return isinstance(target, type) and issubclass(target, UploadFile)
 
 
 def _form_type(multipart: bool) -> str:

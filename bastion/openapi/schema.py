@@ -42,7 +42,7 @@ class Schemas:
     def of(self, tp: Any) -> dict[str, Any]:
         slot: dict[str, Any] = {}
         base = t.strip_optional(t.strip_annotated(tp)[0])[0]
-        if _is_upload(base):
+        if t.is_upload(base):
             slot.update({"type": "string", "format": "binary"})
         elif t.is_pydantic_model(base):
             schema = base.model_json_schema(ref_template=REF.replace("{name}", "{model}"))
@@ -79,11 +79,3 @@ class Schemas:
             schemas.append(schema)
             components.update(found)
         return schemas, components
-
-
-def _is_upload(tp: Any) -> bool:
-    from bastion.http.uploads import UploadFile
-
-    item = t.sequence_item(tp)
-    target = item if item is not None else tp
-    return isinstance(target, type) and issubclass(target, UploadFile)

@@ -169,7 +169,7 @@ def compile_plan(
         plan.params.append(info)
         if location in ("body", "form"):
             body = body_step(
-                location, wire, base, marker, required, info.default, context, _is_upload(base)
+                location, wire, base, marker, required, info.default, context, t.is_upload(base)
             )
             plan.async_steps.append((name, body))
         else:
@@ -226,7 +226,7 @@ def _location(
         return marker.location
     if name in path_params:
         return "path"
-    if _is_upload(base):
+    if t.is_upload(base):
         return "form"
     if t.is_structured(base):
         return "body"
@@ -235,11 +235,3 @@ def _location(
     ):
         return "query"
     return None
-
-
-def _is_upload(tp: Any) -> bool:
-    from bastion.http.uploads import UploadFile
-
-    item = t.sequence_item(tp)
-    tp = t.strip_optional(item if item is not None else tp)[0]
-    return isinstance(tp, type) and issubclass(tp, UploadFile)

@@ -94,3 +94,12 @@ def is_structured(tp: Any) -> bool:
 
 def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or repr(tp)
+
+
+def is_upload(tp: Any) -> bool:
+    """``UploadFile``, optionally in a list or Optional: a multipart file parameter."""
+    from bastion.http.uploads import UploadFile
+
+    item = sequence_item(tp)
+    target = strip_optional(item if item is not None else tp)[0]
+    return isinstance(target, type) and issubclass(target, UploadFile)

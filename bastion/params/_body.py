@@ -44,13 +44,12 @@ def body_step(
 ) -> AsyncStep:
     if location == "form":
         return _form_step(wire, base, marker, required, default, is_upload)
-    target = target_type(base, marker)
-    if t.is_pydantic_model(t.strip_optional(base)[0]):
-        return _pydantic_body(t.strip_optional(base)[0], required, default)
-    try:
-        decoder = msgspec.json.Decoder(target)
-    except TypeError as exc:
-        raise ConfigurationError(f"{context}: cannot decode a body as {base!r}: {exc}") from None
+    model = t.strip_optional(base)[0]
+    decode = (
+        _pydantic_decoder(model)
+        if t.is_pydantic_model(model)
+        else _msgspec_decoder(target_type(base, marker), base, context)
+    )
 
     async def extract_body(request: Request) -> Any:
         content_type = _content_type(request)
@@ -63,6 +62,18 @@ def body_step(
             if required:
                 raise ValidationError([{"field": "body", "reason": "A JSON body is required"}])
             return default
+        return decode(body)
+
+    return extract_body
+
+
+def _msgspec_decoder(target: Any, base: Any, context: str) -> Callable[[bytes], Any]:
+    try:
+        decoder = msgspec.json.Decoder(target)
+    except TypeError as exc:
+        raise ConfigurationError(f"{context}: cannot decode a body as {base!r}: {exc}") from None
+
+    def decode(body: bytes) -> Any:
         try:
             return decoder.decode(body)
         except msgspec.ValidationError as exc:
@@ -73,23 +84,13 @@ def body_step(
                 extra={"errors": [{"field": "body", "reason": str(exc)}]},
             ) from None
 
-    return extract_body
+    return decode
 
 
-def _pydantic_body(model: Any, required: bool, default: Any) -> AsyncStep:
+def _pydantic_decoder(model: Any) -> Callable[[bytes], Any]:
     import pydantic
 
-    async def extract_pydantic(request: Request) -> Any:
-        content_type = _content_type(request)
-        if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
-            raise UnsupportedMediaType(
-                f"Expected a JSON body (Content-Type: application/json), got {content_type!r}"
-            )
-        body = await request.body()
-        if not body:
-            if required:
-                raise ValidationError([{"field": "body", "reason": "A JSON body is required"}])
-            return default
+    def decode(body: bytes) -> Any:
         try:
             return model.model_validate_json(body)
         except pydantic.ValidationError as exc:
@@ -98,7 +99,7 @@ def _pydantic_body(model: Any, required: bool, default: Any) -> AsyncStep:
                 raise MalformedBody("The body is not valid JSON") from None
             raise ValidationError(from_pydantic("body", [dict(e) for e in errors])) from None
 
-    return extract_pydantic
+    return decode
 
 
 def _form_step(

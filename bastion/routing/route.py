@@ -33,8 +33,19 @@ class RouteOptions(TypedDict, total=False):
     security: Sequence[Mapping[str, Sequence[str]]]
 
 
+class _Named:
+    path: str
+    handler: Callable[..., Any]
+    options: RouteOptions
+
+    @property
+    def name(self) -> str:
+        """The ``name=`` option, else the handler's name (what ``url_for`` looks up)."""
+        return self.options.get("name") or str(getattr(self.handler, "__name__", self.path))
+
+
 @dataclass
-class Route:
+class Route(_Named):
     """An HTTP endpoint: a path template, its methods and its handler."""
 
     path: str
@@ -42,22 +53,14 @@ class Route:
     handler: Callable[..., Any]
     options: RouteOptions = field(default_factory=lambda: RouteOptions())
 
-    @property
-    def name(self) -> str:
-        return self.options.get("name") or str(getattr(self.handler, "__name__", self.path))
-
 
 @dataclass
-class WebSocketRoute:
+class WebSocketRoute(_Named):
     """A WebSocket endpoint."""
 
     path: str
     handler: Callable[..., Any]
     options: RouteOptions = field(default_factory=lambda: RouteOptions())
-
-    @property
-    def name(self) -> str:
-        return self.options.get("name") or str(getattr(self.handler, "__name__", self.path))
 
 
 @dataclass

@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from bastion.exceptions import BadRequest, MalformedBody, PayloadTooLarge
-from bastion.http.cookies import parse_cookie_header
-from bastion.http.headers import Headers, QueryParams
+from bastion.http.connection import HTTPConnection
 from bastion.types import Receive, Scope
 
 if TYPE_CHECKING:
-    from bastion.app import App
     from bastion.http.forms import FormData
 
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
@@ -28,31 +26,10 @@ class ClientDisconnect(Exception):
     """The client went away while its request body was being read; nothing can be answered."""
 
 
-class State:
-    """Free-form per-request attributes set by middleware and dependencies."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(f"request.state has no attribute {name!r}; set it first")
-
-
-class Request:
+class Request(HTTPConnection):
     """An HTTP request. ``path_params`` are already converted by the route's converters."""
 
-    __slots__ = (
-        "_body",
-        "_cookies",
-        "_form",
-        "_headers",
-        "_query",
-        "_state",
-        "cleanup",
-        "di_cache",
-        "max_body_size",
-        "path_params",
-        "receive",
-        "route",
-        "scope",
-    )
+    __slots__ = ("_body", "_form", "cleanup", "di_cache", "max_body_size", "receive", "route")
 
     def __init__(
         self,
@@ -61,90 +38,28 @@ class Request:
         path_params: dict[str, Any] | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
+        # The base initialiser, inlined: this runs once per request on the hot path.
         self.scope = scope
-        self.receive = receive
         self.path_params = path_params if path_params is not None else {}
+        self._headers = self._query = self._cookies = self._state = None
+        self.receive = receive
         self.max_body_size = max_body_size
         self.route: Any = None
-        self._headers: Headers | None = None
-        self._query: QueryParams | None = None
-        self._cookies: dict[str, str] | None = None
         self._body: bytes | None = None
         self._form: FormData | None = None
-        self._state: State | None = None
         #: Teardown of ``yield`` dependencies; created only when a route needs one.
         self.cleanup: AsyncExitStack | None = None
         #: Results of dependencies already resolved for this request.
         self.di_cache: dict[Any, Any] | None = None
-
-    # -- what the client asked for ---------------------------------------------------------
-    @property
-    def app(self) -> App[Any]:
-        return self.scope["app"]  # type: ignore[no-any-return]
 
     @property
     def method(self) -> str:
         return self.scope["method"]  # type: ignore[no-any-return]
 
     @property
-    def path(self) -> str:
-        return self.scope["path"]  # type: ignore[no-any-return]
-
-    @property
-    def headers(self) -> Headers:
-        if self._headers is None:
-            self._headers = Headers(self.scope["headers"])
-        return self._headers
-
-    @property
-    def query_params(self) -> QueryParams:
-        if self._query is None:
-            try:
-                self._query = QueryParams(self.scope.get("query_string", b""))
-            except UnicodeDecodeError:
-                raise BadRequest("The query string is not valid UTF-8") from None
-        return self._query
-
-    @property
-    def cookies(self) -> dict[str, str]:
-        if self._cookies is None:
-            self._cookies = parse_cookie_header(self.headers.get("cookie", ""))
-        return self._cookies
-
-    @property
-    def client(self) -> tuple[str, int] | None:
-        client = self.scope.get("client")
-        return (client[0], client[1]) if client else None
-
-    @property
-    def state(self) -> State:
-        if self._state is None:
-            self._state = State()
-        return self._state
-
-    @property
     def content_type(self) -> str:
         """The media type without parameters, lower-cased (``application/json``)."""
         return self.headers.get("content-type", "").partition(";")[0].strip().lower()
-
-    @property
-    def base_url(self) -> str:
-        scheme = self.scope.get("scheme", "http")
-        host = self.headers.get("host")
-        if host is None:
-            server = self.scope.get("server") or ("localhost", None)
-            host = server[0] if server[1] in (None, 80, 443) else f"{server[0]}:{server[1]}"
-        return f"{scheme}://{host}{self.scope.get('root_path', '')}"
-
-    @property
-    def url(self) -> str:
-        query = self.scope.get("query_string", b"")
-        tail = "?" + query.decode("latin-1") if query else ""
-        return f"{self.base_url}{self.path}{tail}"
-
-    def url_for(self, name: str, /, **params: Any) -> str:
-        """Absolute URL of the named route (for links that leave the app, e.g. in mail)."""
-        return self.base_url + self.app.url_path_for(name, **params)
 
     # -- the body ----------------------------------------------------------------------------
     async def stream(self) -> AsyncIterator[bytes]:

@@ -8,9 +8,7 @@ from typing import Any, TypeVar, overload
 
 import msgspec
 
-from bastion.http.cookies import parse_cookie_header
-from bastion.http.headers import Headers, QueryParams
-from bastion.http.request import State
+from bastion.http.connection import HTTPConnection
 from bastion.http.response import encode_json
 from bastion.types import Receive, Scope, Send
 
@@ -45,47 +43,19 @@ class WebSocketDataError(Exception):
         self.reason = reason
 
 
-class WebSocket:
+class WebSocket(HTTPConnection):
     """One WebSocket connection: ``accept``, then ``send_*`` / ``receive_*``, then ``close``."""
+
+    __slots__ = ("_receive", "_send", "accepted", "closed")
 
     def __init__(
         self, scope: Scope, receive: Receive, send: Send, path_params: dict[str, Any] | None = None
     ) -> None:
-        self.scope = scope
+        super().__init__(scope, path_params)
         self._receive = receive
         self._send = send
-        self.path_params = path_params or {}
-        self.state = State()
         self.accepted = False
         self.closed = False
-        self._headers: Headers | None = None
-
-    @property
-    def app(self) -> Any:
-        return self.scope["app"]
-
-    @property
-    def path(self) -> str:
-        return self.scope["path"]  # type: ignore[no-any-return]
-
-    @property
-    def headers(self) -> Headers:
-        if self._headers is None:
-            self._headers = Headers(self.scope["headers"])
-        return self._headers
-
-    @property
-    def query_params(self) -> QueryParams:
-        return QueryParams(self.scope.get("query_string", b""))
-
-    @property
-    def cookies(self) -> dict[str, str]:
-        return parse_cookie_header(self.headers.get("cookie", ""))
-
-    @property
-    def client(self) -> tuple[str, int] | None:
-        client = self.scope.get("client")
-        return (client[0], client[1]) if client else None
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def accept(

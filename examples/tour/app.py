@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -41,7 +41,7 @@ templates = Templates(HERE / "templates")
 
 
 # -- data ------------------------------------------------------------------------------------
-class Priority(str, Enum):
+class Priority(StrEnum):
     low = "low"
     high = "high"
 
@@ -124,7 +124,9 @@ class Greetings(Controller):
     tags = ["greetings"]
 
     @get("/{name:slug}")
-    async def hello(self, name: str, user_agent: Annotated[str | None, Header()] = None) -> dict[str, str | None]:
+    async def hello(
+        self, name: str, user_agent: Annotated[str | None, Header()] = None
+    ) -> dict[str, str | None]:
         return {"message": f"Hello, {name}!", "user_agent": user_agent}
 
     @post("/echo", status_code=200)

@@ -288,19 +288,18 @@ class App(Generic[StateT]):
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, None, self._max_body)
-        error: Exception | None = None
         try:
             response = await self._handle(request)
         except ClientDisconnect:
-            return
-        except Exception as exc:
-            error = exc
-            response = await self.error_response(request, exc)
+            return  # nobody is left to answer
+        except Exception as exc:  # raised by middleware; handlers' errors arrive as responses
+            response = await self.failed(request, exc)
         try:
             await response(scope, receive, send)
         finally:
             if request.cleanup is not None:
-                await _teardown(request, error)
+                await _teardown(request, request.error)
+        error = request.error
         if error is not None and scope.get(RERAISE) and self._unhandled(error):
             raise error  # the test client asked to see unexpected errors, after the 500
 
@@ -312,7 +311,7 @@ class App(Generic[StateT]):
         endpoints, request.path_params = match
         endpoint = endpoints.get(scope["method"])
         if endpoint is None:
-            raise MethodNotAllowed(list(endpoints))
+            return await self.failed(request, MethodNotAllowed(list(endpoints)))
         return await endpoint(request)
 
     async def _no_route(self, request: Request) -> Response:
@@ -331,10 +330,18 @@ class App(Generic[StateT]):
                 target = other + ("?" + query.decode("latin-1") if query else "")
                 return RedirectResponse(target, 308)
         if self._custom_not_found:
-            raise NotFound(f"No route matches {path}")
+            return await self.failed(request, NotFound(f"No route matches {path}"))
         response = Response(_NOT_FOUND_BODY, 404)
         response.raw_headers.append(ProblemResponse.content_type_header)
         return response
+
+    async def failed(self, request: Request, exc: Exception) -> Response:
+        """Record a request's error (for teardown) and answer it; a vanished client gets
+        nothing, so its ``ClientDisconnect`` goes on up."""
+        if isinstance(exc, ClientDisconnect):
+            raise exc
+        request.error = exc
+        return await self.error_response(request, exc)
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The response for an exception: a registered handler, problem+json, or a 500."""

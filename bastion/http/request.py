@@ -29,7 +29,16 @@ class ClientDisconnect(Exception):
 class Request(HTTPConnection):
     """An HTTP request. ``path_params`` are already converted by the route's converters."""
 
-    __slots__ = ("_body", "_form", "cleanup", "di_cache", "max_body_size", "receive", "route")
+    __slots__ = (
+        "_body",
+        "_form",
+        "cleanup",
+        "di_cache",
+        "error",
+        "max_body_size",
+        "receive",
+        "route",
+    )
 
     def __init__(
         self,
@@ -47,6 +56,8 @@ class Request(HTTPConnection):
         self.route: Any = None
         self._body: bytes | None = None
         self._form: FormData | None = None
+        #: The exception the request failed with, if any (teardown and tests want it).
+        self.error: Exception | None = None
         #: Teardown of ``yield`` dependencies; created only when a route needs one.
         self.cleanup: AsyncExitStack | None = None
         #: Results of dependencies already resolved for this request.

@@ -120,3 +120,29 @@ def test_exception_in_asgi_middleware_becomes_500():
     response = TestClient(app, raise_server_exceptions=False).get("/")
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_middleware_sees_error_responses_from_handlers():
+    from bastion import NotFound
+    from bastion.middleware import RequestId
+
+    log = []
+    app = make_app(middleware=[RequestId(), tag("app", log)])
+
+    @app.get("/missing-thing")
+    async def missing() -> str:
+        raise NotFound("no such thing")
+
+    @app.get("/crash")
+    async def crash() -> str:
+        raise RuntimeError("bug")
+
+    client = TestClient(app, raise_server_exceptions=False)
+    response = client.get("/missing-thing", headers={"x-request-id": "r-1"})
+    assert response.status_code == 404
+    assert response.headers["x-request-id"] == "r-1"
+    assert response.headers["x-trail"] == "app"
+    crashed = client.get("/crash", headers={"x-request-id": "r-2"})
+    assert crashed.status_code == 500
+    assert crashed.headers["x-request-id"] == "r-2"
+    assert crashed.json()["request_id"] == "r-2"

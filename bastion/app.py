@@ -21,11 +21,18 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from itertools import chain
 from typing import Any, Generic, TypeVar, Unpack
 
 from bastion.config import Settings
 from bastion.di.container import Container
-from bastion.exceptions import ConfigurationError, HTTPError, MethodNotAllowed, NotFound
+from bastion.exceptions import (
+    ConfigurationError,
+    HeaderFieldsTooLarge,
+    HTTPError,
+    MethodNotAllowed,
+    NotFound,
+)
 from bastion.http.request import ClientDisconnect, Request
 from bastion.http.response import ProblemResponse, RedirectResponse, Response, encode_json
 from bastion.middleware.base import chain as chain_middleware
@@ -246,6 +253,8 @@ class App(Generic[StateT]):
             issubclass(NotFound, t) for t in self.exception_handlers if t is not BaseException
         )
         self._max_body = self.settings.max_body_size
+        self._max_headers = self.settings.max_header_count
+        self._max_header_bytes = self.settings.max_header_bytes
         self._redirect_slashes = self.settings.trailing_slash == "redirect"
 
         functions, asgi = split(self.middleware, "App(middleware=...)")
@@ -287,6 +296,12 @@ class App(Generic[StateT]):
             await self._lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope["headers"]
+        if len(headers) > self._max_headers or (
+            len(b"".join(chain.from_iterable(headers))) > self._max_header_bytes
+        ):
+            await self._headers_too_large(headers)(scope, receive, send)
+            return
         request = Request(scope, receive, None, self._max_body)
         try:
             response = await self._handle(request)
@@ -302,6 +317,14 @@ class App(Generic[StateT]):
         error = request.error
         if error is not None and scope.get(RERAISE) and self._unhandled(error):
             raise error  # the test client asked to see unexpected errors, after the 500
+
+    def _headers_too_large(self, headers: list[tuple[bytes, bytes]]) -> Response:
+        size = sum(len(k) + len(v) for k, v in headers)
+        error = HeaderFieldsTooLarge(
+            f"The request has {len(headers)} headers ({size} bytes); the limits are "
+            f"{self._max_headers} headers and {self._max_header_bytes} bytes"
+        )
+        return ProblemResponse(error.problem(), error.status_code)
 
     async def _route(self, request: Request) -> Response:
         scope = request.scope

@@ -32,6 +32,9 @@ class Settings(msgspec.Struct, kw_only=True):
     secret_key: str | None = None
     app_name: str = "bastion"
     max_body_size: int = 1024 * 1024
+    #: More headers, or more header bytes, than this is a 431 (servers accept far more).
+    max_header_count: int = 100
+    max_header_bytes: int = 64 * 1024
     trailing_slash: Literal["redirect", "strict"] = "redirect"
     allowed_hosts: list[str] = msgspec.field(default_factory=lambda: ["*"])
     host: str = "127.0.0.1"
@@ -42,8 +45,9 @@ class Settings(msgspec.Struct, kw_only=True):
     openapi_url: str | None = "/openapi.json"
 
     def __post_init__(self) -> None:
-        if self.max_body_size <= 0:
-            raise ConfigurationError("max_body_size must be a positive number of bytes")
+        for name in ("max_body_size", "max_header_count", "max_header_bytes"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{name} must be a positive number")
         if not 1 <= self.port <= 65535:
             raise ConfigurationError(f"port {self.port} is out of range; use 1..65535")
         if self.debug is None:

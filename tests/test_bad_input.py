@@ -170,6 +170,9 @@ CASES = [
     ("host-suffix-trick", "GET", "/users/1", {"headers": {"host": "x.example.com.evil.com"}}, 400, "Invalid host"),
     ("cors-bad-origin-preflight", "OPTIONS", "/items", {"headers": {"origin": "https://evil.com", "access-control-request-method": "POST"}}, 400, "origin not allowed"),
     ("cors-bad-method-preflight", "OPTIONS", "/items", {"headers": {"origin": "https://ok.example.com", "access-control-request-method": "TRACE"}}, 400, "method TRACE"),
+    ("too-many-headers", "GET", "/users/1", {"headers": {f"x-h{i}": "v" for i in range(150)}}, 431, "the limits are 100 headers"),
+    ("giant-header", "GET", "/users/1", {"headers": {"x-big": "a" * 70000}}, 431, "65536 bytes"),
+    ("giant-cookie", "GET", "/secure", {"headers": {"x-token": "t", "cookie": "c=" + "a" * 70000}}, 431, "65536 bytes"),
     ("range-unsatisfiable", "GET", "/file", {"headers": {"range": "bytes=100-200"}}, 416, "10 bytes"),
     # -- forms and uploads ---------------------------------------------------------------------
     ("form-missing-field", "POST", "/login", {"data": {"username": "ada"}}, 422, "form.age"),

@@ -4,7 +4,14 @@ from bastion.websockets.websocket import (
     WebSocket,
     WebSocketDataError,
     WebSocketDisconnect,
+    WebSocketState,
     WSCloseCode,
 )
 
-__all__ = ["WSCloseCode", "WebSocket", "WebSocketDataError", "WebSocketDisconnect"]
+__all__ = [
+    "WSCloseCode",
+    "WebSocket",
+    "WebSocketDataError",
+    "WebSocketDisconnect",
+    "WebSocketState",
+]

@@ -41,6 +41,7 @@ from bastion.middleware.base import ASGIMiddleware
 from bastion.params.markers import Body, Cookie, File, Form, Header, Path, Query
 from bastion.plugins import Plugin
 from bastion.routing.router import Controller, Router, delete, get, patch, post, put, websocket
+from bastion.websockets import WebSocket, WebSocketDisconnect
 
 __all__ = [
     "App",
@@ -78,6 +79,8 @@ __all__ = [
     "Unauthorized",
     "UnsupportedMediaType",
     "ValidationError",
+    "WebSocket",
+    "WebSocketDisconnect",
     "delete",
     "get",
     "patch",

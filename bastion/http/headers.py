@@ -9,6 +9,15 @@ from urllib.parse import unquote_plus
 RawHeaders = list[tuple[bytes, bytes]]
 
 
+def raw_header(headers: RawHeaders, name: bytes) -> bytes | None:
+    """The first value of ``name`` (lower-case bytes) in raw ASGI headers, without building a
+    ``Headers``: for middleware on the hot path that needs one header."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
 class Headers(Mapping[str, str]):
     """Case-insensitive, read-only view of request headers; the first value wins on ``[]``."""
 

@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 
 from bastion.exceptions import BadRequest, ConfigurationError
-from bastion.http.headers import RawHeaders
+from bastion.http.headers import RawHeaders, raw_header
 from bastion.http.request import Request
 from bastion.http.response import ProblemResponse, Response
 from bastion.types import CallNext
@@ -98,11 +98,7 @@ class CORS:
     async def __call__(self, request: Request, call_next: CallNext) -> Response:
         if request.scope["method"] == "OPTIONS":
             return await self._options(request, call_next)
-        origin = None
-        for name, value in request.scope["headers"]:
-            if name == b"origin":
-                origin = value
-                break
+        origin = raw_header(request.scope["headers"], b"origin")
         if origin is None:
             return await call_next(request)
         response = await call_next(request)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from uuid import uuid4
 
 from bastion.exceptions import ConfigurationError
+from bastion.http.headers import raw_header
 from bastion.http.request import Request
 from bastion.http.response import Response
 from bastion.types import CallNext
@@ -53,11 +54,9 @@ class RequestId:
     async def __call__(self, request: Request, call_next: CallNext) -> Response:
         raw_id: bytes | None = None
         if self.trust_incoming:
-            for name, value in request.scope["headers"]:
-                if name == self.header:
-                    if _SAFE_ID.fullmatch(value):
-                        raw_id = value
-                    break
+            incoming = raw_header(request.scope["headers"], self.header)
+            if incoming is not None and _SAFE_ID.fullmatch(incoming):
+                raw_id = incoming
         if raw_id is None:
             request_id = self.generator()
             raw_id = request_id.encode("ascii")

@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 
 from bastion.exceptions import BadRequest, ConfigurationError
+from bastion.http.headers import raw_header
 from bastion.http.request import Request
 from bastion.http.response import ProblemResponse, RedirectResponse, Response, encode_json
 from bastion.types import CallNext
@@ -55,11 +56,7 @@ class TrustedHost:
     async def __call__(self, request: Request, call_next: CallNext) -> Response:
         if self.any:
             return await call_next(request)
-        host = None
-        for name, value in request.scope["headers"]:
-            if name == b"host":
-                host = value
-                break
+        host = raw_header(request.scope["headers"], b"host")
         if host is None:
             return _bad_request(self._missing)
         hostname = _hostname(host)

@@ -13,6 +13,7 @@ from bastion.exceptions import (
     UnsupportedMediaType,
     ValidationError,
 )
+from bastion.http.headers import raw_header
 from bastion.http.request import Request
 from bastion.params import _types as t
 from bastion.params._errors import from_msgspec, from_pydantic
@@ -26,10 +27,8 @@ _JSON_TYPES = ("application/json", "")
 
 
 def _content_type(request: Request) -> str:
-    for key, value in request.scope["headers"]:
-        if key == b"content-type":
-            return str(value.decode("latin-1").partition(";")[0].strip().lower())
-    return ""
+    value = raw_header(request.scope["headers"], b"content-type")
+    return "" if value is None else value.decode("latin-1").partition(";")[0].strip().lower()
 
 
 def body_step(

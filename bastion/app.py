@@ -24,8 +24,9 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from itertools import chain
 from typing import Any, Generic, TypeVar, Unpack
 
+from bastion._lifespan import Running, serve_lifespan
 from bastion.config import Settings
-from bastion.di.container import Container
+from bastion.di.container import Container, teardown
 from bastion.exceptions import (
     ConfigurationError,
     HeaderFieldsTooLarge,
@@ -52,6 +53,7 @@ from bastion.routing.route import Mount, Route, RouteOptions, WebSocketRoute
 from bastion.routing.router import Controller, Router
 from bastion.routing.urls import URLBuilder
 from bastion.types import ASGIApp, Endpoint, Receive, Scope, Send
+from bastion.websockets._serve import serve_websocket
 
 StateT = TypeVar("StateT")
 #: Scope key a test client sets to have unexpected errors re-raised after the 500 is sent.
@@ -291,9 +293,9 @@ class App(Generic[StateT]):
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
-            await self._websocket(scope, receive, send)
+            await serve_websocket(self, self._ws_tree, scope, receive, send)
         elif kind == "lifespan":
-            await self._lifespan(receive, send)
+            await serve_lifespan(self, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = scope["headers"]
@@ -313,7 +315,7 @@ class App(Generic[StateT]):
             await response(scope, receive, send)
         finally:
             if request.cleanup is not None:
-                await _teardown(request, request.error)
+                await teardown(request, request.error)
         error = request.error
         if error is not None and scope.get(RERAISE) and self._unhandled(error):
             raise error  # the test client asked to see unexpected errors, after the 500
@@ -395,50 +397,7 @@ class App(Generic[StateT]):
             self._handler_cache[exc_type] = found
             return found
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from bastion.websockets.websocket import WebSocket, WebSocketDataError, WebSocketDisconnect
-
-        match = self._ws_tree.find(scope["path"])
-        if match is None:
-            await send({"type": "websocket.close", "code": 1000, "reason": "No such endpoint"})
-            return
-        endpoints, params = match
-        websocket = WebSocket(scope, receive, send, params)
-        scope["bastion.websocket"] = websocket
-        request = Request(scope, receive, params, self._max_body)
-        error: Exception | None = None
-        try:
-            await endpoints["WS"](request)
-        except (WebSocketDisconnect, WebSocketDataError):
-            pass  # the peer left, or a bad message already closed the socket
-        except Exception as exc:
-            error = exc
-            await _close_after_error(websocket, exc)
-        finally:
-            if request.cleanup is not None:
-                await _teardown(request, error)
-
     # -- lifespan ----------------------------------------------------------------------------
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        await receive()
-        try:
-            await self.startup()
-        except BaseException as exc:
-            logger.error("Start-up failed: %s", exc, exc_info=exc)
-            await send(
-                {"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"}
-            )
-            return
-        await send({"type": "lifespan.startup.complete"})
-        await receive()
-        try:
-            await self.shutdown()
-        except BaseException as exc:
-            logger.error("Shutdown failed: %s", exc, exc_info=exc)
-            await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
-            return
-        await send({"type": "lifespan.shutdown.complete"})
-
     async def startup(self) -> None:
         """Build and validate everything, then run start-up hooks and lifespan contexts."""
         self._ensure_built()
@@ -468,47 +427,7 @@ class App(Generic[StateT]):
 
     def lifespan(self) -> AbstractAsyncContextManager[App[StateT]]:
         """``async with app.lifespan():`` runs start-up and shutdown around a block."""
-        return _Running(self)
-
-
-class _Running(Generic[StateT]):
-    def __init__(self, app: App[StateT]) -> None:
-        self.app = app
-
-    async def __aenter__(self) -> App[StateT]:
-        await self.app.startup()
-        return self.app
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.app.shutdown()
-
-
-async def _teardown(request: Request, error: Exception | None) -> None:
-    """Run ``yield`` dependency teardown after the response, telling it about any error."""
-    stack = request.cleanup
-    assert stack is not None
-    try:
-        if error is None:
-            await stack.aclose()
-        else:
-            await stack.__aexit__(type(error), error, error.__traceback__)
-    except Exception as exc:
-        if exc is not error:
-            logger.error("Error in dependency teardown", exc_info=exc)
-
-
-async def _close_after_error(websocket: Any, exc: Exception) -> None:
-    from bastion.websockets.websocket import WSCloseCode
-
-    if isinstance(exc, HTTPError):
-        code, reason = WSCloseCode.POLICY_VIOLATION, exc.detail[:120]
-    else:
-        logger.error("Unhandled error in WebSocket handler", exc_info=exc)
-        code, reason = WSCloseCode.INTERNAL_ERROR, "Internal error"
-    try:
-        await websocket.close(code=code, reason=reason)
-    except Exception:
-        pass
+        return Running(self)
 
 
 def _debug(settings: Settings) -> bool:

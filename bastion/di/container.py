@@ -7,6 +7,7 @@ The same container serves HTTP handlers, WebSocket handlers and code outside any
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -131,3 +132,18 @@ class Container:
 
 async def _no_receive() -> dict[str, Any]:
     return {"type": "http.disconnect"}
+
+
+async def teardown(request: Request, error: BaseException | None) -> None:
+    """Run ``yield`` dependency teardown after the response, telling it about any error."""
+    stack = request.cleanup
+    if stack is None:
+        return
+    try:
+        if error is None:
+            await stack.aclose()
+        else:
+            await stack.__aexit__(type(error), error, error.__traceback__)
+    except Exception as exc:
+        if exc is not error:
+            logging.getLogger("bastion.error").error("Error in dependency teardown", exc_info=exc)

@@ -1,0 +1,48 @@
+"""The ASGI lifespan protocol, and ``async with app.lifespan():`` for code outside a server."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from bastion.types import Receive, Send
+
+if TYPE_CHECKING:
+    from bastion.app import App
+
+StateT = TypeVar("StateT")
+logger = logging.getLogger("bastion")
+
+
+async def serve_lifespan(app: App[Any], receive: Receive, send: Send) -> None:
+    """Start the app when the server says so, report failure as ``startup.failed``."""
+    await receive()
+    try:
+        await app.startup()
+    except BaseException as exc:
+        logger.error("Start-up failed: %s", exc, exc_info=exc)
+        await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+        return
+    await send({"type": "lifespan.startup.complete"})
+    await receive()
+    try:
+        await app.shutdown()
+    except BaseException as exc:
+        logger.error("Shutdown failed: %s", exc, exc_info=exc)
+        await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
+        return
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+class Running(Generic[StateT]):
+    """Start-up on enter, shutdown on exit."""
+
+    def __init__(self, app: App[StateT]) -> None:
+        self.app = app
+
+    async def __aenter__(self) -> App[StateT]:
+        await self.app.startup()
+        return self.app
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.app.shutdown()

@@ -6,7 +6,7 @@ nothing else. Parsing never does I/O except ``body()``/``stream()``, which read 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ class Request(HTTPConnection):
     __slots__ = (
         "_body",
         "_form",
+        "before_send",
         "cleanup",
         "di_cache",
         "error",
@@ -56,6 +57,9 @@ class Request(HTTPConnection):
         self.route: Any = None
         self._body: bytes | None = None
         self._form: FormData | None = None
+        #: Awaited after the handler returns and before the response exists (a database
+        #: commit): their errors are answered like the handler's. Dependencies add to it.
+        self.before_send: list[Callable[[], Awaitable[Any]]] | None = None
         #: The exception the request failed with, if any (teardown and tests want it).
         self.error: Exception | None = None
         #: Teardown of ``yield`` dependencies; created only when a route needs one.

@@ -114,7 +114,11 @@ def compile_http(route: Route, app: App[Any]) -> CompiledRoute:
             try:
                 for step in pre:
                     await step(request)
-                return to_response(await handler(**await plan.kwargs(request)))
+                result = await handler(**await plan.kwargs(request))
+                if request.before_send:  # set only by dependencies, hence only here
+                    for hook in request.before_send:
+                        await hook()
+                return to_response(result)
             except Exception as exc:
                 return await failed(request, exc)
     elif path_only:

@@ -1,0 +1,55 @@
+"""The engine: created in the app's lifespan, tuned per backend, checked at start-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bastion.exceptions import ConfigurationError
+
+#: SQLite for web use: concurrent readers (WAL), enforced foreign keys, waits instead of
+#: "database is locked" errors.
+SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
+
+
+def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngine:
+    """An async engine for ``url``; a malformed URL or a missing driver is a start-up error."""
+    try:
+        parsed = make_url(url)
+        engine = create_async_engine(parsed, echo=echo, **options)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigurationError(
+            f"DATABASE_URL {url!r} is not a database URL ({exc}); use e.g. "
+            "sqlite+aiosqlite:///./app.db or postgresql+asyncpg://user:password@host/db"
+        ) from None
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"DATABASE_URL {url!r} needs the driver {exc.name!r}: pip install {exc.name}"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+    return engine
+
+
+def _tune_sqlite(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+async def check_connection(engine: AsyncEngine) -> None:
+    """Open one connection at start-up so a wrong or unreachable database fails loudly."""
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as exc:
+        shown = engine.url.render_as_string(hide_password=True)
+        raise ConfigurationError(
+            f"Cannot connect to the database {shown}: {exc.__class__.__name__}: {exc}. "
+            "Check BASTION_DATABASE_URL and that the server is running"
+        ) from None

@@ -1,0 +1,80 @@
+"""``SQLAlchemyPlugin``: an engine for the app's lifespan and a session per request.
+
+Handlers ask for ``db: AsyncSession``; the session commits when the handler succeeds and
+rolls back when it raises, and always goes back to the pool.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bastion.db.engine import check_connection, create_engine
+from bastion.exceptions import ConfigurationError, Conflict
+from bastion.http.request import Request
+from bastion.http.response import ProblemResponse, Response
+
+if TYPE_CHECKING:
+    from bastion.app import App
+
+
+class SQLAlchemyPlugin:
+    """``App(plugins=[SQLAlchemyPlugin()])``; the URL comes from the argument, else
+    ``BASTION_DATABASE_URL``, else ``sqlite+aiosqlite:///./<app_name>.db``."""
+
+    def __init__(self, url: str | None = None, *, echo: bool = False, **engine_options: Any):
+        self.url = url
+        self.echo = echo
+        self.engine_options = engine_options
+        self.engine: AsyncEngine | None = None
+        self.sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def on_app_init(self, app: App[Any]) -> None:
+        if self.url is None:
+            default = f"sqlite+aiosqlite:///./{app.settings.app_name}.db"
+            self.url = os.environ.get("BASTION_DATABASE_URL", default)
+        app.lifespan_contexts.append(self._lifespan)
+        app.provide(AsyncSession, self.session)
+        app.exception_handlers.setdefault(IntegrityError, _conflict)
+
+    @asynccontextmanager
+    async def _lifespan(self, app: App[Any]) -> AsyncIterator[None]:
+        assert self.url is not None
+        self.engine = create_engine(self.url, echo=self.echo, **self.engine_options)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        try:
+            await check_connection(self.engine)
+            yield
+        finally:
+            await self.engine.dispose()
+            self.engine = self.sessions = None
+
+    async def session(self, request: Request) -> AsyncIterator[AsyncSession]:
+        """One session per request: committed after the handler succeeds and before the
+        response is built (so a failing commit is answered, not hidden behind a 200), rolled
+        back when anything raises."""
+        if self.sessions is None:
+            raise ConfigurationError(
+                "The database is not started: run the app with its lifespan "
+                "(a server, `with TestClient(app)`, or `async with app.lifespan()`)"
+            )
+        async with self.sessions() as session:
+            if request.before_send is None:
+                request.before_send = []
+            request.before_send.append(session.commit)
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+
+
+def _conflict(request: Request, exc: IntegrityError) -> Response:
+    """A rule the database enforced: 409, without the SQL or the values."""
+    error = Conflict("The change conflicts with existing data (a uniqueness or reference rule)")
+    return ProblemResponse(error.problem(), error.status_code)

@@ -1,0 +1,146 @@
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import msgspec
+import pytest
+from sqlalchemy import String, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bastion import App, ConfigurationError, Settings
+from bastion.db import Model, SQLAlchemyPlugin
+from bastion.testing import TestClient
+
+
+class Tag(Model):
+    __tablename__ = "tags"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+
+
+class NewTag(msgspec.Struct):
+    name: str
+
+
+def make_app(tmp_path: Path) -> tuple[App, SQLAlchemyPlugin]:
+    plugin = SQLAlchemyPlugin(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+
+    @asynccontextmanager
+    async def create_tables(app: App):
+        assert plugin.engine is not None
+        async with plugin.engine.begin() as connection:
+            await connection.run_sync(Model.metadata.create_all)
+        yield
+
+    app = App(settings=Settings(profile="test"), plugins=[plugin])
+    app.lifespan_contexts.append(create_tables)
+
+    @app.post("/tags")
+    async def create(tag: NewTag, db: AsyncSession) -> dict:
+        row = Tag(name=tag.name)
+        db.add(row)
+        await db.flush()
+        return {"id": row.id, "name": row.name}
+
+    @app.post("/tags/fail")
+    async def create_then_fail(tag: NewTag, db: AsyncSession) -> dict:
+        db.add(Tag(name=tag.name))
+        await db.flush()
+        raise RuntimeError("after the insert")
+
+    @app.get("/tags/count")
+    async def count(db: AsyncSession) -> int:
+        return int(await db.scalar(select(func.count()).select_from(Tag)) or 0)
+
+    @app.get("/tags/{tag_id}")
+    async def show(tag_id: int, db: AsyncSession) -> dict:
+        row = await Tag.get_or_404(db, tag_id)
+        return {"id": row.id, "name": row.name}
+
+    @app.get("/tags/exists/{name}")
+    async def exists(name: str, db: AsyncSession) -> bool:
+        return await Tag.exists(db, Tag.name == name)
+
+    return app, plugin
+
+
+def test_session_commits_when_the_handler_succeeds(tmp_path):
+    app, _ = make_app(tmp_path)
+    with TestClient(app) as client:
+        created = client.post("/tags", json={"name": "python"})
+        assert created.status_code == 201
+        assert client.get(f"/tags/{created.json()['id']}").json() == {"id": 1, "name": "python"}
+        assert client.get("/tags/exists/python").json() is True
+
+
+def test_session_rolls_back_when_the_handler_raises(tmp_path):
+    app, _ = make_app(tmp_path)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/tags/fail", json={"name": "ghost"}).status_code == 500
+        assert client.get("/tags/count").json() == 0
+
+
+def test_unique_conflict_is_409_and_nothing_is_kept(tmp_path):
+    app, _ = make_app(tmp_path)
+    with TestClient(app) as client:
+        assert client.post("/tags", json={"name": "dup"}).status_code == 201
+        conflict = client.post("/tags", json={"name": "dup"})
+        assert conflict.status_code == 409
+        assert conflict.headers["content-type"] == "application/problem+json"
+        assert "INSERT" not in conflict.text
+        assert client.get("/tags/count").json() == 1
+
+
+def test_missing_row_is_404_naming_the_model(tmp_path):
+    app, _ = make_app(tmp_path)
+    with TestClient(app) as client:
+        response = client.get("/tags/99")
+        assert response.status_code == 404
+        assert response.json()["detail"] == "Tag 99 does not exist"
+
+
+def test_pool_is_whole_after_many_failing_requests(tmp_path):
+    app, plugin = make_app(tmp_path)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for i in range(200):
+            assert client.post("/tags/fail", json={"name": f"t{i}"}).status_code == 500
+        assert plugin.engine is not None
+        assert plugin.engine.pool.checkedout() == 0
+        assert client.get("/tags/count").json() == 0
+
+
+def test_sqlite_is_tuned_for_web_use(tmp_path):
+    app, plugin = make_app(tmp_path)
+
+    @app.get("/pragmas")
+    async def pragmas(db: AsyncSession) -> dict:
+        return {
+            "journal": (await db.execute(__import__("sqlalchemy").text("PRAGMA journal_mode"))).scalar(),
+            "fk": (await db.execute(__import__("sqlalchemy").text("PRAGMA foreign_keys"))).scalar(),
+        }
+
+    with TestClient(app) as client:
+        assert client.get("/pragmas").json() == {"journal": "wal", "fk": 1}
+
+
+def test_unreachable_database_fails_at_startup():
+    app = App(settings=Settings(profile="test"),
+              plugins=[SQLAlchemyPlugin("sqlite+aiosqlite:////nonexistent/dir/x.db")])
+    with pytest.raises(RuntimeError, match="Cannot connect to the database"):
+        with TestClient(app):
+            pass
+
+
+def test_malformed_url_fails_at_startup():
+    app = App(settings=Settings(profile="test"), plugins=[SQLAlchemyPlugin("not a url")])
+    with pytest.raises(RuntimeError, match="is not a database URL"):
+        with TestClient(app):
+            pass
+
+
+def test_session_outside_the_lifespan_says_what_to_do(tmp_path):
+    app, _ = make_app(tmp_path)
+    response = TestClient(app, raise_server_exceptions=False).get("/tags/count")
+    assert response.status_code == 500
+    with pytest.raises(ConfigurationError, match="database is not started"):
+        TestClient(app).get("/tags/count")

@@ -1,1 +1,24 @@
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._postgres import start_postgres
+
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of a throwaway PostgreSQL database, started once per test session.
+
+    Its folder is made directly under the system temp dir: pytest's own temp folders are
+    private to root, and the server runs as the postgres account when the tests run as root.
+    """
+    base = Path(tempfile.mkdtemp(prefix="bastion-pg-"))
+    try:
+        yield from start_postgres(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

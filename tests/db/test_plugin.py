@@ -1,5 +1,4 @@
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -22,13 +21,22 @@ class NewTag(msgspec.Struct):
     name: str
 
 
-def make_app(tmp_path: Path) -> tuple[App, SQLAlchemyPlugin]:
-    plugin = SQLAlchemyPlugin(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path) -> str:
+    """Every test here runs on SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def make_app(url: str) -> tuple[App, SQLAlchemyPlugin]:
+    plugin = SQLAlchemyPlugin(url)
 
     @asynccontextmanager
     async def create_tables(app: App):
         assert plugin.engine is not None
         async with plugin.engine.begin() as connection:
+            await connection.run_sync(Model.metadata.drop_all)
             await connection.run_sync(Model.metadata.create_all)
         yield
 
@@ -64,8 +72,8 @@ def make_app(tmp_path: Path) -> tuple[App, SQLAlchemyPlugin]:
     return app, plugin
 
 
-def test_session_commits_when_the_handler_succeeds(tmp_path):
-    app, _ = make_app(tmp_path)
+def test_session_commits_when_the_handler_succeeds(database_url):
+    app, _ = make_app(database_url)
     with TestClient(app) as client:
         created = client.post("/tags", json={"name": "python"})
         assert created.status_code == 201
@@ -73,15 +81,15 @@ def test_session_commits_when_the_handler_succeeds(tmp_path):
         assert client.get("/tags/exists/python").json() is True
 
 
-def test_session_rolls_back_when_the_handler_raises(tmp_path):
-    app, _ = make_app(tmp_path)
+def test_session_rolls_back_when_the_handler_raises(database_url):
+    app, _ = make_app(database_url)
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.post("/tags/fail", json={"name": "ghost"}).status_code == 500
         assert client.get("/tags/count").json() == 0
 
 
-def test_unique_conflict_is_409_and_nothing_is_kept(tmp_path):
-    app, _ = make_app(tmp_path)
+def test_unique_conflict_is_409_and_nothing_is_kept(database_url):
+    app, _ = make_app(database_url)
     with TestClient(app) as client:
         assert client.post("/tags", json={"name": "dup"}).status_code == 201
         conflict = client.post("/tags", json={"name": "dup"})
@@ -91,16 +99,16 @@ def test_unique_conflict_is_409_and_nothing_is_kept(tmp_path):
         assert client.get("/tags/count").json() == 1
 
 
-def test_missing_row_is_404_naming_the_model(tmp_path):
-    app, _ = make_app(tmp_path)
+def test_missing_row_is_404_naming_the_model(database_url):
+    app, _ = make_app(database_url)
     with TestClient(app) as client:
         response = client.get("/tags/99")
         assert response.status_code == 404
         assert response.json()["detail"] == "Tag 99 does not exist"
 
 
-def test_pool_is_whole_after_many_failing_requests(tmp_path):
-    app, plugin = make_app(tmp_path)
+def test_pool_is_whole_after_many_failing_requests(database_url):
+    app, plugin = make_app(database_url)
     with TestClient(app, raise_server_exceptions=False) as client:
         for i in range(200):
             assert client.post("/tags/fail", json={"name": f"t{i}"}).status_code == 500
@@ -110,7 +118,7 @@ def test_pool_is_whole_after_many_failing_requests(tmp_path):
 
 
 def test_sqlite_is_tuned_for_web_use(tmp_path):
-    app, plugin = make_app(tmp_path)
+    app, plugin = make_app(f"sqlite+aiosqlite:///{tmp_path / 'tuned.db'}")
 
     @app.get("/pragmas")
     async def pragmas(db: AsyncSession) -> dict:
@@ -123,9 +131,12 @@ def test_sqlite_is_tuned_for_web_use(tmp_path):
         assert client.get("/pragmas").json() == {"journal": "wal", "fk": 1}
 
 
-def test_unreachable_database_fails_at_startup():
-    app = App(settings=Settings(profile="test"),
-              plugins=[SQLAlchemyPlugin("sqlite+aiosqlite:////nonexistent/dir/x.db")])
+@pytest.mark.parametrize("url", [
+    "sqlite+aiosqlite:////nonexistent/dir/x.db",
+    "postgresql+asyncpg://nobody@127.0.0.1:1/nothing",
+])
+def test_unreachable_database_fails_at_startup(url):
+    app = App(settings=Settings(profile="test"), plugins=[SQLAlchemyPlugin(url)])
     with pytest.raises(RuntimeError, match="Cannot connect to the database"):
         with TestClient(app):
             pass
@@ -138,8 +149,8 @@ def test_malformed_url_fails_at_startup():
             pass
 
 
-def test_session_outside_the_lifespan_says_what_to_do(tmp_path):
-    app, _ = make_app(tmp_path)
+def test_session_outside_the_lifespan_says_what_to_do(database_url):
+    app, _ = make_app(database_url)
     response = TestClient(app, raise_server_exceptions=False).get("/tags/count")
     assert response.status_code == 500
     with pytest.raises(ConfigurationError, match="database is not started"):

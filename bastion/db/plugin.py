@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bastion.db.engine import check_connection, create_engine
-from bastion.exceptions import ConfigurationError, Conflict
+from bastion.exceptions import ConfigurationError, Conflict, HTTPError, ValidationError
 from bastion.http.request import Request
 from bastion.http.response import ProblemResponse, Response
 
@@ -75,6 +75,16 @@ class SQLAlchemyPlugin:
 
 
 def _conflict(request: Request, exc: IntegrityError) -> Response:
-    """A rule the database enforced: 409, without the SQL or the values."""
-    error = Conflict("The change conflicts with existing data (a uniqueness or reference rule)")
+    """A rule the database enforced, answered without the SQL or the values: a missing
+    referenced row is 422 (the request names something that does not exist), anything else
+    (uniqueness above all) is 409."""
+    text = f"{type(exc.orig).__name__} {exc.orig}".lower()
+    error: HTTPError
+    if "foreign key" in text or "foreignkeyviolation" in text:
+        error = ValidationError(
+            [{"field": "body", "reason": "A referenced row does not exist"}],
+            "The change refers to a row that does not exist",
+        )
+    else:
+        error = Conflict("The change conflicts with existing data (a uniqueness rule)")
     return ProblemResponse(error.problem(), error.status_code)

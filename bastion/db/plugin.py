@@ -7,10 +7,11 @@ rolls back when it raises, and always goes back to the pool.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import MetaData
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -27,9 +28,21 @@ class SQLAlchemyPlugin:
     """``App(plugins=[SQLAlchemyPlugin()])``; the URL comes from the argument, else
     ``BASTION_DATABASE_URL``, else ``sqlite+aiosqlite:///./<app_name>.db``."""
 
-    def __init__(self, url: str | None = None, *, echo: bool = False, **engine_options: Any):
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        echo: bool = False,
+        metadata: MetaData | None = None,
+        seed: Callable[[AsyncSession], Awaitable[Any]] | None = None,
+        **engine_options: Any,
+    ):
         self.url = url
         self.echo = echo
+        #: The models' metadata for migrations (default: ``bastion.db.Model.metadata``).
+        self.metadata = metadata
+        #: ``bastion db seed`` runs it with a session, then commits.
+        self.seed = seed
         self.engine_options = engine_options
         self.engine: AsyncEngine | None = None
         self.sessions: async_sessionmaker[AsyncSession] | None = None
@@ -39,6 +52,9 @@ class SQLAlchemyPlugin:
             default = f"sqlite+aiosqlite:///./{app.settings.app_name}.db"
             self.url = os.environ.get("BASTION_DATABASE_URL", default)
         app.lifespan_contexts.append(self._lifespan)
+        from bastion.db.migrations import db_commands
+
+        app.cli_commands.append(db_commands(self, app))
         app.provide(AsyncSession, self.session)
         app.exception_handlers.setdefault(IntegrityError, _conflict)
 

@@ -1,0 +1,183 @@
+"""``bastion db``: Alembic migrations driven by the app's plugin (its URL and its models).
+
+bastion --app shop:app db init                 # creates migrations/
+bastion --app shop:app db revision --autogenerate -m "add books"
+bastion --app shop:app db upgrade [REV]        # default head; a line per migration
+bastion --app shop:app db downgrade REV        # e.g. -1 or base
+bastion --app shop:app db current | history | seed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from bastion.db.plugin import SQLAlchemyPlugin
+
+TEMPLATE = Path(__file__).parent / "migration_template"
+console = Console(stderr=True)
+
+
+def _config(directory: Path, metadata: Any) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(directory))
+    config.attributes["metadata"] = metadata
+    return config
+
+
+def _with_connection(plugin: SQLAlchemyPlugin, directory: Path, run: Callable[[Any], Any]) -> None:
+    """Open the plugin's database and run an Alembic command on one connection."""
+    from bastion.db.engine import create_engine
+    from bastion.db.model import Model
+
+    assert plugin.url is not None
+    config = _config(directory, plugin.metadata or Model.metadata)
+
+    async def main() -> None:
+        engine = create_engine(plugin.url or "", echo=False)
+        try:
+            async with engine.begin() as connection:
+
+                def work(sync_connection: Any) -> None:
+                    config.attributes["connection"] = sync_connection
+                    run(config)
+
+                await connection.run_sync(work)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+def _progress() -> None:
+    """Show Alembic's 'Running upgrade a -> b' lines as the migrations run."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("  %(message)s"))
+    log = logging.getLogger("alembic.runtime.migration")
+    log.setLevel(logging.INFO)
+    if not log.handlers:
+        log.addHandler(handler)
+
+
+def db_commands(plugin: SQLAlchemyPlugin, app: Any) -> click.Group:
+    """The ``db`` command group for one app's database."""
+
+    @click.group("db")
+    @click.option(
+        "--directory", default="migrations", show_default=True, help="The migrations folder."
+    )
+    @click.pass_context
+    def db(ctx: click.Context, directory: str) -> None:
+        """Database migrations (Alembic) and seed data."""
+        ctx.obj = Path(directory)
+
+    @db.command()
+    @click.pass_obj
+    def init(directory: Path) -> None:
+        """Create the migrations folder."""
+        if directory.exists():
+            raise click.UsageError(f"{directory} already exists; migrations are set up")
+        (directory / "versions").mkdir(parents=True)
+        for name in ("env.py", "script.py.mako"):
+            shutil.copy(TEMPLATE / name, directory / name)
+        console.print(
+            f'Created [bold]{directory}/[/]; next: bastion db revision --autogenerate -m "first"'
+        )
+
+    @db.command()
+    @click.option("-m", "--message", required=True, help="What the migration does.")
+    @click.option("--autogenerate", is_flag=True, help="Compare the models with the database.")
+    @click.pass_obj
+    def revision(directory: Path, message: str, autogenerate: bool) -> None:
+        """Write a new migration."""
+        from alembic import command
+
+        _need(directory)
+        _with_connection(
+            plugin,
+            directory,
+            lambda config: command.revision(config, message, autogenerate=autogenerate),
+        )
+        console.print(f"Wrote a migration: {message}")
+
+    @db.command()
+    @click.argument("revision", default="head")
+    @click.pass_obj
+    def upgrade(directory: Path, revision: str) -> None:
+        """Apply migrations up to REVISION (default: head)."""
+        from alembic import command
+
+        _need(directory)
+        _progress()
+        _with_connection(plugin, directory, lambda config: command.upgrade(config, revision))
+        console.print(f"[green]Database at {revision}[/]")
+
+    @db.command(context_settings={"ignore_unknown_options": True})  # lets "-1" through
+    @click.argument("revision")
+    @click.pass_obj
+    def downgrade(directory: Path, revision: str) -> None:
+        """Revert migrations down to REVISION (e.g. -1, or base)."""
+        from alembic import command
+
+        _need(directory)
+        _progress()
+        _with_connection(plugin, directory, lambda config: command.downgrade(config, revision))
+        console.print(f"[yellow]Database at {revision}[/]")
+
+    @db.command()
+    @click.pass_obj
+    def current(directory: Path) -> None:
+        """Print the revision the database is at."""
+        from alembic.runtime.migration import MigrationContext
+
+        _need(directory)
+
+        def show(config: Any) -> None:
+            heads = MigrationContext.configure(config.attributes["connection"]).get_current_heads()
+            click.echo(", ".join(heads) or "base (no migration applied)")
+
+        _with_connection(plugin, directory, show)
+
+    @db.command()
+    @click.pass_obj
+    def history(directory: Path) -> None:
+        """List the migrations, newest first."""
+        from alembic.script import ScriptDirectory
+
+        _need(directory)
+        scripts = ScriptDirectory.from_config(_config(directory, None))
+        for script in scripts.walk_revisions():
+            click.echo(f"{script.revision}  {script.doc}")
+
+    @db.command()
+    def seed() -> None:
+        """Run the plugin's seed function in one committed session."""
+        if plugin.seed is None:
+            raise click.UsageError("No seed function: pass SQLAlchemyPlugin(seed=fn)")
+
+        async def main() -> None:
+            async with app.lifespan():
+                assert plugin.sessions is not None
+                async with plugin.sessions() as session:
+                    await plugin.seed(session)  # type: ignore[misc]
+                    await session.commit()
+
+        asyncio.run(main())
+        console.print("[green]Seeded[/]")
+
+    return db
+
+
+def _need(directory: Path) -> None:
+    if not (directory / "env.py").is_file():
+        raise click.UsageError(f"No migrations in {directory}/; run `bastion db init` first")

@@ -60,6 +60,17 @@ def make_app(url: str) -> tuple[App, SQLAlchemyPlugin]:
     async def count(db: AsyncSession) -> int:
         return int(await db.scalar(select(func.count()).select_from(Tag)) or 0)
 
+    @app.post("/tags/nested")
+    async def nested(tag: NewTag, db: AsyncSession) -> dict:
+        db.add(Tag(name=tag.name))
+        try:
+            async with db.begin_nested():  # a savepoint: its failure leaves the outer insert
+                db.add(Tag(name=tag.name))
+                await db.flush()
+        except Exception:
+            pass
+        return {"ok": True}
+
     @app.get("/tags/{tag_id}")
     async def show(tag_id: int, db: AsyncSession) -> dict:
         row = await Tag.get_or_404(db, tag_id)
@@ -110,7 +121,7 @@ def test_missing_row_is_404_naming_the_model(database_url):
 def test_pool_is_whole_after_many_failing_requests(database_url):
     app, plugin = make_app(database_url)
     with TestClient(app, raise_server_exceptions=False) as client:
-        for i in range(200):
+        for i in range(1000):
             assert client.post("/tags/fail", json={"name": f"t{i}"}).status_code == 500
         assert plugin.engine is not None
         assert plugin.engine.pool.checkedout() == 0
@@ -155,3 +166,10 @@ def test_session_outside_the_lifespan_says_what_to_do(database_url):
     assert response.status_code == 500
     with pytest.raises(ConfigurationError, match="database is not started"):
         TestClient(app).get("/tags/count")
+
+
+def test_savepoints_work_inside_the_request_transaction(database_url):
+    app, _ = make_app(database_url)
+    with TestClient(app) as client:
+        assert client.post("/tags/nested", json={"name": "once"}).status_code == 201
+        assert client.get("/tags/count").json() == 1

@@ -22,3 +22,25 @@ def postgres_url() -> Iterator[str]:
         yield from start_postgres(base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> str:
+    """An empty database of its own on the throwaway server (for tests that diff schemas)."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    name = f"fresh_{uuid.uuid4().hex[:12]}"
+    admin = postgres_url.replace("postgresql+asyncpg", "postgresql")
+
+    async def create() -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    return postgres_url.rsplit("/", 1)[0] + f"/{name}"

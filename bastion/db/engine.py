@@ -32,6 +32,7 @@ def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngin
         ) from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite)
     return engine
 
 
@@ -40,6 +41,14 @@ def _tune_sqlite(connection: Any, _record: Any) -> None:
     for pragma in SQLITE_PRAGMAS:
         cursor.execute(pragma)
     cursor.close()
+    # The sqlite3 driver's own transaction handling breaks SAVEPOINTs (and so nested
+    # transactions and test isolation); SQLAlchemy's documented fix is to turn it off and
+    # emit BEGIN ourselves.
+    connection.isolation_level = None
+
+
+def _begin_sqlite(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 async def check_connection(engine: AsyncEngine) -> None:

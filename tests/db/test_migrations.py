@@ -32,7 +32,7 @@ EXTRA = """    tag: Mapped[str | None] = mapped_column(String(20))"""
 def url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'notes.db'}"
-    return request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("fresh_postgres_url")
 
 
 def write_app(path, url, extra=""):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+import uuid
 from typing import Any, Self
 
-from sqlalchemy import MetaData, select
+from sqlalchemy import DateTime, MetaData, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bastion.exceptions import NotFound
 
@@ -42,3 +44,42 @@ class Model(DeclarativeBase):
         """Whether any row matches the given conditions."""
         query = select(select(cls).where(*where).exists())
         return bool(await session.scalar(query))
+
+
+class IntPK:
+    """An auto-incrementing integer primary key ``id``."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+class UUIDPK:
+    """A UUID primary key ``id``, made by the application (safe to expose in URLs)."""
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+class Timestamps:
+    """``created_at`` and ``updated_at``, set by the database in UTC."""
+
+    created_at: Mapped[datetime.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[datetime.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class SoftDelete:
+    """``deleted_at`` instead of deleting: ``row.soft_delete()``, and filter with
+    ``Model.not_deleted()`` in queries."""
+
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
+
+    def soft_delete(self) -> None:
+        self.deleted_at = datetime.datetime.now(datetime.UTC)
+
+    @classmethod
+    def not_deleted(cls) -> Any:
+        return cls.deleted_at.is_(None)

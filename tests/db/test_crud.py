@@ -1,13 +1,13 @@
-from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bastion import App, ConfigurationError, Settings
-from bastion.db import Model, SQLAlchemyPlugin
+from bastion import ConfigurationError
+from bastion.db import Model
 from bastion.db.crud import CRUDRouter
 from bastion.testing import TestClient
+from tests.db.conftest import app_with_tables
 
 
 class Shelf(Model):
@@ -24,21 +24,9 @@ class Volume(Model):
     shelf_id: Mapped[int | None] = mapped_column(ForeignKey("shelves.id"))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def client(request, tmp_path):
-    url = (f"sqlite+aiosqlite:///{tmp_path / 'crud.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    plugin = SQLAlchemyPlugin(url)
-
-    @asynccontextmanager
-    async def tables(app):
-        async with plugin.engine.begin() as connection:
-            await connection.run_sync(Model.metadata.drop_all)
-            await connection.run_sync(Model.metadata.create_all)
-        yield
-
-    app = App(settings=Settings(profile="test"), plugins=[plugin])
-    app.lifespan_contexts.append(tables)
+@pytest.fixture
+def client(database_url):
+    app, _ = app_with_tables(database_url)
     app.include(CRUDRouter(Volume, filters=["year", "title"], sort=["title", "year"], page_size=2))
     app.include(CRUDRouter(Shelf))
     with TestClient(app) as test_client:

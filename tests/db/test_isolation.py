@@ -1,14 +1,12 @@
-from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bastion import App, Settings
-from bastion.db import SQLAlchemyPlugin
 from bastion.db.testing import Factory, isolated_sync
 from bastion.testing import TestClient
+from tests.db.conftest import app_with_tables
 
 
 class Base(DeclarativeBase):
@@ -24,21 +22,9 @@ class Member(Base):
 members = Factory(Member, email=lambda n: f"user{n}@example.com")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def setup(request, tmp_path):
-    url = (f"sqlite+aiosqlite:///{tmp_path / 'iso.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    plugin = SQLAlchemyPlugin(url, metadata=Base.metadata)
-
-    @asynccontextmanager
-    async def tables(app):
-        async with plugin.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-            await connection.run_sync(Base.metadata.create_all)
-        yield
-
-    app = App(settings=Settings(profile="test"), plugins=[plugin])
-    app.lifespan_contexts.append(tables)
+@pytest.fixture
+def setup(database_url):
+    app, plugin = app_with_tables(database_url, Base.metadata)
 
     @app.post("/members/{email}")
     async def join(email: str, db: AsyncSession) -> int:

@@ -1,14 +1,13 @@
 import uuid
-from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bastion import App, Settings
-from bastion.db import UUIDPK, IntPK, SoftDelete, SQLAlchemyPlugin, Timestamps
+from bastion.db import UUIDPK, IntPK, SoftDelete, Timestamps
 from bastion.testing import TestClient
+from tests.db.conftest import app_with_tables
 
 
 class Base(DeclarativeBase):
@@ -25,21 +24,9 @@ class Token(UUIDPK, Base):
     label: Mapped[str] = mapped_column(String(50))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def client(request, tmp_path):
-    url = (f"sqlite+aiosqlite:///{tmp_path / 'mixins.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    plugin = SQLAlchemyPlugin(url, metadata=Base.metadata)
-
-    @asynccontextmanager
-    async def tables(app):
-        async with plugin.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.drop_all)
-            await connection.run_sync(Base.metadata.create_all)
-        yield
-
-    app = App(settings=Settings(profile="test"), plugins=[plugin])
-    app.lifespan_contexts.append(tables)
+@pytest.fixture
+def client(database_url):
+    app, _ = app_with_tables(database_url, Base.metadata)
 
     @app.post("/posts")
     async def create(db: AsyncSession) -> dict:

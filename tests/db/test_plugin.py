@@ -1,4 +1,3 @@
-from contextlib import asynccontextmanager
 
 import msgspec
 import pytest
@@ -9,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bastion import App, ConfigurationError, Settings
 from bastion.db import Model, SQLAlchemyPlugin
 from bastion.testing import TestClient
+from tests.db.conftest import app_with_tables
 
 
 class Tag(Model):
@@ -21,27 +21,8 @@ class NewTag(msgspec.Struct):
     name: str
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request, tmp_path) -> str:
-    """Every test here runs on SQLite and on a real PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 def make_app(url: str) -> tuple[App, SQLAlchemyPlugin]:
-    plugin = SQLAlchemyPlugin(url)
-
-    @asynccontextmanager
-    async def create_tables(app: App):
-        assert plugin.engine is not None
-        async with plugin.engine.begin() as connection:
-            await connection.run_sync(Model.metadata.drop_all)
-            await connection.run_sync(Model.metadata.create_all)
-        yield
-
-    app = App(settings=Settings(profile="test"), plugins=[plugin])
-    app.lifespan_contexts.append(create_tables)
+    app, plugin = app_with_tables(url)
 
     @app.post("/tags")
     async def create(tag: NewTag, db: AsyncSession) -> dict:

@@ -100,7 +100,7 @@ class App(Generic[StateT]):
         security_schemes: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.load()
-        self.debug = _debug(self.settings)
+        self.debug = bool(self.settings.debug)  # resolved per profile by Settings
         self.router = Router(dependencies=dependencies, routes=routes)
         self.middleware: list[Any] = list(middleware)
         self.lifespan_contexts: list[Lifespan] = [lifespan] if lifespan else []
@@ -428,8 +428,3 @@ class App(Generic[StateT]):
     def lifespan(self) -> AbstractAsyncContextManager[App[StateT]]:
         """``async with app.lifespan():`` runs start-up and shutdown around a block."""
         return Running(self)
-
-
-def _debug(settings: Settings) -> bool:
-    debug = getattr(settings, "debug", None)
-    return bool(debug) if debug is not None else settings.profile == "dev"

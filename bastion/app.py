@@ -307,8 +307,10 @@ class App(Generic[StateT]):
         request = Request(scope, receive, None, self._max_body)
         try:
             response = await self._handle(request)
-        except ClientDisconnect:
-            return  # nobody is left to answer
+        except ClientDisconnect as gone:  # nobody is left to answer; still release resources
+            if request.cleanup is not None:
+                await teardown(request, gone)
+            return
         except Exception as exc:  # raised by middleware; handlers' errors arrive as responses
             response = await self.failed(request, exc)
         try:

@@ -154,3 +154,41 @@ def test_savepoints_work_inside_the_request_transaction(database_url):
     with TestClient(app) as client:
         assert client.post("/tags/nested", json={"name": "once"}).status_code == 201
         assert client.get("/tags/count").json() == 1
+
+
+def test_client_disconnects_leak_no_session(database_url):
+    import asyncio
+
+    from bastion import Request
+
+    app, plugin = make_app(database_url)
+
+    @app.post("/tags/slow-upload")
+    async def slow_upload(request: Request, db: AsyncSession) -> dict:
+        db.add(Tag(name="never"))
+        await db.flush()
+        await request.body()  # the client goes away while we wait for its body
+        return {}
+
+    async def scenario() -> None:
+        async with app.lifespan():
+            for _ in range(50):
+                messages = [{"type": "http.disconnect"}]
+
+                async def receive():
+                    return messages[0]
+
+                async def send(message):
+                    raise AssertionError("nothing may be sent to a client that left")
+
+                scope = {"type": "http", "method": "POST", "path": "/tags/slow-upload",
+                         "headers": [(b"content-type", b"application/json")],
+                         "query_string": b"", "root_path": "", "scheme": "http"}
+                await app(scope, receive, send)
+            assert plugin.engine is not None
+            assert plugin.engine.pool.checkedout() == 0
+            async with plugin.sessions() as session:
+                count = await session.scalar(select(func.count()).select_from(Tag))
+            assert count == 0
+
+    asyncio.run(scenario())

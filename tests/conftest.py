@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests._postgres import start_postgres
+from tests._redis import start_redis
 
 pytest_plugins = ["pytester"]
 
@@ -20,6 +21,16 @@ def postgres_url() -> Iterator[str]:
     base = Path(tempfile.mkdtemp(prefix="bastion-pg-"))
     try:
         yield from start_postgres(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """The URL of a throwaway Redis server, started once per test session."""
+    base = Path(tempfile.mkdtemp(prefix="bastion-redis-"))
+    try:
+        yield from start_redis(base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

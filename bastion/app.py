@@ -115,6 +115,12 @@ class App(Generic[StateT]):
         self.openapi_tags = list(openapi_tags)
         self.security_schemes = dict(security_schemes or {})
         self.cli_commands: list[Any] = []
+        #: Called at start-up with each compiled route; each returns the endpoint to serve in
+        #: its place. Observability wraps endpoints here, so apps without it pay nothing.
+        self.endpoint_wrappers: list[Callable[[CompiledRoute], Endpoint]] = []
+        #: True from the moment shutdown begins (a server sets it on SIGTERM, before it stops
+        #: accepting): readiness checks answer 503 while in-flight requests finish.
+        self.draining = False
         self.container = Container(self._invalidate)
         self.container.app = self
         self.dependency_overrides = self.container.overrides
@@ -237,10 +243,10 @@ class App(Generic[StateT]):
                     )
                 continue
             if isinstance(item, WebSocketRoute):
-                compiled = compile_websocket(item, self)
+                compiled = self._wrapped(compile_websocket(item, self))
                 self._ws_tree.add(item.path, ("WS",), compiled.endpoint, compiled.converters)
             else:
-                compiled = compile_http(item, self)
+                compiled = self._wrapped(compile_http(item, self))
                 table = self._tree.add(
                     item.path, item.methods, compiled.endpoint, compiled.converters
                 )
@@ -265,6 +271,11 @@ class App(Generic[StateT]):
         if asgi:
             app = ServerErrorMiddleware(wrap_asgi(asgi, app), self.debug)
         self._asgi = app
+
+    def _wrapped(self, compiled: CompiledRoute) -> CompiledRoute:
+        for wrap in self.endpoint_wrappers:
+            compiled.endpoint = wrap(compiled)
+        return compiled
 
     def _add_implicit_methods(
         self, path: str, endpoints: dict[str, Endpoint], first: CompiledRoute
@@ -403,6 +414,7 @@ class App(Generic[StateT]):
     async def startup(self) -> None:
         """Build and validate everything, then run start-up hooks and lifespan contexts."""
         self._ensure_built()
+        self.draining = False
         stack = AsyncExitStack()
         await stack.__aenter__()
         self._exit_stack = stack
@@ -417,6 +429,7 @@ class App(Generic[StateT]):
 
     async def shutdown(self) -> None:
         """Leave lifespan contexts (last in, first out) and run shutdown hooks."""
+        self.draining = True
         try:
             for hook in self.on_shutdown:
                 result = hook()

@@ -88,6 +88,34 @@ class HTTPConnection:
         tail = "?" + query.decode("latin-1") if query else ""
         return f"{self.base_url}{self.path}{tail}"
 
+    @property
+    def user(self) -> Any:
+        """The authenticated user, None when anonymous; set by ``bastion.auth`` on routes that
+        authenticate. Kept in the scope, so the WebSocket and its dependencies share it."""
+        try:
+            return self.scope["user"]
+        except KeyError:
+            raise AttributeError(
+                "request.user is set only on routes that authenticate: add a `user: "
+                "CurrentUser` (or OptionalUser) parameter or a requires(...) guard, with "
+                "bastion.auth.AuthPlugin in App(plugins=[...])"
+            ) from None
+
+    @user.setter
+    def user(self, value: Any) -> None:
+        self.scope["user"] = value
+
+    @property
+    def session(self) -> Any:
+        """The session (a dict-like ``bastion.auth.Session``), loaded by the session plugin."""
+        try:
+            return self.scope["session"]
+        except KeyError:
+            raise AttributeError(
+                "request.session needs the session plugin: add "
+                "bastion.auth.SessionPlugin() to App(plugins=[...])"
+            ) from None
+
     def url_for(self, name: str, /, **params: Any) -> str:
         """Absolute URL of the named route (for links that leave the app, e.g. in mail)."""
         return self.base_url + self.app.url_path_for(name, **params)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import inspect
 import re
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import msgspec
 
+from bastion.di.depends import Depends
 from bastion.http.response import Response
 from bastion.openapi.schema import REF, Schemas
 from bastion.params import _types as t
@@ -21,6 +22,16 @@ if TYPE_CHECKING:
     from bastion.app import App
 
 _CONVERTER = re.compile(r"{(\w+):\w+}")
+Requirement = dict[str, list[str]]
+
+
+@runtime_checkable
+class DeclaresSecurity(Protocol):
+    """A dependency that enforces authentication (``bastion.auth``'s guards) names the
+    security requirements of every operation that uses it: alternatives, ``{}`` meaning
+    anonymous access is allowed."""
+
+    def openapi_security(self, app: App[Any]) -> list[Requirement]: ...
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": REF.format(name="Problem")}}}
 
 
@@ -36,7 +47,7 @@ def build_document(app: App[Any]) -> dict[str, Any]:
             continue
         path = _CONVERTER.sub(r"{\1}", route.path)
         for method in route.methods:
-            operation = _operation(compiled, method, schemas, operation_ids)
+            operation = _operation(compiled, method, schemas, operation_ids, app)
             paths.setdefault(path, {})[method.lower()] = operation
     info: dict[str, Any] = {"title": app.title, "version": app.version}
     if app.description:
@@ -52,7 +63,7 @@ def build_document(app: App[Any]) -> dict[str, Any]:
 
 
 def _operation(
-    compiled: CompiledRoute, method: str, schemas: Schemas, ids: set[str]
+    compiled: CompiledRoute, method: str, schemas: Schemas, ids: set[str], app: App[Any]
 ) -> dict[str, Any]:
     route = compiled.route
     options = route.options
@@ -72,6 +83,10 @@ def _operation(
         operation["deprecated"] = True
     if options.get("security") is not None:
         operation["security"] = [dict(s) for s in options["security"]]
+    else:
+        declared = _declared_security(compiled, app)
+        if declared is not None:
+            operation["security"] = declared
 
     params = _all_params(compiled.plan)
     parameters = [
@@ -93,6 +108,32 @@ def _operation(
         bool(compiled.converters),
     )
     return operation
+
+
+def _declared_security(compiled: CompiledRoute, app: App[Any]) -> list[Requirement] | None:
+    """The requirements of the route's dependencies that declare some, merged: every
+    scheme with the union of their scopes; anonymous only if every one allows it."""
+    declaring = [
+        d.dependency
+        for d in compiled.route.options.get("dependencies", ())
+        if isinstance(d, Depends) and isinstance(d.dependency, DeclaresSecurity)
+    ]
+    steps = list(compiled.plan.dependencies)
+    while steps:
+        step = steps.pop(0)
+        if isinstance(step.fn, DeclaresSecurity):
+            declaring.append(step.fn)
+        steps.extend(step.plan.dependencies)
+    found = [fn.openapi_security(app) for fn in {id(fn): fn for fn in declaring}.values()]
+    if not found:
+        return None
+    scopes: dict[str, set[str]] = {}
+    for requirements in found:
+        for requirement in requirements:
+            for name, names in requirement.items():
+                scopes.setdefault(name, set()).update(names)
+    merged: list[Requirement] = [{name: sorted(s)} for name, s in scopes.items()]
+    return [*merged, {}] if all({} in r for r in found) else merged
 
 
 def _operation_id(name: str, route: Any) -> str:

@@ -1,0 +1,222 @@
+"""Optional account routes on the ready ``User`` model: register, login, logout, password
+reset. ``App(plugins=[database, SessionPlugin(), AuthRoutes()])``.
+
+Login answers the same 401 for an unknown e-mail, a wrong password and a disabled account,
+after the same argon2 work. Reset links are signed (itsdangerous), expire, and carry a
+fingerprint of the password hash, so they stop working once used.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bastion.auth.backends.jwt import JWTAuth
+from bastion.auth.login import login, logout
+from bastion.auth.models import User
+from bastion.auth.passwords import PasswordHasher, PasswordPolicy
+from bastion.auth.plugin import AuthPlugin
+from bastion.auth.reset import ResetTokens
+from bastion.auth.sessions.plugin import SessionPlugin
+from bastion.db.plugin import SQLAlchemyPlugin
+from bastion.exceptions import BadRequest, ConfigurationError, Conflict, Unauthorized
+from bastion.http.request import Request
+from bastion.http.response import Response
+from bastion.routing.router import Router
+
+if TYPE_CHECKING:
+    from bastion.app import App
+
+logger = logging.getLogger("bastion.auth")
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Password = Annotated[str, msgspec.Meta(max_length=1024)]
+
+
+class Registration(msgspec.Struct):
+    email: Email
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=150)]
+    password: Password
+
+
+class Credentials(msgspec.Struct):
+    email: Annotated[str, msgspec.Meta(max_length=254)]
+    password: Password
+
+
+class ResetRequest(msgspec.Struct):
+    email: Annotated[str, msgspec.Meta(max_length=254)]
+
+
+class ResetConfirm(msgspec.Struct):
+    token: Annotated[str, msgspec.Meta(max_length=2048)]
+    password: Password
+
+
+class Account(msgspec.Struct, omit_defaults=True):
+    id: int
+    email: str
+    username: str
+    roles: list[str]
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class ResetLink:
+    """What the mailer needs: who, and the link to send them."""
+
+    email: str
+    url: str
+    token: str
+
+
+ResetSender = Callable[[ResetLink], Awaitable[None] | None]
+
+
+def log_reset_link(link: ResetLink) -> None:
+    """The default delivery until mail is configured: the log (never use it in production)."""
+    logger.info("Password reset link for %s: %s", link.email, link.url)
+
+
+class AuthRoutes:
+    """The routes, under ``prefix``: ``POST /register``, ``/login``, ``/logout``,
+    ``/password-reset`` and ``/password-reset/confirm``. With ``tokens=JWTAuth(...)``,
+    register and login also answer a token; with ``sessions=True`` they log the session in."""
+
+    def __init__(
+        self,
+        *,
+        prefix: str = "/auth",
+        hasher: PasswordHasher | None = None,
+        policy: PasswordPolicy | None = None,
+        sessions: bool = True,
+        tokens: JWTAuth | None = None,
+        send_reset_link: ResetSender = log_reset_link,
+        reset_max_age: timedelta = timedelta(hours=1),
+        reset_url: str | None = None,
+    ) -> None:
+        if not sessions and tokens is None:
+            raise ConfigurationError(
+                "AuthRoutes(sessions=False) needs tokens=JWTAuth(...): logging in must give "
+                "either a session or a token"
+            )
+        self.prefix = prefix
+        self.hasher = hasher or PasswordHasher()
+        self.policy = policy or PasswordPolicy()
+        self.sessions = sessions
+        self.tokens = tokens
+        self.send_reset_link = send_reset_link
+        self.reset_max_age = reset_max_age
+        #: ``https://app.example/reset?token={token}``; default: the confirm route's URL.
+        self.reset_url = reset_url
+        self.challenge = 'Cookie realm="session"'
+
+    def on_app_init(self, app: App[Any]) -> None:
+        plugins = app.plugins
+        if not any(isinstance(p, SQLAlchemyPlugin) for p in plugins):
+            raise ConfigurationError("AuthRoutes needs the database: add SQLAlchemyPlugin()")
+        if self.sessions and not any(isinstance(p, SessionPlugin) for p in plugins):
+            raise ConfigurationError(
+                "AuthRoutes logs sessions in: add SessionPlugin() to App(plugins=[...]), or "
+                "pass AuthRoutes(sessions=False, tokens=JWTAuth(...))"
+            )
+        auth = next((p for p in plugins if isinstance(p, AuthPlugin)), None)
+        if auth is not None:
+            self.challenge = auth.challenges
+        if self.send_reset_link is log_reset_link and app.settings.profile == "prod":
+            logger.warning("AuthRoutes: reset links are only logged; pass send_reset_link=")
+        self.resets = ResetTokens(app.settings.secret_key, self.reset_max_age, app.settings)
+        app.include(self.router())
+
+    def router(self) -> Router:
+        router = Router(self.prefix, tags=["auth"])
+        hasher, policy, resets = self.hasher, self.policy, self.resets
+
+        def account(request: Request, user: User) -> Account:
+            token = self.tokens.encode({"sub": str(user.id)}) if self.tokens else None
+            if self.sessions:
+                login(request, user)
+            return Account(user.id, user.email, user.username, list(user.roles or ()), token)
+
+        @router.post("/register", status_code=201)
+        async def register(body: Registration, request: Request, db: AsyncSession) -> Account:
+            """Create an account (and log it in)."""
+            email = body.email.strip().lower()
+            await policy.check(body.password)
+            if await User.exists(db, User.email == email):
+                raise Conflict("An account with this e-mail address already exists")
+            user = User(
+                email=email,
+                username=body.username,
+                password_hash=await hasher.hash(body.password),
+                roles=[],
+            )
+            db.add(user)
+            await db.flush()
+            return account(request, user)
+
+        @router.post("/login", status_code=200, responses={401: "Wrong e-mail or password"})
+        async def log_in(body: Credentials, request: Request, db: AsyncSession) -> Account:
+            """Check the password; log the session in and/or answer a token."""
+            email = body.email.strip().lower()
+            user = await db.scalar(select(User).where(User.email == email))
+            if user is None:
+                await hasher.verify_dummy(body.password)
+                raise self._refused()
+            if not await hasher.verify(user.password_hash, body.password) or not user.is_active:
+                raise self._refused()
+            if hasher.needs_rehash(user.password_hash):
+                user.password_hash = await hasher.hash(body.password)
+            return account(request, user)
+
+        @router.post("/logout", status_code=204)
+        async def log_out(request: Request) -> None:
+            """End the session."""
+            if self.sessions:
+                logout(request)
+
+        @router.post("/password-reset", status_code=202)
+        async def password_reset(
+            body: ResetRequest, request: Request, db: AsyncSession
+        ) -> Response:
+            """Send a reset link if the account exists; the answer is the same either way."""
+            response = Response(b"", 202)
+            email = body.email.strip().lower()
+            user = await db.scalar(select(User).where(User.email == email))
+            if user is not None and user.is_active:
+                token = resets.issue(user.id, user.password_hash)
+                template = self.reset_url or request.url_for("password_reset_confirm") + (
+                    "?token={token}"
+                )
+                link = ResetLink(user.email, template.format(token=token), token)
+
+                async def deliver() -> None:
+                    result = self.send_reset_link(link)
+                    if result is not None:
+                        await result
+
+                response.background = deliver  # sent after answering: no timing signal
+            return response
+
+        @router.post("/password-reset/confirm", status_code=204)
+        async def password_reset_confirm(body: ResetConfirm, db: AsyncSession) -> None:
+            """Set a new password with the token from the link (once)."""
+            user_id = resets.subject(body.token)
+            user = await db.get(User, user_id) if user_id is not None else None
+            if user is None or not resets.matches(body.token, user.password_hash):
+                raise BadRequest("The reset link is invalid or has expired; ask for a new one")
+            await policy.check(body.password)
+            user.password_hash = await hasher.hash(body.password)
+
+        return router
+
+    def _refused(self) -> Unauthorized:
+        return Unauthorized(
+            "Wrong e-mail or password", headers={"www-authenticate": self.challenge}
+        )

@@ -1,0 +1,67 @@
+"""Sessions in Redis (redis-py asyncio), shared by every app process; Redis expires them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bastion.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+class RedisStore:
+    """``SessionPlugin(RedisStore("redis://localhost:6379/0"))``; pass ``client=`` to share a
+    connection pool with the rest of the app. The server is checked at start-up."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Redis | None = None,
+        prefix: str = "bastion:session:",
+    ) -> None:
+        if (url is None) == (client is None):
+            raise ConfigurationError(
+                "RedisStore needs exactly one of url='redis://host:6379/0' or client=Redis(...)"
+            )
+        self.url = url
+        self.prefix = prefix
+        self._client = client
+        self._owned = client is None
+
+    @property
+    def client(self) -> Redis:
+        if self._client is None:
+            raise RuntimeError("RedisStore is not open: run the app with its lifespan")
+        return self._client
+
+    async def open(self) -> None:
+        from redis.asyncio import Redis
+        from redis.exceptions import RedisError
+
+        if self._owned:
+            assert self.url is not None
+            self._client = Redis.from_url(self.url)
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            raise ConfigurationError(
+                f"Cannot reach Redis for sessions ({type(exc).__name__}: {exc}); check the "
+                "RedisStore URL and that the server is running"
+            ) from None
+
+    async def close(self) -> None:
+        if self._owned and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def load(self, key: str) -> bytes | None:
+        value = await self.client.get(self.prefix + key)
+        return value.encode() if isinstance(value, str) else value
+
+    async def save(self, key: str, value: bytes, ttl: int) -> None:
+        await self.client.set(self.prefix + key, value, ex=ttl)
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete(self.prefix + key)

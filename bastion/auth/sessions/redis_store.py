@@ -46,6 +46,7 @@ class RedisStore:
         try:
             await self.client.ping()
         except (RedisError, OSError) as exc:
+            await self.close()
             raise ConfigurationError(
                 f"Cannot reach Redis for sessions ({type(exc).__name__}: {exc}); check the "
                 "RedisStore URL and that the server is running"

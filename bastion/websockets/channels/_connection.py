@@ -1,0 +1,302 @@
+"""One Phoenix socket connection: read frames, route them to channels, write through a queue.
+
+Three kinds of task cooperate: the reader (the WebSocket handler itself) checks limits and
+decodes frames; one task per joined channel handles that channel's messages in order; one
+writer drains the bounded outbound queue. Broadcasts reach a channel through a pub/sub
+subscriber that only enqueues the pre-encoded frame, so a slow client never slows the
+fan-out: when its queue is full it is disconnected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from bastion.exceptions import HTTPError
+from bastion.websockets.channels import _frames
+from bastion.websockets.channels._frames import Frame, FrameError
+from bastion.websockets.channels.channel import Channel, ChannelError
+from bastion.websockets.pubsub.base import Message
+from bastion.websockets.websocket import WebSocket, WebSocketDisconnect, WSCloseCode
+
+if TYPE_CHECKING:
+    from bastion.websockets.channels.socket import ChannelSocket, Setup
+
+logger = logging.getLogger("bastion.channels")
+
+
+class _Joined:
+    """A joined channel: its instance, its inbox and the task working through it."""
+
+    __slots__ = ("channel", "inbox", "subscriber", "task")
+
+    def __init__(self, channel: Channel, size: int) -> None:
+        self.channel = channel
+        self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(size)
+        self.task: asyncio.Task[None] | None = None
+        self.subscriber: Any = None
+
+
+class Connection:
+    """The server side of one ``phoenix.js`` Socket."""
+
+    def __init__(
+        self, socket: ChannelSocket, setup: Setup, websocket: WebSocket, assigns: dict[str, Any]
+    ) -> None:
+        self.socket = socket
+        self.setup = setup
+        self.plugin = setup.plugin
+        self.websocket = websocket
+        self.assigns = assigns
+        self.id = secrets.token_hex(8)
+        self.limits = socket.limits
+        self.channels: dict[str, _Joined] = {}
+        self.outbox: asyncio.Queue[str] = asyncio.Queue(self.limits.outbound_queue)
+        self.closing = False
+        self._writer: asyncio.Task[None] | None = None
+        self._deadline: asyncio.Timeout | None = None
+        self._done = asyncio.Event()
+
+    # -- the connection's life -----------------------------------------------------------------
+    async def run(self) -> None:
+        self._writer = asyncio.create_task(self._write(), name=f"bastion-socket-{self.id}")
+        self.plugin.connections.add(self)
+        try:
+            await self._read()
+        finally:
+            self.plugin.connections.discard(self)
+            for joined in list(self.channels.values()):
+                await self._end(joined, "closed")
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+            self._done.set()
+
+    async def shutdown(self, code: int) -> None:
+        """Close from the server side (app shutdown) and wait until the connection ended."""
+        await self.close(code, "Server shutting down")
+        await self._done.wait()
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        if self._writer is not None and self._writer is not asyncio.current_task():
+            self._writer.cancel()  # no send may run while the close frame goes out
+            await asyncio.gather(self._writer, return_exceptions=True)
+        try:
+            await self.websocket.close(code, reason)
+        except Exception:
+            pass  # the peer is gone already
+        if self._deadline is not None:
+            self._deadline.reschedule(-1)  # wake the reader now
+
+    def send(self, frame: str) -> None:
+        """Queue a frame; a client too slow to keep up is disconnected."""
+        if self.closing:
+            return
+        try:
+            self.outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            logger.warning("Socket %s: outbound queue full, disconnecting a slow client", self.id)
+            asyncio.get_running_loop().create_task(
+                self.close(WSCloseCode.POLICY_VIOLATION, "Too slow: outbound queue full")
+            )
+
+    def push(self, join_ref: str | None, topic: str, event: str, payload: Any) -> None:
+        self.send(_frames.push(join_ref, topic, event, payload))
+
+    def reply(self, frame: Frame, status: str, response: Any) -> None:
+        join_ref = frame.join_ref if frame.event != "phx_join" else frame.join_ref or frame.ref
+        self.send(_frames.reply(join_ref, frame.ref, frame.topic, status, response))
+
+    async def _write(self) -> None:
+        while True:
+            frame = await self.outbox.get()
+            try:
+                await self.websocket.send_text(frame)
+            except (WebSocketDisconnect, RuntimeError):
+                self.closing = True
+                if self._deadline is not None:
+                    self._deadline.reschedule(-1)
+                return
+
+    async def _read(self) -> None:
+        limits = self.limits
+        tokens, stamp = float(limits.burst), time.monotonic()
+        while not self.closing:
+            try:
+                async with asyncio.timeout(limits.heartbeat_timeout) as self._deadline:
+                    message = await self.websocket._receive_message()
+            except TimeoutError:
+                await self.close(WSCloseCode.NORMAL, "Heartbeat timeout")
+                return
+            except (WebSocketDisconnect, RuntimeError):
+                return  # the peer left (or we closed and the socket is done)
+            finally:
+                self._deadline = None
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            if len(data) > limits.max_message_size:
+                await self.close(WSCloseCode.MESSAGE_TOO_BIG, "Message too big")
+                return
+            now = time.monotonic()
+            tokens = min(float(limits.burst), tokens + (now - stamp) * limits.messages_per_second)
+            stamp = now
+            if tokens < 1:
+                await self.close(WSCloseCode.POLICY_VIOLATION, "Rate limit exceeded")
+                return
+            tokens -= 1
+            try:
+                frame = (
+                    _frames.decode_text(data)
+                    if isinstance(data, str)
+                    else _frames.decode_binary(data)
+                )
+            except FrameError as error:
+                await self.close(error.code, error.reason)
+                return
+            await self._dispatch(frame)
+
+    # -- routing frames ------------------------------------------------------------------------
+    async def _dispatch(self, frame: Frame) -> None:
+        if frame.topic == "phoenix" and frame.event == "heartbeat":
+            self.reply(frame, "ok", {})
+            return
+        if frame.event == "phx_join":
+            await self._join(frame)
+            return
+        joined = self.channels.get(frame.topic)
+        if joined is None or frame.join_ref not in (None, joined.channel.join_ref):
+            self.reply(frame, "error", {"reason": "unmatched topic"})
+            return
+        try:
+            joined.inbox.put_nowait(("leave" if frame.event == "phx_leave" else "in", frame))
+        except asyncio.QueueFull:
+            self.reply(frame, "error", {"reason": "too many pending messages"})
+
+    async def _join(self, frame: Frame) -> None:
+        cls = self.socket.channel_for(frame.topic)
+        if cls is None:
+            self.reply(frame, "error", {"reason": "unmatched topic"})
+            return
+        old = self.channels.get(frame.topic)
+        if old is not None:  # a rejoin: the old channel closes first, as in Phoenix
+            await self._end(old, "rejoined")
+            self.push(old.channel.join_ref, frame.topic, "phx_close", {})
+        if len(self.channels) >= self.limits.max_channels:
+            self.reply(frame, "error", {"reason": "too many channels"})
+            return
+        channel = cls(frame.topic, self, frame.join_ref or frame.ref)
+        joined = self.channels[frame.topic] = _Joined(channel, self.limits.max_pending)
+        joined.task = asyncio.create_task(self._serve_channel(joined, frame))
+
+    async def _serve_channel(self, joined: _Joined, join: Frame) -> None:
+        channel = joined.channel
+        scope = self.websocket.scope
+        values = {"topic": channel.topic, "params": join.payload}
+        try:
+            response = await self.setup.calls[type(channel), "join"](scope, values, channel)
+        except Exception as exc:
+            self.reply(join, "error", _failure(exc, f"{type(channel).__name__}.join"))
+            if self.channels.get(channel.topic) is joined:
+                del self.channels[channel.topic]
+            return
+        joined.subscriber = self._subscriber(joined)
+        await self.plugin.pubsub.subscribe(channel.topic, joined.subscriber)
+        await self.plugin.presence.watch(channel.topic)
+        self.reply(join, "ok", response)
+        try:
+            await channel.after_join()
+        except Exception as exc:
+            logger.error("%s.after_join failed", type(channel).__name__, exc_info=exc)
+            self.push(channel.join_ref, channel.topic, "phx_error", {})
+            await self._end(joined, "error")
+            return
+        while True:
+            kind, item = await joined.inbox.get()
+            if kind == "in":
+                await self._handle_in(channel, item)
+            elif kind == "out":
+                await self._handle_out(channel, item)
+            else:
+                self.reply(item, "ok", {})
+                await self._end(joined, "left")
+                self.push(channel.join_ref, channel.topic, "phx_close", {})
+                return
+
+    def _subscriber(self, joined: _Joined) -> Any:
+        channel = joined.channel
+        intercepts = frozenset(type(channel).intercepts)
+
+        def deliver(message: Message) -> None:
+            if message.sender is not None and message.sender == channel.id:
+                return
+            if message.event in intercepts:
+                try:
+                    joined.inbox.put_nowait(("out", message))
+                except asyncio.QueueFull:
+                    self.send(message.frame())  # the inbox overflowed: it cannot be filtered
+                    logger.warning("Socket %s: intercept queue full", self.id)
+            else:
+                self.send(message.frame())
+
+        return deliver
+
+    async def _handle_in(self, channel: Channel, frame: Frame) -> None:
+        method = type(channel).handlers.get(frame.event)
+        if method is None:
+            self.reply(frame, "error", {"reason": f"unhandled event {frame.event!r}"})
+            return
+        values = {"payload": frame.payload, "event": frame.event}
+        try:
+            response = await self.setup.calls[type(channel), method](
+                self.websocket.scope, values, channel
+            )
+        except Exception as exc:
+            self.reply(frame, "error", _failure(exc, f"{type(channel).__name__}.{method}"))
+            return
+        self.reply(frame, "ok", response)
+
+    async def _handle_out(self, channel: Channel, message: Message) -> None:
+        try:
+            payload = await channel.handle_out(message.event, message.payload)
+        except Exception as exc:
+            logger.error("%s.handle_out failed", type(channel).__name__, exc_info=exc)
+            return
+        if payload is not None:
+            self.push(channel.join_ref, channel.topic, message.event, payload)
+
+    async def _end(self, joined: _Joined, reason: str) -> None:
+        """Stop a channel: unsubscribe, untrack its presences, run its ``terminate``."""
+        channel = joined.channel
+        if self.channels.get(channel.topic) is joined:
+            del self.channels[channel.topic]
+        task = joined.task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if joined.subscriber is None:
+            return  # never joined
+        try:
+            await self.plugin.pubsub.unsubscribe(channel.topic, joined.subscriber)
+            await self.plugin.presence.untrack(channel.id, channel.topic)
+            await self.plugin.presence.unwatch(channel.topic)
+            await channel.terminate(reason)
+        except Exception as exc:
+            logger.error(
+                "Ending %s on %r failed", type(channel).__name__, channel.topic, exc_info=exc
+            )
+
+
+def _failure(exc: Exception, where: str) -> dict[str, Any]:
+    """The error reply for a failed join or handler; bugs are logged, not shown."""
+    if isinstance(exc, ChannelError):
+        return exc.response
+    if isinstance(exc, HTTPError):
+        return {"reason": exc.detail, "status": exc.status_code}
+    logger.error("%s failed", where, exc_info=exc)
+    return {"reason": "internal error"}

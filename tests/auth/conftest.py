@@ -1,6 +1,12 @@
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
 import pytest
 
+from bastion import App, Settings
 from bastion.auth import PasswordHasher
+from bastion.db import Model, SQLAlchemyPlugin
 from tests.db.conftest import app_with_tables, database_url  # noqa: F401  (shared fixtures)
 
 SECRET = "test-secret-key-with-at-least-32-characters"
@@ -10,3 +16,24 @@ SECRET = "test-secret-key-with-at-least-32-characters"
 def hasher() -> PasswordHasher:
     """argon2id with tiny costs: the tests check behaviour, not the work factor."""
     return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def app_with_database(
+    url: str, plugins: Callable[[SQLAlchemyPlugin], list[Any]], **settings: Any
+) -> tuple[App, SQLAlchemyPlugin]:
+    """An app whose start-up recreates every table, with ``plugins(database)`` after the
+    database plugin."""
+    database = SQLAlchemyPlugin(url)
+
+    @asynccontextmanager
+    async def tables(app: App):
+        assert database.engine is not None
+        async with database.engine.begin() as connection:
+            await connection.run_sync(Model.metadata.drop_all)
+            await connection.run_sync(Model.metadata.create_all)
+        yield
+
+    options = {"profile": "test", "secret_key": SECRET, **settings}
+    app = App(settings=Settings(**options), plugins=[database, *plugins(database)])
+    app.lifespan_contexts.append(tables)
+    return app, database

@@ -11,7 +11,7 @@ from bastion import App, ConfigurationError, Request, Settings
 from bastion.auth import RedisStore, SessionPlugin
 from bastion.auth.sessions.database_store import DatabaseStore, SessionRow
 from bastion.testing import TestClient
-from tests.auth.conftest import SECRET, app_with_tables
+from tests.auth.conftest import SECRET, app_with_database
 
 
 def add_routes(app: App) -> App:
@@ -110,10 +110,7 @@ def test_redis_store_takes_a_url_or_a_client() -> None:
 
 
 def database_app(url: str) -> tuple[App, Any]:
-    app, database = app_with_tables(url)
-    app.settings.secret_key = SECRET
-    app.plugins.append(SessionPlugin(DatabaseStore(database)))
-    app.plugins[-1].on_app_init(app)
+    app, database = app_with_database(url, lambda db: [SessionPlugin(DatabaseStore(db))])
     return add_routes(app), database
 
 

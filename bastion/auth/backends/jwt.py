@@ -210,6 +210,11 @@ def _check_key(key: JWTKey) -> None:
             f"JWTKey {key.kid!r}: algorithm {key.algorithm!r} is not allowed; use one of "
             f"{', '.join(sorted(ALGORITHMS))} (never 'none')"
         )
+    if key.algorithm not in jwt.algorithms.get_default_algorithms():
+        raise ConfigurationError(
+            f"JWTKey {key.kid!r}: {key.algorithm} needs the cryptography package: "
+            "pip install cryptography (or use HS256)"
+        )
     if key.algorithm.startswith("HS"):
         size = len(key.key.encode() if isinstance(key.key, str) else key.key)
         if size < _MIN_HMAC_BYTES:

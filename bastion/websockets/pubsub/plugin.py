@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.exceptions import ConfigurationError
-from bastion.websockets.presence.tracker import Presence
+# A module reference, not a name: presence imports this package's base first.
+from bastion.websockets.presence import tracker
 from bastion.websockets.pubsub.base import Message, PubSub
 from bastion.websockets.pubsub.memory import MemoryPubSub
 from bastion.websockets.websocket import WSCloseCode
@@ -53,7 +54,7 @@ class PubSubPlugin:
                 f"RedisPubSub(url), not {backend!r}"
             )
         self.pubsub: PubSub = backend if backend is not None else MemoryPubSub()
-        self.presence = Presence(
+        self.presence = tracker.Presence(
             self.pubsub, heartbeat_interval=presence_heartbeat, down_after=presence_timeout
         )
         self.shutdown_timeout = shutdown_timeout
@@ -67,13 +68,13 @@ class PubSubPlugin:
                 "ChannelSocket and SSE endpoint of the app)"
             )
         app.provide(PubSub, self._provide_pubsub)
-        app.provide(Presence, self._provide_presence)
+        app.provide(tracker.Presence, self._provide_presence)
         app.lifespan_contexts.append(self._lifespan)
 
     async def _provide_pubsub(self) -> PubSub:
         return self.pubsub
 
-    async def _provide_presence(self) -> Presence:
+    async def _provide_presence(self) -> tracker.Presence:
         return self.presence
 
     async def broadcast(self, topic: str, event: str, payload: Any) -> Message:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("bastion.pubsub")
 
 _PUBLISH_KEPT = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'm', ARGV[2])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'm', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], id .. '\\n' .. ARGV[2])
 return id

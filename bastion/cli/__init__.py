@@ -1,4 +1,4 @@
-"""The ``bastion`` command: run, serve, routes, openapi, and commands added by plugins."""
+"""The ``bastion`` command: run, serve, deploy, routes, openapi, and plugins' commands."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from bastion.cli.deploy import deploy
 from bastion.cli.loading import load_app
+from bastion.cli.serve import serve
 
 APP_ARGUMENT = click.argument("target", metavar="MODULE:APP")
 
@@ -48,6 +50,7 @@ def main(app: str | None) -> None:
       bastion serve myapp:app -w 4      production server, 4 worker processes
       bastion routes myapp:app          the route table
       bastion openapi myapp:app         the OpenAPI document
+      bastion deploy kubernetes myapp:app   a Deployment with health probes
     """
 
 
@@ -86,59 +89,8 @@ def run(target: str, host: str, port: int, reload: bool, reload_dir: tuple[str, 
     )
 
 
-@main.command()
-@APP_ARGUMENT
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
-@click.option(
-    "-w", "--workers", type=int, default=None, help="Worker processes (default: settings.workers)."
-)
-@click.option(
-    "--timeout-graceful-shutdown",
-    default=30,
-    show_default=True,
-    type=int,
-    help="Seconds to let in-flight requests finish after SIGTERM.",
-)
-@click.option("--access-log/--no-access-log", default=True, show_default=True)
-@click.option(
-    "--proxy-headers/--no-proxy-headers",
-    default=False,
-    show_default=True,
-    help="Trust X-Forwarded-* from the proxy in front.",
-)
-def serve(
-    target: str,
-    host: str,
-    port: int,
-    workers: int | None,
-    timeout_graceful_shutdown: int,
-    access_log: bool,
-    proxy_headers: bool,
-) -> None:
-    """Start the production server: N workers, graceful shutdown on SIGTERM.
-
-    \b
-    Example: BASTION_SECRET_KEY=... bastion serve myapp:app --host 0.0.0.0 -w 4
-    """
-    import uvicorn
-
-    os.environ.setdefault("BASTION_PROFILE", "prod")
-    app = load_app(target)
-    count = workers or app.settings.workers
-    Console(stderr=True).print(
-        f"[bold green]Bastion[/] serving {target} on http://{host}:{port} with {count} worker(s)"
-    )
-    uvicorn.run(
-        target,
-        host=host,
-        port=port,
-        workers=count,
-        access_log=access_log,
-        proxy_headers=proxy_headers,
-        log_level=app.settings.log_level,
-        timeout_graceful_shutdown=timeout_graceful_shutdown,
-    )
+main.add_command(serve)
+main.add_command(deploy)
 
 
 @main.command()

@@ -1,0 +1,163 @@
+"""``bastion serve``: the production server, N workers under a supervisor (or granian)."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from bastion.cli.loading import load_app
+
+
+def cpu_count() -> int:
+    """CPU cores this process may use: its affinity, capped by a cgroup quota (containers)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    return max(1, min(cores, math.ceil(int(quota) / int(period))))
+
+
+def worker_count(app: Any, given: int | None) -> int:
+    """``--workers``, else ``settings.workers`` when configured, else one per core."""
+    if given is not None:
+        return given
+    configured: int = app.settings.workers
+    if "BASTION_WORKERS" in os.environ or configured != 1:
+        return configured
+    return cpu_count()
+
+
+@click.command()
+@click.argument("target", metavar="MODULE:APP")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: settings.workers if set, else one per CPU core).",
+)
+@click.option(
+    "--timeout-graceful-shutdown",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to let in-flight requests finish after SIGTERM.",
+)
+@click.option(
+    "--drain-delay",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to keep serving after SIGTERM with readiness down, so load balancers "
+    "stop sending traffic before the server stops accepting it.",
+)
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+@click.option(
+    "--proxy-headers/--no-proxy-headers",
+    default=False,
+    show_default=True,
+    help="Trust X-Forwarded-* from the proxy in front.",
+)
+@click.option(
+    "--server",
+    type=click.Choice(["uvicorn", "granian"]),
+    default="uvicorn",
+    show_default=True,
+    help="uvicorn workers under Bastion's supervisor, or granian (pip install granian).",
+)
+def serve(
+    target: str,
+    host: str,
+    port: int,
+    workers: int | None,
+    timeout_graceful_shutdown: float,
+    drain_delay: float,
+    access_log: bool,
+    proxy_headers: bool,
+    server: str,
+) -> None:
+    """Start the production server: N workers, restarted if they die, drained on SIGTERM.
+
+    \b
+    Example: BASTION_SECRET_KEY=... bastion serve myapp:app --host 0.0.0.0 -w 4
+    """
+    from bastion.cli.supervisor import Supervisor, WorkerOptions, bind, runtime_folder
+
+    os.environ.setdefault("BASTION_PROFILE", "prod")
+    with runtime_folder() as folder:  # before the app's import: prometheus-client reads env
+        app = load_app(target)  # a misconfigured app stops here, readably, not in N workers
+        count = worker_count(app, workers)
+        if server == "granian":
+            _granian(target, host, port, count, timeout_graceful_shutdown, access_log, folder)
+            return
+        try:
+            sock = bind(host, port)
+        except OSError as exc:
+            raise click.ClickException(
+                f"Cannot listen on {host}:{port} ({exc.strerror}); choose another --port or "
+                "stop what is using it"
+            ) from None
+        Console(stderr=True).print(
+            f"[bold green]Bastion[/] serving {target} on http://{host}:{sock.getsockname()[1]} "
+            f"with {count} worker(s) (supervisor pid {os.getpid()})"
+        )
+        options = WorkerOptions(
+            target, sock.fileno(), timeout_graceful_shutdown, drain_delay, access_log, proxy_headers
+        )
+        code = Supervisor(sock, count, options, folder).run()
+    if code:
+        sys.exit(code)
+
+
+def _granian(
+    target: str,
+    host: str,
+    port: int,
+    count: int,
+    grace: float,
+    access_log: bool,
+    folder: Path,
+) -> None:
+    """Hand over to granian's own process manager (it restarts failed workers too)."""
+    try:
+        from granian import Granian
+        from granian.constants import Interfaces
+    except ImportError:
+        raise click.ClickException(
+            "--server granian needs granian: `pip install 'bastion[granian]'`, or leave out "
+            "--server to use uvicorn"
+        ) from None
+    module, _, attribute = target.partition(":")
+    if module.endswith(".py"):  # granian imports modules: shop/main.py → shop.main
+        module = ".".join(Path(module).with_suffix("").parts)
+    factory = attribute.endswith("()")
+    os.environ["BASTION_RUNTIME_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    Console(stderr=True).print(
+        f"[bold green]Bastion[/] serving {target} with granian on http://{host}:{port}, "
+        f"{count} worker(s)"
+    )
+    Granian(
+        f"{module}:{attribute.removesuffix('()') or 'app'}",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=count,
+        respawn_failed_workers=True,
+        workers_kill_timeout=math.ceil(grace) or None,
+        factory=factory,
+        log_access=access_log,
+    ).serve()

@@ -24,7 +24,7 @@ from bastion.params import _types as t
 from bastion.params._plan import Plan, compile_plan, signature_of
 from bastion.routing.converters import CONVERTER_FOR_TYPE, Converter
 from bastion.routing.route import Route, WebSocketRoute, parse_path
-from bastion.types import Endpoint, Receive, Scope, Send
+from bastion.types import Endpoint, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -223,7 +223,18 @@ class ASGIPassthrough(Response):
         self.child_scope = child_scope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(self.child_scope if self.child_scope is not None else scope, receive, send)
+        target = self.child_scope if self.child_scope is not None else scope
+        extra = self.raw_headers  # added by middleware (security headers, CORS, request id)
+        if not extra:
+            await self.app(target, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(target, receive, send_with_headers)
 
 
 def _as_async(handler: Callable[..., Any]) -> Callable[..., Any]:

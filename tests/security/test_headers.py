@@ -156,3 +156,15 @@ def test_csp_nonce_without_the_middleware_says_what_to_add():
 def test_misconfiguration_fails_at_construction(options, message):
     with pytest.raises(ConfigurationError, match=message):
         SecurityHeaders(**options)
+
+
+def test_mounted_apps_and_static_files_get_the_headers_too(tmp_path):
+    from bastion.http.static import StaticFiles
+
+    (tmp_path / "app.js").write_text("go()")
+    app = app_with(SecurityHeaders())
+    app.mount("/static", StaticFiles(tmp_path), name="static")
+    response = TestClient(app, base_url=BASE).get("/static/app.js")
+    assert response.status_code == 200
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["strict-transport-security"].startswith("max-age=")

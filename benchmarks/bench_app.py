@@ -1,5 +1,6 @@
 """The shared benchmark workload (../shared/bench/SPEC.md) written as idiomatic Bastion."""
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated, NamedTuple
@@ -11,7 +12,17 @@ from bastion import App, Query, Request, Response, Settings
 from bastion.middleware.cors import CORS
 from bastion.templates import Templates
 
-app = App(settings=Settings(profile="prod", debug=False, secret_key="bench-" + "x" * 40))
+# The database scenarios join when benchmarks/db/run gives a PostgreSQL (BENCH_PG_DSN).
+DATABASE = bool(os.environ.get("BENCH_PG_DSN"))
+if DATABASE:
+    from benchmarks.bench_db import database, orm
+
+app = App(
+    settings=Settings(profile="prod", debug=False, secret_key="bench-" + "x" * 40),
+    plugins=[database()] if DATABASE else [],
+)
+if DATABASE:
+    app.include(orm)
 templates = Templates(Path(__file__).parent / "templates")
 
 

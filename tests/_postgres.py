@@ -2,7 +2,8 @@
 
 Started once per test session and stopped at its end. Without a PostgreSQL installation the
 tests that need it are skipped on a developer machine and fail in CI (``CI=true``), where
-``.ci/run`` installs it.
+``.ci/run`` installs it. The database benchmarks (benchmarks/db/run) start theirs with it too,
+so this module imports pytest only when it has to skip or fail.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 
 def _bin_dir() -> Path | None:
@@ -32,10 +31,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_postgres(base: Path) -> Iterator[str]:
-    """Yield an asyncpg URL of a fresh database; stop the server afterwards."""
+def start_postgres(base: Path, options: str = "") -> Iterator[str]:
+    """Yield an asyncpg URL of a fresh database; stop the server afterwards. ``options`` are
+    extra ``postgres`` command-line flags."""
     bin_dir = _bin_dir()
     if bin_dir is None:
+        import pytest
+
         message = "PostgreSQL is not installed (initdb not found); .ci/run installs it"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
@@ -54,7 +56,7 @@ def start_postgres(base: Path) -> Iterator[str]:
                        capture_output=True, timeout=timeout)
 
     pg("initdb", "-D", str(data), "-U", "bastion", "--auth=trust", "-E", "UTF8", "--no-sync")
-    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off {options}"
     pg("pg_ctl", "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "-t", "30",
        "start")
     try:

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import MetaData
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
+from bastion.db._lazy import RequestSession, enable_lazy_transactions, supports_lazy_transactions
 from bastion.db.engine import check_connection, create_engine
 from bastion.exceptions import ConfigurationError, Conflict, HTTPError, ValidationError
 from bastion.http.request import Request
@@ -35,10 +37,14 @@ class SQLAlchemyPlugin:
         echo: bool = False,
         metadata: MetaData | None = None,
         seed: Callable[[AsyncSession], Awaitable[Any]] | None = None,
+        autocommit_reads: bool = True,
         **engine_options: Any,
     ):
         self.url = url
         self.echo = echo
+        #: On PostgreSQL, a request's reads run in autocommit until its first write opens the
+        #: transaction (see bastion/db/_lazy.py); False puts every request in one transaction.
+        self.autocommit_reads = autocommit_reads
         #: The models' metadata for migrations (default: ``bastion.db.Model.metadata``).
         self.metadata = metadata
         #: ``bastion db seed`` runs it with a session, then commits.
@@ -62,7 +68,13 @@ class SQLAlchemyPlugin:
     async def _lifespan(self, app: App[Any]) -> AsyncIterator[None]:
         assert self.url is not None
         self.engine = create_engine(self.url, echo=self.echo, **self.engine_options)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        session_class = Session
+        if self.autocommit_reads and supports_lazy_transactions(self.engine):
+            enable_lazy_transactions(self.engine)
+            session_class = RequestSession
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=session_class
+        )
         try:
             await check_connection(self.engine)
             yield

@@ -16,9 +16,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-def app_with_tables(url: str, metadata: MetaData | None = None) -> tuple[App, SQLAlchemyPlugin]:
+def app_with_tables(
+    url: str, metadata: MetaData | None = None, **options: Any
+) -> tuple[App, SQLAlchemyPlugin]:
     """An app with the database plugin whose start-up recreates the tables of ``metadata``."""
-    plugin = SQLAlchemyPlugin(url, metadata=metadata)
+    plugin = SQLAlchemyPlugin(url, metadata=metadata, **options)
 
     @asynccontextmanager
     async def tables(app: App):

@@ -1,0 +1,76 @@
+"""Lazy transactions on PostgreSQL: a request's reads run in autocommit, its first write opens
+the transaction.
+
+A request that only reads then costs one round trip per query instead of three (BEGIN, the
+query, COMMIT): the behaviour of Django's and Rails' default autocommit. Every write still
+runs in one transaction with everything after it, committed after the handler or rolled back
+when it raises. Under READ COMMITTED (PostgreSQL's default) each statement sees a fresh
+snapshot inside a transaction too, so reads lose nothing; ``SELECT … FOR UPDATE``/``FOR
+SHARE``, savepoints and any statement that is not a plain SELECT open the transaction first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session, SessionTransaction
+
+_PLAIN_SELECT = re.compile(
+    r"\s*select\b(?!.*\bfor\s+(?:update|share|no\s+key\s+update|key\s+share)\b)",
+    re.IGNORECASE | re.DOTALL,
+)
+#: asyncpg connections (SQLAlchemy's adapters) currently reading in autocommit.
+_reading: set[Any] = set()
+
+
+class RequestSession(Session):
+    """The session class of request sessions; only these start lazily."""
+
+
+def supports_lazy_transactions(engine: AsyncEngine) -> bool:
+    """asyncpg at the server's default isolation (a stricter level needs real snapshots)."""
+    dialect = engine.sync_engine.dialect
+    level = getattr(dialect, "isolation_level", None)
+    return dialect.driver == "asyncpg" and level in (None, "READ COMMITTED")
+
+
+def enable_lazy_transactions(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", _before_cursor_execute)
+    event.listen(sync_engine, "checkin", _forget)
+    event.listen(sync_engine, "invalidate", _forget_invalid)
+
+
+@event.listens_for(RequestSession, "after_begin")
+def _start_reading(
+    session: Session, transaction: SessionTransaction, connection: Connection
+) -> None:
+    adapter: Any = connection.connection.dbapi_connection
+    if transaction.nested or getattr(adapter, "_transaction", True) is not None:
+        return  # a savepoint, a foreign driver, or a connection already in a transaction
+    adapter.isolation_level = "autocommit"
+    _reading.add(adapter)
+
+
+def _before_cursor_execute(connection: Connection, cursor: Any, statement: str, *_: Any) -> None:
+    adapter: Any = connection.connection.dbapi_connection
+    if adapter in _reading and not _PLAIN_SELECT.match(statement):
+        _begin_on_next_statement(adapter)
+
+
+def _begin_on_next_statement(adapter: Any) -> None:
+    adapter.isolation_level = adapter._isolation_setting
+    _reading.discard(adapter)
+
+
+def _forget(adapter: Any, _record: Any) -> None:
+    if adapter in _reading:
+        _begin_on_next_statement(adapter)
+
+
+def _forget_invalid(adapter: Any, _record: Any, _exception: Any) -> None:
+    _forget(adapter, _record)

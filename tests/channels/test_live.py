@@ -1,0 +1,68 @@
+"""The official phoenix JS client against real servers: one process, then two sharing Redis."""
+
+import json
+import shutil
+import subprocess
+import uuid
+
+from tests.channels._live import NODE_DIR, node_modules, uvicorn
+
+APP = "tests.channels.live_app:make_app"
+
+
+def run_client(*urls: str) -> dict:
+    node_modules()
+    sockets = [url.replace("http://", "ws://") + "/socket" for url in urls]
+    result = subprocess.run(
+        [shutil.which("node") or "node", "phoenix_client.mjs", *sockets],
+        cwd=NODE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def check_scenario(seen: dict) -> None:
+    alice, bob = seen["alice"], seen["bob"]
+    assert alice["join"] == {"status": "ok", "response": {"welcome": "alice"}}
+    assert bob["join"] == {"status": "ok", "response": {"welcome": "bob"}}
+    assert seen["malloryJoin"] == {"status": "error", "response": {"reason": "unauthorized"}}
+    # push with reply, and the broadcast it makes
+    assert alice["shoutReply"] == {"status": "ok", "response": {"echo": "hello"}}
+    assert bob["shout"] == {"body": "hello", "from": "alice"}
+    # a failing handler answers an error; the channel keeps working
+    assert alice["failReply"] == {"status": "error", "response": {"reason": "internal error"}}
+    assert alice["afterFailReply"]["status"] == "ok"
+    # presence state and diffs, as phoenix.js Presence reads them
+    events = [event for event, _ in alice["raw"]]
+    assert events[0] == "presence_state"
+    diffs = [payload for event, payload in alice["raw"] if event == "presence_diff"]
+    joined = [key for diff in diffs for key in diff["joins"]]
+    left = [key for diff in diffs for key in diff["leaves"]]
+    assert "alice" in joined and "bob" in joined and left == ["bob"]
+    [meta] = next(d for d in diffs if "bob" in d["joins"])["joins"]["bob"]["metas"]
+    assert set(meta) == {"node", "phx_ref"}
+    assert alice["users"] == ["alice"]  # bob left
+    assert bob["raw"][0][0] == "presence_state"
+
+
+def test_the_phoenix_js_client_joins_pushes_and_sees_presence():
+    node_modules()
+    with uvicorn(APP) as url:
+        seen = run_client(url)
+    check_scenario(seen)
+
+
+def test_two_processes_share_broadcasts_and_presence_through_redis(redis_url):
+    node_modules()
+    env = {"BASTION_TEST_REDIS_URL": redis_url, "BASTION_TEST_PREFIX": uuid.uuid4().hex[:8]}
+    with uvicorn(APP, env) as first, uvicorn(APP, env) as second:
+        seen = run_client(first, second)
+    check_scenario(seen)
+    # bob's presence came from the other process: its meta names that process
+    diffs = [p for e, p in seen["alice"]["raw"] if e == "presence_diff"]
+    alice_node = next(d for d in diffs if "alice" in d["joins"])["joins"]["alice"]["metas"][0]
+    bob_node = next(d for d in diffs if "bob" in d["joins"])["joins"]["bob"]["metas"][0]
+    assert alice_node["node"] != bob_node["node"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 from bastion.exceptions import ServiceUnavailable, TooManyRequests
 from bastion.http.headers import RawHeaders
@@ -46,7 +47,7 @@ class RateLimit:
     ) -> None:
         self.rate = Rate.parse(rate) if isinstance(rate, str) else rate
         self.key = key
-        self._key_is_async = inspect.iscoroutinefunction(key)
+        self._key = _as_async(key)
         self.backend: RateLimitBackend = backend if backend is not None else MemoryBackend()
         key_name = getattr(key, "__name__", type(key).__name__)
         self.name = name if name is not None else f"{self.rate}:{key_name}"
@@ -60,7 +61,7 @@ class RateLimit:
         )
 
     async def __call__(self, request: Request, call_next: CallNext) -> Response:
-        ident: Any = await self.key(request) if self._key_is_async else self.key(request)  # type: ignore[misc]
+        ident = await self._key(request)
         try:
             decision = await self.backend.hit(self._prefix + (ident or by_ip(request)), self.rate)
         except BackendUnavailable as exc:
@@ -96,3 +97,15 @@ class RateLimit:
         response.raw_headers.append((b"retry-after", str(retry).encode()))
         response.raw_headers.extend(self._headers(decision))
         return response
+
+
+def _as_async(key: KeyFunction) -> Callable[[Request], Awaitable[str | None]]:
+    """One calling convention on the hot path, chosen once."""
+    if inspect.iscoroutinefunction(key):
+        return cast(Callable[[Request], Awaitable[str | None]], key)
+    sync_key = cast(Callable[[Request], str | None], key)
+
+    async def call(request: Request) -> str | None:
+        return sync_key(request)
+
+    return call

@@ -8,6 +8,7 @@ import pytest
 
 from bastion import App, Request, Settings
 from bastion.security import RateLimit, SecurityPlugin, safe_next
+from bastion.security._csrf_tokens import CSRFTokens
 from bastion.testing import TestClient
 from tests.security._apps import BASE, SECRET, client_with_token, csrf_app, templated_app
 
@@ -198,10 +199,11 @@ def test_csrf_cookie_is_not_secure_in_dev_so_http_localhost_works():
 
 
 def test_token_checks_compare_in_constant_time(monkeypatch):
-    """Every secret comparison goes through hmac.compare_digest: the signatures (inside
-    itsdangerous) and the unmasked secret against the cookie's."""
+    """Every secret comparison goes through hmac.compare_digest: both signatures (inside
+    itsdangerous) and the unmasked token against the cookie's secret."""
     client, token = client_with_token(csrf_app())
     _, other = client_with_token(csrf_app())
+    secret = CSRFTokens(SECRET, None).read_cookie(client.cookies["csrftoken"])
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest
 
@@ -210,13 +212,13 @@ def test_token_checks_compare_in_constant_time(monkeypatch):
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    # Validly signed, but made for another browser's secret: only the final comparison fails.
+    # Validly signed, but made for another browser's secret: only the last comparison fails.
     assert client.post("/json", json={}, headers={"x-csrf-token": other}).status_code == 403
-    secret_checks = [(a, b) for a, b in calls if len(a) == len(b) == 32]
-    assert len(calls) >= 3 and secret_checks, calls
+    assert len(calls) == 3  # cookie signature, token signature, secret
+    assert secret in calls[-1]
     calls.clear()
     assert client.post("/json", json={}, headers={"x-csrf-token": token}).status_code == 201
-    assert any(real(a, b) and len(a) == 32 for a, b in calls)
+    assert len(calls) == 3 and calls[-1][1] == secret and real(*calls[-1])
 
 
 def test_a_near_miss_and_a_far_miss_get_the_same_answer():

@@ -33,3 +33,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+.PHONY: demo-chat
+demo-chat: $(STAMP)
+	$(BIN)/bastion run examples.chat.app:app --host 127.0.0.1 --port 8000

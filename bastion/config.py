@@ -59,6 +59,8 @@ class Settings(msgspec.Struct, kw_only=True):
     log_level: LogLevel = "info"
     docs_url: str | None = "/docs"
     openapi_url: str | None = "/openapi.json"
+    #: For ``SQLAlchemyPlugin``; None means a SQLite file named after the app.
+    database_url: str | None = None
 
     def __post_init__(self) -> None:
         cls = type(self)

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 
 class SQLAlchemyPlugin:
-    """``App(plugins=[SQLAlchemyPlugin()])``; the URL comes from the argument, else
-    ``BASTION_DATABASE_URL``, else ``sqlite+aiosqlite:///./<app_name>.db``."""
+    """``App(plugins=[SQLAlchemyPlugin()])``; the URL comes from the argument, else the
+    ``database_url`` setting, else ``BASTION_DATABASE_URL`` (for settings not built with
+    ``Settings.load``), else ``sqlite+aiosqlite:///./<app_name>.db``."""
 
     def __init__(
         self,
@@ -56,7 +57,7 @@ class SQLAlchemyPlugin:
     def on_app_init(self, app: App[Any]) -> None:
         if self.url is None:
             default = f"sqlite+aiosqlite:///./{app.settings.app_name}.db"
-            self.url = os.environ.get("BASTION_DATABASE_URL", default)
+            self.url = app.settings.database_url or os.environ.get("BASTION_DATABASE_URL", default)
         app.lifespan_contexts.append(self._lifespan)
         from bastion.db.migrations import db_commands
 

@@ -192,3 +192,12 @@ def test_client_disconnects_leak_no_session(database_url):
             assert count == 0
 
     asyncio.run(scenario())
+
+
+def test_the_url_comes_from_the_database_url_setting(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'from_settings.db'}"
+    plugin = SQLAlchemyPlugin()
+    app = App(settings=Settings(profile="test", database_url=url), plugins=[plugin])
+    with TestClient(app):
+        assert plugin.url == url
+    assert (tmp_path / "from_settings.db").exists()

@@ -61,9 +61,7 @@ def test_key_rotation_by_kid() -> None:
         response = client.get("/me", headers={"Authorization": f"Bearer {token}"})
         assert response.json()["sub"] == sub
     retired = JWTAuth(keys=[JWTKey("2025-06", NEW)])
-    gone = TestClient(app_for(retired)).get(
-        "/me", headers={"Authorization": f"Bearer {old_token}"}
-    )
+    gone = TestClient(app_for(retired)).get("/me", headers={"Authorization": f"Bearer {old_token}"})
     assert gone.status_code == 401
     assert gone.json()["detail"] == "The token is signed with an unknown key"
 

@@ -98,11 +98,11 @@ def serve(
     from bastion.cli.supervisor import Supervisor, WorkerOptions, bind, runtime_folder
 
     os.environ.setdefault("BASTION_PROFILE", "prod")
-    with runtime_folder() as folder:  # before the app's import: prometheus-client reads env
+    with runtime_folder() as folder:  # before the app is imported (see runtime_folder)
         app = load_app(target)  # a misconfigured app stops here, readably, not in N workers
         count = worker_count(app, workers)
         if server == "granian":
-            _granian(target, host, port, count, timeout_graceful_shutdown, access_log, folder)
+            _granian(target, host, port, count, timeout_graceful_shutdown, access_log)
             return
         try:
             sock = bind(host, port)
@@ -130,7 +130,6 @@ def _granian(
     count: int,
     grace: float,
     access_log: bool,
-    folder: Path,
 ) -> None:
     """Hand over to granian's own process manager (it restarts failed workers too)."""
     try:
@@ -145,7 +144,6 @@ def _granian(
     if module.endswith(".py"):  # granian imports modules: shop/main.py → shop.main
         module = ".".join(Path(module).with_suffix("").parts)
     factory = attribute.endswith("()")
-    os.environ["BASTION_RUNTIME_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     Console(stderr=True).print(
         f"[bold green]Bastion[/] serving {target} with granian on http://{host}:{port}, "
         f"{count} worker(s)"

@@ -31,6 +31,7 @@ from rich.console import Console
 #: uvicorn's exit code when the app's start-up fails: restarting would fail the same way.
 STARTUP_FAILED = 3
 _console = Console(stderr=True)
+_FOLDER_VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "BASTION_RUNTIME_DIR")
 
 
 @dataclass
@@ -55,26 +56,29 @@ def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
 
 @contextmanager
 def runtime_folder() -> Iterator[Path]:
-    """The workers' shared folder: a temporary one, removed at the end, unless you set
-    ``PROMETHEUS_MULTIPROC_DIR`` (then that one, emptied first: files of a previous run
-    would add old counts to new ones).
+    """The workers' shared folder, in ``PROMETHEUS_MULTIPROC_DIR`` and ``BASTION_RUNTIME_DIR``
+    while serving (set before the app is imported: prometheus-client picks its mode then).
 
-    The variable is taken out of this process's environment: the supervisor records no
-    metrics, and prometheus-client picks its mode when first imported.
+    A temporary folder, removed at the end, unless ``PROMETHEUS_MULTIPROC_DIR`` is already
+    set: then that one, emptied first (old files would add old counts to new ones).
     """
-    given = os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    if given:
-        folder = Path(given)
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("*.db"):
-            old.unlink()
-        yield folder
-        return
-    folder = Path(tempfile.mkdtemp(prefix="bastion-serve-"))
+    saved = {name: os.environ.get(name) for name in _FOLDER_VARIABLES}
+    given = saved["PROMETHEUS_MULTIPROC_DIR"]
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="bastion-serve-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.db"):
+        old.unlink()
+    os.environ.update(dict.fromkeys(_FOLDER_VARIABLES, str(folder)))
     try:
         yield folder
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if not given:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class Supervisor:
@@ -114,13 +118,8 @@ class Supervisor:
         self.stopping = sig
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "BASTION_RUNTIME_DIR": str(self.folder),
-            "PROMETHEUS_MULTIPROC_DIR": str(self.folder),
-        }
         command = [sys.executable, "-m", "bastion.cli._worker", json.dumps(asdict(self.options))]
-        return subprocess.Popen(command, env=env, pass_fds=(self.options.fd,))
+        return subprocess.Popen(command, pass_fds=(self.options.fd,))
 
     def _replace_dead(self) -> bool:
         """Restart workers that died; False if one could not even start the app."""

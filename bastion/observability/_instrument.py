@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bastion.http.request import ClientDisconnect, Request
@@ -24,8 +25,11 @@ CLIENT_GONE = 499
 class Instrumentation:
     """Everything measured about requests; each part is optional."""
 
-    def __init__(self, metrics: Metrics | None, tracing: Tracing | None, access_log: bool):
-        self.metrics = metrics
+    def __init__(
+        self, metrics: Callable[[], Metrics | None], tracing: Tracing | None, access_log: bool
+    ):
+        self._make_metrics = metrics
+        self.metrics: Metrics | None = None  # made at the first build, in the serving process
         self.tracing = tracing
         self.access_log = access_log
         #: Routes logged at DEBUG only: probes and scrapes would drown the access log.
@@ -34,6 +38,8 @@ class Instrumentation:
     def wrap(self, compiled: CompiledRoute) -> Endpoint:
         """Serve ``compiled``'s endpoint behind one that sets ``request.route`` and counts
         the request in flight, with the gauge children looked up here, once."""
+        if self.metrics is None:
+            self.metrics = self._make_metrics()
         route, endpoint, metrics = compiled.route, compiled.endpoint, self.metrics
         if metrics is None:
 

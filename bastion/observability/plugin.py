@@ -81,19 +81,24 @@ class ObservabilityPlugin:
         self.buckets = tuple(buckets)
         self.info = Info(info)
         self.shared_levels = SharedLevels()
-        self.metrics: Metrics | None = None
+        self._metrics: Metrics | None = None
         self.databases: list[Any] = []
 
     def on_app_init(self, app: App[Any]) -> None:
         self.app = app
         token = self.token or os.environ.get("BASTION_MANAGEMENT_TOKEN") or None
         self.access = Access(token, self.authorize, open_by_default=app.settings.profile == "dev")
-        self.databases = _database_plugins(app, self)
+        self.databases = _database_plugins(app)
+        later = app.plugins[app.plugins.index(self) :] if self in app.plugins else []
+        if self.tracing is not None and any(db in later for db in self.databases):
+            raise ConfigurationError(
+                "ObservabilityPlugin(tracing=True) instruments the database engine when the "
+                "app starts, so it must come after SQLAlchemyPlugin: write "
+                "App(plugins=[SQLAlchemyPlugin(...), ObservabilityPlugin(...)])"
+            )
         self.readiness_checks += [database_check(db) for db in self.databases]
         health_path, metrics_path, management_path = self.paths
-        if metrics_path is not None:
-            self.metrics = Metrics(buckets=self.buckets)
-        instruments = Instrumentation(self.metrics, self.tracing, self.access_log)
+        instruments = Instrumentation(lambda: self.metrics, self.tracing, self.access_log)
         routers = []
         if health_path is not None:
             routers.append(health_routes(self, health_path))
@@ -110,6 +115,14 @@ class ObservabilityPlugin:
             app.middleware.insert(1, RequestId())
         app.endpoint_wrappers.append(instruments.wrap)
         app.lifespan_contexts.append(self._lifespan)
+
+    @property
+    def metrics(self) -> Metrics | None:
+        """Made on first use, so in the process that serves: a server that forks workers
+        from a parent that imported the app gets metrics per worker, none in the parent."""
+        if self._metrics is None and self.paths[1] is not None:
+            self._metrics = Metrics(buckets=self.buckets)
+        return self._metrics
 
     def configure_logging(self) -> None:
         """Install the log format chosen by ``logs`` (``bastion serve`` calls it early)."""
@@ -130,12 +143,7 @@ class ObservabilityPlugin:
         self.configure_logging()
         if self.tracing is not None:
             for db in self.databases:
-                if db.engine is None:
-                    raise ConfigurationError(
-                        "ObservabilityPlugin traces queries of an engine that is not started "
-                        "yet: list it after SQLAlchemyPlugin in App(plugins=[...])"
-                    )
-                self.tracing.instrument(db.engine)
+                self.tracing.instrument(db.engine)  # started: its plugin's lifespan came first
         task = asyncio.create_task(self._housekeeping())
         try:
             yield
@@ -155,7 +163,7 @@ class ObservabilityPlugin:
             await asyncio.sleep(interval)
 
 
-def _database_plugins(app: App[Any], me: ObservabilityPlugin) -> list[Any]:
+def _database_plugins(app: App[Any]) -> list[Any]:
     """The app's ``SQLAlchemyPlugin``s (looked for only if the database battery is loaded)."""
     module = sys.modules.get("bastion.db.plugin")
     if module is None:

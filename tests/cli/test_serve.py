@@ -67,6 +67,12 @@ def serving(folder: Path, *options: str) -> Iterator[Server]:
         yield server
     finally:
         if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        if process.poll() is None or workers_of(process.pid):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
 

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.exceptions import ConfigurationError
+
 # A module reference, not a name: presence imports this package's base first.
 from bastion.websockets.presence import tracker
 from bastion.websockets.pubsub.base import Message, PubSub

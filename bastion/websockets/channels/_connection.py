@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from bastion.websockets.channels.socket import ChannelSocket, Setup
 
 logger = logging.getLogger("bastion.channels")
+MESSAGE_TOO_BIG = 1009  # RFC 6455 §7.4.1
 
 
 class _Joined:
@@ -141,7 +142,7 @@ class Connection:
             if data is None:
                 data = message.get("bytes") or b""
             if len(data) > limits.max_message_size:
-                await self.close(WSCloseCode.MESSAGE_TOO_BIG, "Message too big")
+                await self.close(MESSAGE_TOO_BIG, "Message too big")
                 return
             now = time.monotonic()
             tokens = min(float(limits.burst), tokens + (now - stamp) * limits.messages_per_second)

@@ -2,13 +2,17 @@
 
 Logging in rotates the session id, so an id an attacker planted before the login (session
 fixation) is worth nothing after it; logging out forgets the session and rotates again.
+A user with a ``password_hash`` also has a fingerprint of it kept in the session: changing
+the password ends every other session of that user.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from bastion.auth.backends.session import SESSION_KEY
+from bastion.auth.backends.session import CHECK_KEY, SESSION_KEY
+from bastion.auth.identity import Identity
 from bastion.auth.sessions.session import Session
 from bastion.http.connection import HTTPConnection
 
@@ -22,6 +26,9 @@ def login(connection: HTTPConnection, user: Any, *, subject: str | None = None) 
         session.clear()
     session.rotate()
     session[SESSION_KEY] = subject
+    check = password_check(user)
+    if check is not None:
+        session[CHECK_KEY] = check
     connection.user = user
 
 
@@ -30,3 +37,18 @@ def logout(connection: HTTPConnection) -> None:
     session: Session = connection.session
     session.invalidate()
     connection.user = None
+
+
+def password_check(user: Any) -> str | None:
+    """A short digest of the user's password hash, or None for users without one."""
+    password_hash = getattr(user, "password_hash", None)
+    if not isinstance(password_hash, str):
+        return None
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def still_logged_in(identity: Identity, user: Any) -> bool:
+    """False for a session logged in before the user's password changed."""
+    if identity.backend != "session":
+        return True
+    return identity.claims.get("check") == password_check(user)

@@ -20,6 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 from bastion.auth.identity import AuthBackend, Identity
+from bastion.auth.login import still_logged_in
 from bastion.exceptions import ConfigurationError, Unauthorized
 from bastion.http.request import Request
 
@@ -141,6 +142,8 @@ class AuthPlugin:
                     import anyio.to_thread
 
                     user = await anyio.to_thread.run_sync(partial(loader, **kwargs))
+                if user is not None and not still_logged_in(identity, user):
+                    user = None
             request.user = user
             return Authentication(user, identity if user is not None else None, self)
 

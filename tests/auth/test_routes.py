@@ -223,3 +223,25 @@ def test_misconfiguration(plugins: Any, message: str) -> None:
         App(settings=Settings(profile="test"), plugins=plugins())
     with pytest.raises(ConfigurationError, match="tokens=JWTAuth"):
         AuthRoutes(sessions=False)
+
+
+def test_a_password_change_ends_every_session(database_url: str, hasher: PasswordHasher) -> None:
+    app, sent = make_app(database_url, hasher)
+    with client_for(app) as client:
+        register(client)
+        laptop = client.cookies["session"]
+        client.cookies.clear()
+        client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+        phone = client.cookies["session"]
+        assert laptop != phone
+        client.cookies.clear()
+        for cookie in (laptop, phone):
+            assert client.get("/me", headers={"cookie": f"session={cookie}"}).status_code == 200
+        client.post("/auth/password-reset", json={"email": "ada@example.com"})
+        new = {"token": sent[0].token, "password": "an entirely new passphrase"}
+        assert client.post("/auth/password-reset/confirm", json=new).status_code == 204
+        for cookie in (laptop, phone):
+            assert client.get("/me", headers={"cookie": f"session={cookie}"}).status_code == 401
+        login = {"email": "ada@example.com", "password": new["password"]}
+        assert client.post("/auth/login", json=login).status_code == 200
+        assert client.get("/me").status_code == 200

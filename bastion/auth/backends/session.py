@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from bastion.app import App
     from bastion.http.connection import HTTPConnection
 
-#: Where ``login`` keeps the subject in the session.
+#: Where ``login`` keeps the subject in the session, and the password-hash fingerprint.
 SESSION_KEY = "_auth_subject"
+CHECK_KEY = "_auth_check"
 
 
 class SessionAuth:
@@ -38,7 +39,9 @@ class SessionAuth:
         assert self._sessions is not None
         session = await self._sessions.load(connection)
         subject = session.get(SESSION_KEY)
-        return Identity(subject, self.name) if isinstance(subject, str) else None
+        if not isinstance(subject, str):
+            return None
+        return Identity(subject, self.name, claims={"check": session.get(CHECK_KEY)})
 
     def challenge(self) -> str:
         return 'Cookie realm="session"'

@@ -32,6 +32,8 @@ class DeclaresSecurity(Protocol):
     anonymous access is allowed."""
 
     def openapi_security(self, app: App[Any]) -> list[Requirement]: ...
+
+
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": REF.format(name="Problem")}}}
 
 

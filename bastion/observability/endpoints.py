@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bastion.exceptions import Unauthorized, UnsupportedMediaType
+from bastion.exceptions import NotFound, Unauthorized, UnsupportedMediaType
 from bastion.http.request import Request
 from bastion.http.response import JSONResponse, Response
 from bastion.observability import levels
@@ -50,9 +50,11 @@ def metrics_route(plugin: ObservabilityPlugin, path: str) -> Router:
     async def metrics(request: Request) -> Response:
         if plugin.metrics_need_auth and not await plugin.access.allows(request):
             raise Unauthorized("Send Authorization: Bearer <management token>")
-        assert plugin.metrics is not None  # the route exists only with metrics on
+        metrics = plugin.metrics
+        if metrics is None:  # unreachable: the route exists only with metrics on
+            raise NotFound("Metrics are off")
         plugin.sample_pools()
-        body, content_type = plugin.metrics.render()
+        body, content_type = metrics.render()
         return Response(body, 200, {"content-type": content_type, **_NO_STORE})
 
     return router

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,11 +52,12 @@ class Server:
 
 
 @contextmanager
-def serving(folder: Path, *options: str) -> Iterator[Server]:
+def serving(folder: Path, *options: str, **extra_env: str) -> Iterator[Server]:
     """`bastion serve app:app --port 0 ...`, ready to take traffic; always killed at the end."""
     (folder / "app.py").write_text(APP)
     log = folder / "server.log"
-    env = {**os.environ, "PYTHONPATH": str(folder), "COLUMNS": "300", "BASTION_SECRET_KEY": "s" * 40}
+    env = {**os.environ, "PYTHONPATH": str(folder), "COLUMNS": "300", "BASTION_SECRET_KEY": "s" * 40,
+           **extra_env}
     command = [sys.executable, "-m", "bastion.cli", "serve", "app:app", "--port", "0", *options]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -72,7 +73,7 @@ def serving(folder: Path, *options: str) -> Iterator[Server]:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 pass
-        if process.poll() is None or workers_of(process.pid):
+        with suppress(ProcessLookupError):  # whatever is left of its process group
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
 
@@ -267,3 +268,40 @@ def test_metrics_add_up_across_two_workers(tmp_path: Path) -> None:
     }
     routes = {s.labels.get("route") for s in samples} - {None}
     assert not [r for r in routes if re.search(r"/items/\d", r)], "a raw path became a label"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state == "Z"
+
+
+def test_workers_drain_and_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    # A folder of the test's own: a killed supervisor cannot remove its temporary one.
+    with serving(tmp_path, "--workers", "1", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "m")) as server:
+        workers = workers_of(server.process.pid)
+        assert workers, server.output()
+        server.process.send_signal(signal.SIGKILL)  # no chance to stop its workers itself
+        server.process.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while not all(_gone(pid) for pid in workers):
+            assert time.monotonic() < deadline, "an orphaned worker kept running"
+            time.sleep(0.1)
+
+
+def test_an_app_that_cannot_start_stops_the_server_with_code_3(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text(
+        "from bastion import App, Settings\n"
+        "def fail():\n    raise RuntimeError('database unreachable')\n"
+        "app = App(settings=Settings(profile='test'), on_startup=[fail])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "300"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bastion.cli", "serve", "broken:app", "--port", "0", "-w", "2"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "database unreachable" in done.stderr
+    assert "could not start the app" in done.stderr

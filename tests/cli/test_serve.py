@@ -305,3 +305,24 @@ def test_an_app_that_cannot_start_stops_the_server_with_code_3(tmp_path: Path) -
     assert done.returncode == 3, done.stderr
     assert "database unreachable" in done.stderr
     assert "could not start the app" in done.stderr
+
+
+def test_granian_serves_with_metrics_from_every_worker(tmp_path: Path) -> None:
+    pytest.importorskip("granian", reason="granian is optional (bastion[granian])")
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with serving(tmp_path, "--workers", "2", "--server", "granian", "--port", str(port)) as server:
+        with httpx.Client(timeout=30, headers={"connection": "close"}) as client:
+            for item_id in range(20):
+                assert client.get(f"{server.url}/items/{item_id}").status_code == 200
+            text = client.get(server.url + "/metrics").text
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=90) == 0, server.output()
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    counted = sum(s.value for s in samples
+                  if s.name == "bastion_http_requests_total" and s.labels["route"] == "/items/{item_id}")
+    assert counted == 20
+    assert sum(s.value for s in samples if s.name == "bastion_workers") == 2

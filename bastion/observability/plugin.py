@@ -70,7 +70,7 @@ class ObservabilityPlugin:
         self.token = token
         self.authorize = authorize
         self.liveness_checks = [c for c in checks if c.liveness]
-        self.readiness_checks = [c for c in checks if not c.liveness]
+        self.readiness_checks = self._given = [c for c in checks if not c.liveness]
         self.paths = (health_path, metrics_path, management_path)
         self.metrics_need_auth = metrics_need_auth
         self.logs = logs
@@ -96,7 +96,7 @@ class ObservabilityPlugin:
                 "app starts, so it must come after SQLAlchemyPlugin: write "
                 "App(plugins=[SQLAlchemyPlugin(...), ObservabilityPlugin(...)])"
             )
-        self.readiness_checks += [database_check(db) for db in self.databases]
+        self.readiness_checks = [*self._given, *map(database_check, self.databases)]
         health_path, metrics_path, management_path = self.paths
         instruments = Instrumentation(lambda: self.metrics, self.tracing, self.access_log)
         routers = []

@@ -32,6 +32,11 @@ _SECRET_HINT = (
 )
 # Values of fields with these words in their name never appear in error messages.
 _SECRET_NAME = re.compile(r"secret|password|passwd|token|key|credential", re.I)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a setting called ``name`` holds a secret (shown as ``<hidden>`` anywhere)."""
+    return _SECRET_NAME.search(name) is not None
 _BOOL_WORDS = {"yes": True, "on": True, "no": False, "off": False}
 
 
@@ -55,7 +60,8 @@ class Settings(msgspec.Struct, kw_only=True):
     allowed_hosts: list[str] = msgspec.field(default_factory=lambda: ["*"])
     host: str = "127.0.0.1"
     port: Port = 8000
-    workers: Positive = 1
+    #: Processes for ``bastion serve``; None means one per CPU core.
+    workers: Positive | None = None
     log_level: LogLevel = "info"
     docs_url: str | None = "/docs"
     openapi_url: str | None = "/openapi.json"
@@ -255,7 +261,7 @@ def _bounds(info: mi.IntType | mi.FloatType) -> str:
 
 def _show(name: str, label: str, value: Any, origin: str) -> str:
     """``BASTION_PORT='abc' (environment)``, with values of secret-looking fields hidden."""
-    shown = "<hidden>" if _SECRET_NAME.search(name) else repr(value)
+    shown = "<hidden>" if is_secret_name(name) else repr(value)
     return f"{label}{shown} ({origin})"
 
 

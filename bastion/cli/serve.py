@@ -33,10 +33,8 @@ def worker_count(app: Any, given: int | None) -> int:
     """``--workers``, else ``settings.workers`` when configured, else one per core."""
     if given is not None:
         return given
-    configured: int = app.settings.workers
-    if "BASTION_WORKERS" in os.environ or configured != 1:
-        return configured
-    return cpu_count()
+    configured: int | None = app.settings.workers
+    return configured if configured is not None else cpu_count()
 
 
 @click.command()

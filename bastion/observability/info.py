@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from bastion.config import _SECRET_NAME  # one rule for what counts as a secret
+from bastion.config import is_secret_name  # one rule for what counts as a secret
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -26,7 +26,7 @@ _URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):([^@/\s]+)@")
 
 def mask(name: str, value: Any) -> Any:
     """Hide values of secret-looking names, and passwords inside URLs anywhere."""
-    if _SECRET_NAME.search(name):
+    if is_secret_name(name):
         return None if value is None else MASK
     if isinstance(value, str):
         return _URL_PASSWORD.sub(rf"\1:{MASK}@", value)

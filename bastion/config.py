@@ -37,6 +37,8 @@ _SECRET_NAME = re.compile(r"secret|password|passwd|token|key|credential", re.I)
 def is_secret_name(name: str) -> bool:
     """Whether a setting called ``name`` holds a secret (shown as ``<hidden>`` anywhere)."""
     return _SECRET_NAME.search(name) is not None
+
+
 _BOOL_WORDS = {"yes": True, "on": True, "no": False, "off": False}
 
 

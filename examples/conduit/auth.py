@@ -1,0 +1,62 @@
+"""Passwords and tokens, on ``bastion.auth``: argon2id hashes and ``Authorization: Token <jwt>``.
+
+``AuthPlugin`` runs the JWT backend on the routes that ask for ``Viewer`` (a 401 without a
+valid token) or ``MaybeViewer`` (None when anonymous, for the GET routes where following and
+favourites depend on who reads).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bastion import Depends, Settings
+from bastion.auth import AuthPlugin, Identity, JWTAuth, PasswordHasher, current_user, optional_user
+
+from .models import User
+
+#: How long a token from register or login lasts; the client logs in again afterwards.
+TOKEN_LIFETIME = timedelta(days=30)
+#: Signs tokens in the dev and test profiles when no BASTION_SECRET_KEY is set, so `make demo`
+#: runs with nothing configured; the prod profile refuses to start without a real secret.
+DEVELOPMENT_SECRET = "conduit-development-secret-never-use-in-production"
+
+
+class Credentials:
+    """Hashes passwords and issues tokens; one per app, handed to routes by type."""
+
+    def __init__(self, settings: Settings, hasher: PasswordHasher | None = None) -> None:
+        secret = settings.secret_key or DEVELOPMENT_SECRET
+        self.tokens = JWTAuth(secret=secret, scheme="Token", expires_in=TOKEN_LIFETIME)
+        self.hasher = hasher or PasswordHasher()
+
+    def token_for(self, user: User) -> str:
+        return self.tokens.encode({"sub": str(user.id)})
+
+    async def hash(self, password: str) -> str:
+        return await self.hasher.hash(password)
+
+    async def check(self, user: User | None, password: str) -> bool:
+        """Whether ``password`` is ``user``'s; as slow for an unknown user as for a known
+        one, so timing does not reveal which e-mail addresses have accounts."""
+        if user is None:
+            return await self.hasher.verify_dummy(password)
+        return await self.hasher.verify(user.password_hash, password)
+
+    def plugin(self) -> AuthPlugin:
+        return AuthPlugin(self.tokens, load_user=load_user)
+
+
+async def load_user(identity: Identity, db: AsyncSession) -> User | None:
+    """The user a token names; None (so a 401) when that account no longer exists."""
+    if not identity.subject.isdigit() or len(identity.subject) > 18:
+        return None
+    return await db.get(User, int(identity.subject))
+
+
+#: The signed-in user, or 401 ``{"errors": {"token": ["is missing"]}}``.
+Viewer = Annotated[User, Depends(current_user)]
+#: The signed-in user, or None for an anonymous request (a bad token is still a 401).
+MaybeViewer = Annotated[User | None, Depends(optional_user)]

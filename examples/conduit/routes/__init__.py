@@ -1,0 +1,12 @@
+"""The API, one router per resource, all under ``/api``."""
+
+from bastion import Router
+
+from . import articles, comments, profiles, tags, users
+
+
+def api() -> Router:
+    router = Router("/api")
+    for module in (users, profiles, articles, comments, tags):
+        router.include(module.router)
+    return router

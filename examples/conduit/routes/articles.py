@@ -1,0 +1,192 @@
+"""Articles: list and filter, the feed, create, read, update, delete, favourite."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Annotated
+
+from msgspec import UNSET
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bastion import Query, Router
+
+from .. import views
+from ..auth import MaybeViewer, Viewer
+from ..errors import forbidden, not_found, require
+from ..models import Article, ArticleTag, Favorite, Follow, Tag, User, utcnow
+from ..schemas import ArticleList, ArticleResponse, NewArticleRequest, UpdateArticleRequest
+
+router = Router("/articles", tags=["articles"])
+Limit = Annotated[int, Query(ge=0, le=1000, description="Articles per page")]
+Offset = Annotated[int, Query(ge=0, description="Articles to skip")]
+
+
+@router.get("/")
+async def list_articles(
+    db: AsyncSession,
+    viewer: MaybeViewer,
+    tag: str | None = None,
+    author: str | None = None,
+    favorited: str | None = None,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> ArticleList:
+    """Newest first; ``tag``, ``author`` (a username) and ``favorited`` (by that username)
+    narrow the list, and ``articlesCount`` counts every match, not just this page."""
+    conditions = []
+    if tag is not None:
+        tagged = select(ArticleTag.article_id).join(Tag).where(Tag.name == tag)
+        conditions.append(Article.id.in_(tagged))
+    if author is not None:
+        conditions.append(Article.author_id.in_(select(User.id).where(User.username == author)))
+    if favorited is not None:
+        fans = select(Favorite.article_id).join(User).where(User.username == favorited)
+        conditions.append(Article.id.in_(fans))
+    return await page(db, viewer, conditions, limit, offset)
+
+
+@router.get("/feed")
+async def feed(
+    db: AsyncSession, viewer: Viewer, limit: Limit = 20, offset: Offset = 0
+) -> ArticleList:
+    """Articles by the users the reader follows, newest first."""
+    followed = select(Follow.followed_id).where(Follow.follower_id == viewer.id)
+    return await page(db, viewer, [Article.author_id.in_(followed)], limit, offset)
+
+
+@router.post("/", status_code=201)
+async def create(body: NewArticleRequest, db: AsyncSession, viewer: Viewer) -> ArticleResponse:
+    new = body.article
+    require(title=new.title, description=new.description, body=new.body)
+    article = Article(
+        slug=await unique_slug(db, new.title),
+        title=new.title,
+        description=new.description,
+        body=new.body,
+        author_id=viewer.id,
+    )
+    db.add(article)
+    await db.flush()
+    await set_tags(db, article, new.tag_list or [])
+    return await views.article(db, viewer, article.id)
+
+
+@router.get("/{slug}")
+async def show(slug: str, db: AsyncSession, viewer: MaybeViewer) -> ArticleResponse:
+    article = await find(db, slug)
+    return await views.article(db, viewer, article.id)
+
+
+@router.put("/{slug}")
+async def update(
+    slug: str, body: UpdateArticleRequest, db: AsyncSession, viewer: Viewer
+) -> ArticleResponse:
+    """Only the author may; the fields sent change, and a new title gives a new slug."""
+    article = await find(db, slug, owner=viewer)
+    changes = body.article
+    sent = {"title": changes.title, "description": changes.description, "body": changes.body}
+    require(**{name: value for name, value in sent.items() if value is not UNSET})
+    if isinstance(changes.title, str) and changes.title != article.title:
+        article.slug = await unique_slug(db, changes.title, keep=article.id)
+        article.title = changes.title
+    if isinstance(changes.description, str):
+        article.description = changes.description
+    if isinstance(changes.body, str):
+        article.body = changes.body
+    if changes.tag_list is not UNSET:
+        await set_tags(db, article, changes.tag_list)
+    article.updated_at = utcnow()
+    await db.flush()
+    return await views.article(db, viewer, article.id)
+
+
+@router.delete("/{slug}")
+async def remove(slug: str, db: AsyncSession, viewer: Viewer) -> None:
+    """204; its comments, tags and favourites go with it."""
+    article = await find(db, slug, owner=viewer)
+    await db.delete(article)
+
+
+@router.post("/{slug}/favorite", status_code=200)
+async def favorite(slug: str, db: AsyncSession, viewer: Viewer) -> ArticleResponse:
+    """Idempotent: favouriting twice counts once."""
+    article = await find(db, slug)
+    if not await Favorite.exists(
+        db, Favorite.user_id == viewer.id, Favorite.article_id == article.id
+    ):
+        db.add(Favorite(user_id=viewer.id, article_id=article.id))
+        await db.flush()
+    return await views.article(db, viewer, article.id)
+
+
+@router.delete("/{slug}/favorite", status_code=200)
+async def unfavorite(slug: str, db: AsyncSession, viewer: Viewer) -> ArticleResponse:
+    article = await find(db, slug)
+    await db.execute(
+        delete(Favorite).where(Favorite.user_id == viewer.id, Favorite.article_id == article.id)
+    )
+    return await views.article(db, viewer, article.id)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+async def page(
+    db: AsyncSession, viewer: User | None, conditions: list[object], limit: int, offset: int
+) -> ArticleList:
+    total = await db.scalar(select(func.count()).select_from(Article).where(*conditions))
+    query = views.article_query(viewer).where(*conditions).limit(limit).offset(offset)
+    return ArticleList(await views.articles(db, query), total or 0)
+
+
+async def find(db: AsyncSession, slug: str, *, owner: User | None = None) -> Article:
+    """The article with ``slug``: 404 when there is none, 403 when ``owner`` did not write it."""
+    article = await db.scalar(select(Article).where(Article.slug == slug))
+    if article is None:
+        raise not_found("article")
+    if owner is not None and article.author_id != owner.id:
+        raise forbidden("article")
+    return article
+
+
+def slugify(title: str) -> str:
+    """``"How to train your dragon"`` → ``"how-to-train-your-dragon"`` (ASCII, lower case)."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    return slug[:200].rstrip("-") or "article"
+
+
+async def unique_slug(db: AsyncSession, title: str, *, keep: int | None = None) -> str:
+    """The title's slug, with ``-2``, ``-3``… when another article has it (``keep`` is the
+    article being renamed, whose own slug does not count)."""
+    base = slugify(title)
+    query = select(Article.slug).where((Article.slug == base) | Article.slug.like(f"{base}-%"))
+    if keep is not None:
+        query = query.where(Article.id != keep)
+    used = set(await db.scalars(query))
+    slug, number = base, 2
+    while slug in used:
+        slug, number = f"{base}-{number}", number + 1
+    return slug
+
+
+async def set_tags(db: AsyncSession, article: Article, names: list[str]) -> None:
+    """Replace the article's tags, keeping the order given (blanks and repeats dropped)."""
+    wanted = list(dict.fromkeys(name.strip() for name in names if name.strip()))
+    await db.execute(delete(ArticleTag).where(ArticleTag.article_id == article.id))
+    if not wanted:
+        return
+    known = dict(
+        (await db.execute(select(Tag.name, Tag.id).where(Tag.name.in_(wanted)))).tuples().all()
+    )
+    for name in wanted:
+        if name not in known:
+            tag = Tag(name=name)
+            db.add(tag)
+            await db.flush()
+            known[name] = tag.id
+    db.add_all(
+        ArticleTag(article_id=article.id, tag_id=known[name], position=position)
+        for position, name in enumerate(wanted)
+    )
+    await db.flush()

@@ -1,0 +1,56 @@
+"""Comments on an article: list, add, and delete your own."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bastion import Router
+
+from .. import views
+from ..auth import MaybeViewer, Viewer
+from ..errors import forbidden, not_found, require
+from ..models import Comment
+from ..schemas import CommentList, CommentResponse, NewCommentRequest
+from .articles import find as find_article
+
+router = Router("/articles/{slug}/comments", tags=["comments"])
+
+
+@router.get("/")
+async def list_comments(slug: str, db: AsyncSession, viewer: MaybeViewer) -> CommentList:
+    """Newest first."""
+    article = await find_article(db, slug)
+    query = (
+        select(Comment)
+        .where(Comment.article_id == article.id)
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+    )
+    return CommentList(await views.comments(db, viewer, list(await db.scalars(query))))
+
+
+@router.post("/", status_code=200)
+async def add(
+    slug: str, body: NewCommentRequest, db: AsyncSession, viewer: Viewer
+) -> CommentResponse:
+    article = await find_article(db, slug)
+    require(body=body.comment.body)
+    comment = Comment(body=body.comment.body, article_id=article.id, author=viewer)
+    db.add(comment)
+    await db.flush()
+    (rendered,) = await views.comments(db, viewer, [comment])
+    return CommentResponse(rendered)
+
+
+@router.delete("/{comment_id}")
+async def remove(slug: str, comment_id: int, db: AsyncSession, viewer: Viewer) -> None:
+    """204; only the comment's author may delete it."""
+    article = await find_article(db, slug)
+    comment = await db.scalar(
+        select(Comment).where(Comment.id == comment_id, Comment.article_id == article.id)
+    )
+    if comment is None:
+        raise not_found("comment")
+    if comment.author_id != viewer.id:
+        raise forbidden("comment")
+    await db.delete(comment)

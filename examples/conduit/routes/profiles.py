@@ -1,0 +1,49 @@
+"""Profiles, and following or unfollowing their user."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bastion import Router
+
+from .. import views
+from ..auth import MaybeViewer, Viewer
+from ..errors import not_found
+from ..models import Follow, User
+from ..schemas import ProfileResponse
+
+router = Router("/profiles/{username}", tags=["profiles"])
+
+
+@router.get("/")
+async def show(username: str, viewer: MaybeViewer, db: AsyncSession) -> ProfileResponse:
+    user = await find(db, username)
+    following = await views.is_following(db, viewer, user)
+    return ProfileResponse(views.profile(user, following))
+
+
+@router.post("/follow", status_code=200)
+async def follow(username: str, viewer: Viewer, db: AsyncSession) -> ProfileResponse:
+    """Idempotent; following yourself is allowed (the spec does not forbid it)."""
+    user = await find(db, username)
+    if not await views.is_following(db, viewer, user):
+        db.add(Follow(follower_id=viewer.id, followed_id=user.id))
+        await db.flush()
+    return ProfileResponse(views.profile(user, following=True))
+
+
+@router.delete("/follow", status_code=200)
+async def unfollow(username: str, viewer: Viewer, db: AsyncSession) -> ProfileResponse:
+    user = await find(db, username)
+    await db.execute(
+        delete(Follow).where(Follow.follower_id == viewer.id, Follow.followed_id == user.id)
+    )
+    return ProfileResponse(views.profile(user, following=False))
+
+
+async def find(db: AsyncSession, username: str) -> User:
+    user = await db.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise not_found("profile")
+    return user

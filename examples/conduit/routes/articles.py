@@ -176,9 +176,8 @@ async def set_tags(db: AsyncSession, article: Article, names: list[str]) -> None
     await db.execute(delete(ArticleTag).where(ArticleTag.article_id == article.id))
     if not wanted:
         return
-    known = dict(
-        (await db.execute(select(Tag.name, Tag.id).where(Tag.name.in_(wanted)))).tuples().all()
-    )
+    existing = await db.execute(select(Tag.name, Tag.id).where(Tag.name.in_(wanted)))
+    known: dict[str, int] = {name: tag_id for name, tag_id in existing}
     for name in wanted:
         if name not in known:
             tag = Tag(name=name)

@@ -14,7 +14,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/bastion run examples.tour.app:app --host 127.0.0.1 --port 8000
+	$(BIN)/bastion --app examples.conduit.app:app db --directory examples/conduit/migrations upgrade
+	$(BIN)/bastion --app examples.conduit.app:app db --directory examples/conduit/migrations seed
+	$(BIN)/bastion run examples.conduit.app:app --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
 	$(BIN)/ruff check bastion tests examples benchmarks docs

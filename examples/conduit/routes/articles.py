@@ -177,7 +177,7 @@ async def set_tags(db: AsyncSession, article: Article, names: list[str]) -> None
     if not wanted:
         return
     existing = await db.execute(select(Tag.name, Tag.id).where(Tag.name.in_(wanted)))
-    known: dict[str, int] = {name: tag_id for name, tag_id in existing}
+    known: dict[str, int] = dict(existing.all())
     for name in wanted:
         if name not in known:
             tag = Tag(name=name)

@@ -16,6 +16,7 @@ import os
 from bastion import App, Settings
 from bastion.auth import PasswordHasher
 from bastion.db import SQLAlchemyPlugin
+from bastion.middleware.cors import CORS
 
 from .auth import Credentials
 from .errors import EXCEPTION_HANDLERS
@@ -42,6 +43,8 @@ def create_app(
     app = App(
         settings=settings,
         plugins=[database, credentials.plugin()],
+        # Any RealWorld frontend, from any origin: tokens travel in a header, never a cookie.
+        middleware=[CORS(allow_origins=["*"], allow_headers=["authorization"])],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         title="Conduit",
         version="1.0.0",

@@ -28,7 +28,8 @@ class Credentials:
     """Hashes passwords and issues tokens; one per app, handed to routes by type."""
 
     def __init__(self, settings: Settings, hasher: PasswordHasher | None = None) -> None:
-        secret = settings.secret_key or DEVELOPMENT_SECRET
+        # With a secret key set, JWTAuth derives its own signing key from it at start-up.
+        secret = None if settings.secret_key else DEVELOPMENT_SECRET
         self.tokens = JWTAuth(secret=secret, scheme="Token", expires_in=TOKEN_LIFETIME)
         self.hasher = hasher or PasswordHasher()
 

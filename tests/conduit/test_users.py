@@ -190,3 +190,18 @@ def test_update_without_a_token_is_401(client):
     response = client.put("/api/user", json={"user": {"bio": "x"}})
     assert response.status_code == 401
     assert response.json() == {"errors": {"token": ["is missing"]}}
+
+
+def test_with_a_secret_key_the_development_key_signs_nothing(conduit_url):
+    import jwt
+
+    from bastion import Settings
+    from bastion.testing import TestClient
+    from examples.conduit.app import create_app
+    from examples.conduit.auth import DEVELOPMENT_SECRET
+
+    settings = Settings(profile="test", secret_key="a-real-secret-key-of-at-least-32-characters")
+    forged = jwt.encode({"sub": "1", "exp": 4102444800}, DEVELOPMENT_SECRET, algorithm="HS256")
+    with TestClient(create_app(settings, database_url=conduit_url)) as client:
+        response = client.get("/api/user", headers={"Authorization": f"Token {forged}"})
+    assert response.status_code == 401

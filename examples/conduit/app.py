@@ -12,6 +12,7 @@ The database is SQLite in ``./conduit.db`` (the current directory) unless a URL 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from bastion import App, Settings
 from bastion.auth import PasswordHasher
@@ -32,7 +33,7 @@ def create_app(
     *,
     database_url: str | None = None,
     hasher: PasswordHasher | None = None,
-) -> App:
+) -> App[Any]:
     """A Conduit app; tests pass their own database and a cheaper password hasher."""
     settings = settings or Settings.load(app_name="conduit")
     url = database_url or settings.database_url or os.environ.get("DATABASE_URL")
@@ -40,7 +41,7 @@ def create_app(
         with_async_driver(url or DEFAULT_DATABASE_URL), metadata=ConduitModel.metadata, seed=seed
     )
     credentials = Credentials(settings, hasher)
-    app = App(
+    app: App[Any] = App(
         settings=settings,
         plugins=[database, credentials.plugin()],
         # Any RealWorld frontend, from any origin: tokens travel in a header, never a cookie.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Annotated
 
 from msgspec import UNSET
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion import Query, Router
@@ -35,7 +36,7 @@ async def list_articles(
 ) -> ArticleList:
     """Newest first; ``tag``, ``author`` (a username) and ``favorited`` (by that username)
     narrow the list, and ``articlesCount`` counts every match, not just this page."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if tag is not None:
         tagged = select(ArticleTag.article_id).join(Tag).where(Tag.name == tag)
         conditions.append(Article.id.in_(tagged))
@@ -132,7 +133,11 @@ async def unfavorite(slug: str, db: AsyncSession, viewer: Viewer) -> ArticleResp
 
 # -- helpers ---------------------------------------------------------------------------------
 async def page(
-    db: AsyncSession, viewer: User | None, conditions: list[object], limit: int, offset: int
+    db: AsyncSession,
+    viewer: User | None,
+    conditions: Sequence[ColumnElement[bool]],
+    limit: int,
+    offset: int,
 ) -> ArticleList:
     total = await db.scalar(select(func.count()).select_from(Article).where(*conditions))
     query = views.article_query(viewer).where(*conditions).limit(limit).offset(offset)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
 from sqlalchemy.exc import IntegrityError
 
 from bastion import HTTPError, JSONResponse, Request, Unauthorized, ValidationError
@@ -20,6 +21,22 @@ BLANK = "can't be blank"
 TAKEN = "has already been taken"
 #: The objects that wrap request bodies; ``body.user.email`` is reported as ``email``.
 WRAPPERS = frozenset({"user", "article", "comment"})
+
+
+class Errors(msgspec.Struct):
+    """The spec's error body: ``{"errors": {"title": ["can't be blank"]}}``."""
+
+    errors: dict[str, list[str]]
+
+
+#: What any route with a JSON body can answer: bad bytes, too large, not JSON, invalid.
+BODY_ERRORS = (400, 413, 415, 422)
+
+
+def documented(*status_codes: int) -> dict[int, Any]:
+    """``responses=`` for a route: its error statuses with the spec's body, in place of the
+    problem+json Bastion's OpenAPI document shows by default."""
+    return dict.fromkeys(status_codes, Errors)
 
 
 class ApiError(HTTPError):

@@ -32,3 +32,13 @@ def test_a_frontend_on_another_origin_may_call_the_api(client):
     assert preflight.headers["access-control-allow-origin"] == "*"
     assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
     assert client.get("/api/tags", headers={"Origin": "http://localhost:4200"}).headers["access-control-allow-origin"] == "*"
+
+
+def test_the_openapi_document_shows_the_spec_error_shape(client):
+    document = client.get("/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                assert "application/problem+json" not in response.get("content", {}), (method, path, status)
+    forbidden = document["paths"]["/api/articles/{slug}"]["put"]["responses"]["403"]
+    assert forbidden["content"]["application/json"]["schema"]["$ref"].endswith("/Errors")

@@ -15,7 +15,7 @@ from bastion import Query, Router
 
 from .. import views
 from ..auth import MaybeViewer, Viewer
-from ..errors import forbidden, not_found, require
+from ..errors import BODY_ERRORS, documented, forbidden, not_found, require
 from ..models import Article, ArticleTag, Favorite, Follow, Tag, User, utcnow
 from ..schemas import ArticleList, ArticleResponse, NewArticleRequest, UpdateArticleRequest
 
@@ -24,7 +24,7 @@ Limit = Annotated[int, Query(ge=0, le=1000, description="Articles per page")]
 Offset = Annotated[int, Query(ge=0, description="Articles to skip")]
 
 
-@router.get("/")
+@router.get("/", responses=documented(400, 401, 422))
 async def list_articles(
     db: AsyncSession,
     viewer: MaybeViewer,
@@ -48,7 +48,7 @@ async def list_articles(
     return await page(db, viewer, conditions, limit, offset)
 
 
-@router.get("/feed")
+@router.get("/feed", responses=documented(400, 401, 422))
 async def feed(
     db: AsyncSession, viewer: Viewer, limit: Limit = 20, offset: Offset = 0
 ) -> ArticleList:
@@ -57,7 +57,7 @@ async def feed(
     return await page(db, viewer, [Article.author_id.in_(followed)], limit, offset)
 
 
-@router.post("/", status_code=201)
+@router.post("/", status_code=201, responses=documented(*BODY_ERRORS, 401))
 async def create(body: NewArticleRequest, db: AsyncSession, viewer: Viewer) -> ArticleResponse:
     new = body.article
     require(title=new.title, description=new.description, body=new.body)
@@ -74,13 +74,13 @@ async def create(body: NewArticleRequest, db: AsyncSession, viewer: Viewer) -> A
     return await views.article(db, viewer, article.id)
 
 
-@router.get("/{slug}")
+@router.get("/{slug}", responses=documented(400, 401, 404, 422))
 async def show(slug: str, db: AsyncSession, viewer: MaybeViewer) -> ArticleResponse:
     article = await find(db, slug)
     return await views.article(db, viewer, article.id)
 
 
-@router.put("/{slug}")
+@router.put("/{slug}", responses=documented(*BODY_ERRORS, 401, 403, 404))
 async def update(
     slug: str, body: UpdateArticleRequest, db: AsyncSession, viewer: Viewer
 ) -> ArticleResponse:
@@ -103,14 +103,14 @@ async def update(
     return await views.article(db, viewer, article.id)
 
 
-@router.delete("/{slug}")
+@router.delete("/{slug}", responses=documented(400, 401, 403, 404, 422))
 async def remove(slug: str, db: AsyncSession, viewer: Viewer) -> None:
     """204; its comments, tags and favourites go with it."""
     article = await find(db, slug, owner=viewer)
     await db.delete(article)
 
 
-@router.post("/{slug}/favorite", status_code=200)
+@router.post("/{slug}/favorite", status_code=200, responses=documented(400, 401, 404, 422))
 async def favorite(slug: str, db: AsyncSession, viewer: Viewer) -> ArticleResponse:
     """Idempotent: favouriting twice counts once."""
     article = await find(db, slug)
@@ -122,7 +122,7 @@ async def favorite(slug: str, db: AsyncSession, viewer: Viewer) -> ArticleRespon
     return await views.article(db, viewer, article.id)
 
 
-@router.delete("/{slug}/favorite", status_code=200)
+@router.delete("/{slug}/favorite", status_code=200, responses=documented(400, 401, 404, 422))
 async def unfavorite(slug: str, db: AsyncSession, viewer: Viewer) -> ArticleResponse:
     article = await find(db, slug)
     await db.execute(

@@ -9,7 +9,7 @@ from bastion import Router
 
 from .. import views
 from ..auth import MaybeViewer, Viewer
-from ..errors import forbidden, not_found, require
+from ..errors import BODY_ERRORS, documented, forbidden, not_found, require
 from ..models import Comment
 from ..schemas import CommentList, CommentResponse, NewCommentRequest
 from .articles import find as find_article
@@ -17,7 +17,7 @@ from .articles import find as find_article
 router = Router("/articles/{slug}/comments", tags=["comments"])
 
 
-@router.get("/")
+@router.get("/", responses=documented(400, 401, 404, 422))
 async def list_comments(slug: str, db: AsyncSession, viewer: MaybeViewer) -> CommentList:
     """Newest first."""
     article = await find_article(db, slug)
@@ -29,7 +29,7 @@ async def list_comments(slug: str, db: AsyncSession, viewer: MaybeViewer) -> Com
     return CommentList(await views.comments(db, viewer, list(await db.scalars(query))))
 
 
-@router.post("/", status_code=200)
+@router.post("/", status_code=200, responses=documented(*BODY_ERRORS, 401, 404))
 async def add(
     slug: str, body: NewCommentRequest, db: AsyncSession, viewer: Viewer
 ) -> CommentResponse:
@@ -42,7 +42,7 @@ async def add(
     return CommentResponse(rendered)
 
 
-@router.delete("/{comment_id}")
+@router.delete("/{comment_id}", responses=documented(400, 401, 403, 404, 422))
 async def remove(slug: str, comment_id: int, db: AsyncSession, viewer: Viewer) -> None:
     """204; only the comment's author may delete it."""
     article = await find_article(db, slug)

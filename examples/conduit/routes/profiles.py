@@ -9,21 +9,21 @@ from bastion import Router
 
 from .. import views
 from ..auth import MaybeViewer, Viewer
-from ..errors import not_found
+from ..errors import documented, not_found
 from ..models import Follow, User
 from ..schemas import ProfileResponse
 
 router = Router("/profiles/{username}", tags=["profiles"])
 
 
-@router.get("/")
+@router.get("/", responses=documented(400, 401, 404, 422))
 async def show(username: str, viewer: MaybeViewer, db: AsyncSession) -> ProfileResponse:
     user = await find(db, username)
     following = await views.is_following(db, viewer, user)
     return ProfileResponse(views.profile(user, following))
 
 
-@router.post("/follow", status_code=200)
+@router.post("/follow", status_code=200, responses=documented(400, 401, 404, 422))
 async def follow(username: str, viewer: Viewer, db: AsyncSession) -> ProfileResponse:
     """Idempotent; following yourself is allowed (the spec does not forbid it)."""
     user = await find(db, username)
@@ -33,7 +33,7 @@ async def follow(username: str, viewer: Viewer, db: AsyncSession) -> ProfileResp
     return ProfileResponse(views.profile(user, following=True))
 
 
-@router.delete("/follow", status_code=200)
+@router.delete("/follow", status_code=200, responses=documented(400, 401, 404, 422))
 async def unfollow(username: str, viewer: Viewer, db: AsyncSession) -> ProfileResponse:
     user = await find(db, username)
     await db.execute(

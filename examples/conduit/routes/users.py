@@ -10,14 +10,14 @@ from bastion import Router
 
 from .. import views
 from ..auth import Credentials, Viewer
-from ..errors import ApiError, require, taken
+from ..errors import BODY_ERRORS, ApiError, documented, require, taken
 from ..models import User
 from ..schemas import LoginRequest, NewUserRequest, UpdateUserRequest, UserResponse
 
 router = Router(tags=["users"])
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses=documented(*BODY_ERRORS, 409))
 async def register(
     body: NewUserRequest, db: AsyncSession, credentials: Credentials
 ) -> UserResponse:
@@ -32,7 +32,7 @@ async def register(
     return views.user_out(user, credentials.token_for(user))
 
 
-@router.post("/users/login", status_code=200)
+@router.post("/users/login", status_code=200, responses=documented(*BODY_ERRORS, 401))
 async def login(body: LoginRequest, db: AsyncSession, credentials: Credentials) -> UserResponse:
     require(email=body.user.email, password=body.user.password)
     user = await db.scalar(select(User).where(User.email == body.user.email))
@@ -41,12 +41,12 @@ async def login(body: LoginRequest, db: AsyncSession, credentials: Credentials) 
     return views.user_out(user, credentials.token_for(user))
 
 
-@router.get("/user")
+@router.get("/user", responses=documented(401))
 async def current(viewer: Viewer, credentials: Credentials) -> UserResponse:
     return views.user_out(viewer, credentials.token_for(viewer))
 
 
-@router.put("/user")
+@router.put("/user", responses=documented(*BODY_ERRORS, 401, 409))
 async def update(
     body: UpdateUserRequest, viewer: Viewer, db: AsyncSession, credentials: Credentials
 ) -> UserResponse:

@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/bastion --app examples.conduit.app:app db --directory examples/conduit/migrations upgrade
-	$(BIN)/bastion --app examples.conduit.app:app db --directory examples/conduit/migrations seed
+	$(BIN)/bastion --app examples.conduit.app:app db upgrade
+	$(BIN)/bastion --app examples.conduit.app:app db seed
 	$(BIN)/bastion run examples.conduit.app:app --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)

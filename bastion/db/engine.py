@@ -16,10 +16,27 @@ from bastion.exceptions import ConfigurationError
 SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000")
 
 
+#: URLs as hosting platforms and tutorials write them, given the async driver.
+_ASYNC_DRIVERS = (
+    ("postgres://", "postgresql+asyncpg://"),
+    ("postgresql://", "postgresql+asyncpg://"),
+    ("sqlite://", "sqlite+aiosqlite://"),
+)
+
+
+def async_url(url: str) -> str:
+    """``postgres://…``/``postgresql://…`` go through asyncpg, ``sqlite:///…`` through
+    aiosqlite; a URL naming its driver is kept."""
+    for plain, driver in _ASYNC_DRIVERS:
+        if url.startswith(plain):
+            return driver + url.removeprefix(plain)
+    return url
+
+
 def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngine:
     """An async engine for ``url``; a malformed URL or a missing driver is a start-up error."""
     try:
-        parsed = make_url(url)
+        parsed = make_url(async_url(url))
         engine = create_async_engine(parsed, echo=echo, **options)
     except (ArgumentError, ValueError) as exc:
         raise ConfigurationError(

@@ -74,7 +74,10 @@ def db_commands(plugin: SQLAlchemyPlugin, app: Any) -> click.Group:
 
     @click.group("db")
     @click.option(
-        "--directory", default="migrations", show_default=True, help="The migrations folder."
+        "--directory",
+        default=str(plugin.migrations),
+        show_default=True,
+        help="The migrations folder (default: SQLAlchemyPlugin(migrations=...)).",
     )
     @click.pass_context
     def db(ctx: click.Context, directory: str) -> None:

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 class SQLAlchemyPlugin:
     """``App(plugins=[SQLAlchemyPlugin()])``; the URL comes from the argument, else the
     ``database_url`` setting, else ``BASTION_DATABASE_URL`` (for settings not built with
-    ``Settings.load``), else ``sqlite+aiosqlite:///./<app_name>.db``."""
+    ``Settings.load``) or the platforms' ``DATABASE_URL``, else
+    ``sqlite+aiosqlite:///./<app_name>.db``. ``postgres://`` and ``sqlite://`` URLs get
+    their async drivers (asyncpg, aiosqlite)."""
 
     def __init__(
         self,
@@ -38,6 +40,7 @@ class SQLAlchemyPlugin:
         echo: bool = False,
         metadata: MetaData | None = None,
         seed: Callable[[AsyncSession], Awaitable[Any]] | None = None,
+        migrations: str | os.PathLike[str] = "migrations",
         autocommit_reads: bool = True,
         **engine_options: Any,
     ):
@@ -50,6 +53,8 @@ class SQLAlchemyPlugin:
         self.metadata = metadata
         #: ``bastion db seed`` runs it with a session, then commits.
         self.seed = seed
+        #: The Alembic folder ``bastion db`` uses unless given ``--directory``.
+        self.migrations = migrations
         self.engine_options = engine_options
         self.engine: AsyncEngine | None = None
         self.sessions: async_sessionmaker[AsyncSession] | None = None
@@ -57,7 +62,12 @@ class SQLAlchemyPlugin:
     def on_app_init(self, app: App[Any]) -> None:
         if self.url is None:
             default = f"sqlite+aiosqlite:///./{app.settings.app_name}.db"
-            self.url = app.settings.database_url or os.environ.get("BASTION_DATABASE_URL", default)
+            environ = os.environ
+            self.url = (
+                app.settings.database_url
+                or environ.get("BASTION_DATABASE_URL")
+                or environ.get("DATABASE_URL", default)
+            )
         app.lifespan_contexts.append(self._lifespan)
         from bastion.db.migrations import db_commands
 

@@ -1,17 +1,17 @@
 """The Conduit app: the database, token auth, the spec's error shape and the /api routes.
 
-    bastion --app examples.conduit.app:app db --directory examples/conduit/migrations upgrade
-    bastion --app examples.conduit.app:app db --directory examples/conduit/migrations seed
+    bastion --app examples.conduit.app:app db upgrade
+    bastion --app examples.conduit.app:app db seed
     bastion run examples.conduit.app:app
 
 The database is SQLite in ``./conduit.db`` (the current directory) unless a URL is set:
 ``BASTION_DATABASE_URL`` (or ``.env`` / ``bastion.toml``), else ``DATABASE_URL``; plain
-``postgres://`` URLs are given the asyncpg driver.
+``postgres://`` URLs are given the asyncpg driver (all three done by ``SQLAlchemyPlugin``).
 """
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Any
 
 from bastion import App, Settings
@@ -25,7 +25,7 @@ from .models import ConduitModel
 from .routes import api
 from .seed import seed
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./conduit.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(
@@ -36,9 +36,8 @@ def create_app(
 ) -> App[Any]:
     """A Conduit app; tests pass their own database and a cheaper password hasher."""
     settings = settings or Settings.load(app_name="conduit")
-    url = database_url or settings.database_url or os.environ.get("DATABASE_URL")
     database = SQLAlchemyPlugin(
-        with_async_driver(url or DEFAULT_DATABASE_URL), metadata=ConduitModel.metadata, seed=seed
+        database_url, metadata=ConduitModel.metadata, seed=seed, migrations=MIGRATIONS
     )
     credentials = Credentials(settings, hasher)
     app: App[Any] = App(
@@ -55,19 +54,6 @@ def create_app(
     app.provide(Credentials, lambda: credentials, scope="app")
     app.include(api())
     return app
-
-
-def with_async_driver(url: str) -> str:
-    """``postgres://…`` and ``postgresql://…`` (as hosting platforms write them) go through
-    asyncpg, ``sqlite:///…`` through aiosqlite."""
-    for plain, driver in (
-        ("postgres://", "postgresql+asyncpg://"),
-        ("postgresql://", "postgresql+asyncpg://"),
-        ("sqlite://", "sqlite+aiosqlite://"),
-    ):
-        if url.startswith(plain):
-            return driver + url.removeprefix(plain)
-    return url
 
 
 app = create_app()

@@ -25,14 +25,13 @@ from examples.conduit.app import create_app
 ROOT = Path(__file__).resolve().parents[2]
 BASTION = str(Path(sys.executable).parent / "bastion")
 APP = "examples.conduit.app:app"
-MIGRATIONS = "examples/conduit/migrations"
 
 
 def bastion_db(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`bastion --app examples.conduit.app:app db --directory … <args>` on ``url``."""
+    """`bastion --app examples.conduit.app:app db <args>` on ``url``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
     env["BASTION_DATABASE_URL"] = url
-    command = [BASTION, "--app", APP, "db", "--directory", MIGRATIONS, *args]
+    command = [BASTION, "--app", APP, "db", *args]
     result = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )

@@ -201,3 +201,28 @@ def test_the_url_comes_from_the_database_url_setting(tmp_path):
     with TestClient(app):
         assert plugin.url == url
     assert (tmp_path / "from_settings.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://u:p@db.example/app", "postgresql+asyncpg://u:p@db.example/app"),
+        ("postgresql://u@db.example/app", "postgresql+asyncpg://u@db.example/app"),
+        ("sqlite:///./app.db", "sqlite+aiosqlite:///./app.db"),
+        ("postgresql+psycopg://u@db.example/app", "postgresql+psycopg://u@db.example/app"),
+    ],
+)
+def test_platform_urls_get_the_async_driver(given, used):
+    from bastion.db.engine import async_url
+
+    assert async_url(given) == used
+
+
+def test_the_platforms_database_url_is_read_last(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'platform.db'}"
+    monkeypatch.delenv("BASTION_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", url)
+    plugin = SQLAlchemyPlugin()
+    with TestClient(App(settings=Settings(profile="test"), plugins=[plugin])):
+        assert plugin.engine is not None and plugin.engine.url.drivername == "sqlite+aiosqlite"
+    assert (tmp_path / "platform.db").exists()

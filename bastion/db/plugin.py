@@ -6,6 +6,7 @@ rolls back when it raises, and always goes back to the pool.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool, QueuePool
 
 from bastion.db._lazy import RequestSession, enable_lazy_transactions, supports_lazy_transactions
 from bastion.db.engine import check_connection, create_engine
@@ -58,6 +60,7 @@ class SQLAlchemyPlugin:
         self.engine_options = engine_options
         self.engine: AsyncEngine | None = None
         self.sessions: async_sessionmaker[AsyncSession] | None = None
+        self._turns: asyncio.Semaphore | None = None
 
     def on_app_init(self, app: App[Any]) -> None:
         if self.url is None:
@@ -86,12 +89,13 @@ class SQLAlchemyPlugin:
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=session_class
         )
+        self._turns = _turns_for(self.engine.pool)
         try:
             await check_connection(self.engine)
             yield
         finally:
             await self.engine.dispose()
-            self.engine = self.sessions = None
+            self.engine = self.sessions = self._turns = None
 
     async def session(self, request: Request) -> AsyncIterator[AsyncSession]:
         """One session per request: committed after the handler succeeds and before the
@@ -102,15 +106,32 @@ class SQLAlchemyPlugin:
                 "The database is not started: run the app with its lifespan "
                 "(a server, `with TestClient(app)`, or `async with app.lifespan()`)"
             )
-        async with self.sessions() as session:
-            if request.before_send is None:
-                request.before_send = []
-            request.before_send.append(session.commit)
-            try:
-                yield session
-            except BaseException:
-                await session.rollback()
-                raise
+        turns = self._turns
+        if turns is not None:
+            await turns.acquire()
+        try:
+            async with self.sessions() as session:
+                if request.before_send is None:
+                    request.before_send = []
+                request.before_send.append(session.commit)
+                try:
+                    yield session
+                except BaseException:
+                    await session.rollback()
+                    raise
+        finally:
+            if turns is not None:
+                turns.release()
+
+
+def _turns_for(pool: Pool) -> asyncio.Semaphore | None:
+    """Requests wait for a connection in arrival order. SQLAlchemy's pool hands a returned
+    connection to whoever asks first, so under more requests than connections a waiting
+    request can be overtaken again and again (seconds-long tails under load); a FIFO
+    semaphore sized to the pool keeps the pool from ever making anyone wait."""
+    if not isinstance(pool, QueuePool) or pool._max_overflow < 0:  # unbounded: nothing to share
+        return None
+    return asyncio.Semaphore(pool.size() + pool._max_overflow)
 
 
 def _conflict(request: Request, exc: IntegrityError) -> Response:

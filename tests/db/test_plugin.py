@@ -226,3 +226,25 @@ def test_the_platforms_database_url_is_read_last(tmp_path, monkeypatch):
     with TestClient(App(settings=Settings(profile="test"), plugins=[plugin])):
         assert plugin.engine is not None and plugin.engine.url.drivername == "sqlite+aiosqlite"
     assert (tmp_path / "platform.db").exists()
+
+
+async def test_requests_beyond_the_pool_get_connections_in_arrival_order(database_url):
+    import asyncio
+
+    from bastion.testing import AsyncTestClient
+
+    app, plugin = app_with_tables(database_url, pool_size=2, max_overflow=0)
+    order: list[int] = []
+
+    @app.get("/turn/{number}")
+    async def turn(number: int, db: AsyncSession) -> int:
+        order.append(number)
+        await db.execute(select(1))
+        await asyncio.sleep(0.005)  # hold the connection while the others queue
+        return number
+
+    async with AsyncTestClient(app) as client:
+        answers = await asyncio.gather(*(client.get(f"/turn/{n}") for n in range(30)))
+        assert [a.json() for a in answers] == list(range(30))
+        assert order == list(range(30))
+        assert plugin.engine is not None and plugin.engine.pool.checkedout() == 0

@@ -3,7 +3,7 @@
 Started once per test session and stopped at its end. Without a PostgreSQL installation the
 tests that need it are skipped on a developer machine and fail in CI (``CI=true``), where
 ``.ci/run`` installs it. The database benchmarks (benchmarks/db/run) start theirs with it too,
-so this module imports pytest only when it has to skip or fail.
+so this module imports pytest only when it has to skip or fail (tests/_processes.py).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests._processes import free_port, missing
 
 
 def _bin_dir() -> Path | None:
@@ -25,28 +26,17 @@ def _bin_dir() -> Path | None:
     return Path(candidates[-1]).parent if candidates else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_postgres(base: Path, options: str = "") -> Iterator[str]:
     """Yield an asyncpg URL of a fresh database; stop the server afterwards. ``options`` are
     extra ``postgres`` command-line flags."""
     bin_dir = _bin_dir()
     if bin_dir is None:
-        import pytest
-
-        message = "PostgreSQL is not installed (initdb not found); .ci/run installs it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("PostgreSQL is not installed (initdb not found)")
     run_as: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root: use the postgres account
         run_as = ["runuser", "-u", "postgres", "--"]
         shutil.chown(base, "postgres")
-    data, sockets, port = base / "data", base / "sockets", _free_port()
+    data, sockets, port = base / "data", base / "sockets", free_port()
     sockets.mkdir()
     if run_as:
         shutil.chown(sockets, "postgres")

@@ -8,31 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from tests._processes import accepts, free_port, missing, running
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "tests" / "integration" / "node"
-
-
-def missing(what: str) -> None:
-    message = f"{what}; .ci/run installs it"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -53,25 +38,9 @@ def uvicorn(target: str, env: dict[str, str] | None = None, cwd: Path = ROOT) ->
         "warning",
     ]
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    process = subprocess.Popen(command, cwd=cwd, env=environment)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"uvicorn {target} did not start on port {port}")
-                time.sleep(0.1)
+    with running(command, ready=lambda: accepts(port), what=f"uvicorn {target} on port {port}",
+                 cwd=cwd, env=environment):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def node_modules() -> Path:

@@ -18,6 +18,7 @@ from bastion import App, Settings
 from bastion.auth import PasswordHasher
 from bastion.db import SQLAlchemyPlugin
 from bastion.middleware.cors import CORS
+from bastion.security import SecurityPlugin
 
 from .auth import Credentials
 from .errors import EXCEPTION_HANDLERS
@@ -42,7 +43,8 @@ def create_app(
     credentials = Credentials(settings, hasher)
     app: App[Any] = App(
         settings=settings,
-        plugins=[database, credentials.plugin()],
+        # Security headers (HSTS outside dev); no CSRF: tokens travel in a header, never a cookie.
+        plugins=[database, credentials.plugin(), SecurityPlugin(csrf=False)],
         # Any RealWorld frontend, from any origin: tokens travel in a header, never a cookie.
         middleware=[CORS(allow_origins=["*"], allow_headers=["authorization"])],
         exception_handlers=dict(EXCEPTION_HANDLERS),

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from bastion import App, Settings
+from bastion import App, Request, Settings
 from bastion.auth import PasswordHasher
 from bastion.db import Model, SQLAlchemyPlugin
 from tests.db.conftest import app_with_tables, database_url  # noqa: F401  (shared fixtures)
@@ -37,3 +37,24 @@ def app_with_database(
     app = App(settings=Settings(**options), plugins=[database, *plugins(database)])
     app.lifespan_contexts.append(tables)
     return app, database
+
+
+def add_session_routes(app: App) -> App:
+    """Routes that put, read, rotate and clear session values, for the session tests."""
+    @app.post("/put/{key}/{value}")
+    async def put(key: str, value: str, request: Request) -> None:
+        request.session[key] = value
+
+    @app.get("/get/{key}")
+    async def get(key: str, request: Request) -> Any:
+        return {"value": request.session.get(key)}
+
+    @app.post("/rotate")
+    async def rotate(request: Request) -> None:
+        request.session.rotate()
+
+    @app.post("/clear")
+    async def clear(request: Request) -> None:
+        request.session.invalidate()
+
+    return app

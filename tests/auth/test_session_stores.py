@@ -7,36 +7,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bastion import App, ConfigurationError, Request, Settings
+from bastion import App, ConfigurationError, Settings
 from bastion.auth import RedisStore, SessionPlugin
 from bastion.auth.sessions.database_store import DatabaseStore, SessionRow
 from bastion.testing import TestClient
-from tests.auth.conftest import SECRET, app_with_database
-
-
-def add_routes(app: App) -> App:
-    @app.post("/put/{key}/{value}")
-    async def put(key: str, value: str, request: Request) -> None:
-        request.session[key] = value
-
-    @app.get("/get/{key}")
-    async def get(key: str, request: Request) -> Any:
-        return {"value": request.session.get(key)}
-
-    @app.post("/rotate")
-    async def rotate(request: Request) -> None:
-        request.session.rotate()
-
-    @app.post("/clear")
-    async def clear(request: Request) -> None:
-        request.session.invalidate()
-
-    return app
+from tests.auth.conftest import SECRET, add_session_routes, app_with_database
 
 
 def redis_app(url: str) -> App:
     plugin = SessionPlugin(RedisStore(url, prefix="test:session:"))
-    return add_routes(App(settings=Settings(profile="test", secret_key=SECRET), plugins=[plugin]))
+    return add_session_routes(App(settings=Settings(profile="test", secret_key=SECRET), plugins=[plugin]))
 
 
 def redis_keys(url: str) -> list[bytes]:
@@ -111,7 +91,7 @@ def test_redis_store_takes_a_url_or_a_client() -> None:
 
 def database_app(url: str) -> tuple[App, Any]:
     app, database = app_with_database(url, lambda db: [SessionPlugin(DatabaseStore(db))])
-    return add_routes(app), database
+    return add_session_routes(app), database
 
 
 def count_rows(client: TestClient, database: Any) -> int:

@@ -8,7 +8,7 @@ from bastion import App, ConfigurationError, Request, Settings
 from bastion.auth import MemoryStore, SessionPlugin, flash, flashed
 from bastion.auth.sessions import plugin as plugin_module
 from bastion.testing import TestClient
-from tests.auth.conftest import SECRET
+from tests.auth.conftest import SECRET, add_session_routes
 
 
 class Clock:
@@ -30,23 +30,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 def make_app(store: Any = None, profile: str = "test", **options: Any) -> App:
     sessions = SessionPlugin(store, **options)
-    app = App(settings=Settings(profile=profile, secret_key=SECRET), plugins=[sessions])
-
-    @app.post("/put/{key}/{value}")
-    async def put(key: str, value: str, request: Request) -> None:
-        request.session[key] = value
-
-    @app.get("/get/{key}")
-    async def get(key: str, request: Request) -> Any:
-        return {"value": request.session.get(key)}
-
-    @app.post("/rotate")
-    async def rotate(request: Request) -> None:
-        request.session.rotate()
-
-    @app.post("/clear")
-    async def clear(request: Request) -> None:
-        request.session.invalidate()
+    app = add_session_routes(
+        App(settings=Settings(profile=profile, secret_key=SECRET), plugins=[sessions])
+    )
 
     @app.get("/nothing")
     async def nothing() -> str:

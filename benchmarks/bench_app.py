@@ -15,14 +15,14 @@ from bastion.templates import Templates
 # The database scenarios join when benchmarks/db/run gives a PostgreSQL (BENCH_PG_DSN).
 DATABASE = bool(os.environ.get("BENCH_PG_DSN"))
 if DATABASE:
-    from benchmarks.bench_db import database, orm
+    from benchmarks.bench_db import database, prepared
 
 app = App(
     settings=Settings(profile="prod", debug=False, secret_key="bench-" + "x" * 40),
     plugins=[database()] if DATABASE else [],
 )
 if DATABASE:
-    app.include(orm)
+    app.include(prepared)
 templates = Templates(Path(__file__).parent / "templates")
 
 

@@ -1,11 +1,14 @@
-"""The database scenarios of ../shared/bench/SPEC.md as idiomatic Bastion, three ways.
+"""The database scenarios of ../shared/bench/SPEC.md as idiomatic Bastion, four ways.
 
-- ``orm``: models and ``db: AsyncSession`` from ``SQLAlchemyPlugin`` (what ``bench_app``
-  serves, the path the docs teach first);
-- ``core_app``: the same session, SQLAlchemy Core statements returning plain rows;
+- ``prepared``: ``db: AsyncSession`` from ``SQLAlchemyPlugin`` with the selects as
+  ``bastion.db.Prepared`` (compiled once by SQLAlchemy, run on the driver connection from
+  SQLAlchemy's pool) and the writes as a SQLAlchemy Core executemany: what ``bench_app``
+  serves, the fastest path on SQLAlchemy;
+- ``orm_app``: models and the ORM on the same session (the path the docs teach first);
+- ``core_app``: the same session, SQLAlchemy Core statements through ``db.execute``;
 - ``driver_app``: the asyncpg pool itself, through an app-scoped dependency.
 
-``benchmarks/db/run`` measures all three beside raw asyncpg, FastAPI and Litestar.
+``benchmarks/db/run`` measures all four beside raw asyncpg, FastAPI and Litestar.
 Needs ``BENCH_PG_DSN`` (postgresql://…).
 """
 
@@ -22,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion import App, Depends, Request, Response, Router, Settings
-from bastion.db import Model, SQLAlchemyPlugin
+from bastion.db import Model, Prepared, SQLAlchemyPlugin
 from bastion.templates import Templates
 
 DSN = os.environ.get("BENCH_PG_DSN", "postgresql://bastion@127.0.0.1:5432/bench")
@@ -71,7 +74,41 @@ def render_fortunes(request: Request, rows: list[tuple[int, str]]) -> Response:
                             {"fortunes": [{"id": i, "message": m} for i, m in rows]})
 
 
-# ---------------------------------------------------------------- ORM (bench_app)
+# ---------------------------------------------------------------- Prepared (bench_app)
+prepared = Router()
+WORLD = Prepared(select(World.id, World.randomnumber).where(World.id == bindparam("id")))
+FORTUNES = Prepared(select(Fortune.id, Fortune.message))
+WORLD_TABLE = World.__table__
+SET_NUMBER = (update(WORLD_TABLE).where(WORLD_TABLE.c.id == bindparam("world"))
+              .values(randomnumber=bindparam("number")))
+
+
+@prepared.get("/db")
+async def prepared_single_query(db: AsyncSession) -> WorldOut:
+    row = await WORLD.one(db, id=random_ids(1)[0])
+    return WorldOut(row[0], row[1])
+
+
+@prepared.get("/queries")
+async def prepared_multiple_queries(db: AsyncSession, queries: str = "1") -> list[WorldOut]:
+    rows = [await WORLD.one(db, id=i) for i in random_ids(query_count(queries))]
+    return [WorldOut(r[0], r[1]) for r in rows]
+
+
+@prepared.get("/updates")
+async def prepared_updates(db: AsyncSession, queries: str = "1") -> list[WorldOut]:
+    worlds = [WorldOut((await WORLD.one(db, id=i))[0], random.randint(1, 10000))
+              for i in random_ids(query_count(queries))]
+    await db.execute(SET_NUMBER, [{"world": w.id, "number": w.randomNumber} for w in worlds])
+    return worlds  # committed after the handler
+
+
+@prepared.get("/fortunes-db")
+async def prepared_fortunes(request: Request, db: AsyncSession) -> Response:
+    return render_fortunes(request, await FORTUNES.all(db))
+
+
+# ---------------------------------------------------------------- ORM
 orm = Router()
 
 
@@ -183,9 +220,11 @@ async def plaintext() -> str:
     return "Hello, World!"
 
 
+orm_app = App(settings=settings, plugins=[database()])
+orm_app.include(orm)
 core_app = App(settings=settings, plugins=[database()])
 core_app.include(core)
 driver_app = App(settings=settings)
 driver_app.include(driver)
-for variant in (core_app, driver_app):
+for variant in (orm_app, core_app, driver_app):
     variant.get("/plaintext")(plaintext)

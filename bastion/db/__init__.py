@@ -2,5 +2,6 @@
 
 from bastion.db.model import UUIDPK, IntPK, Model, SoftDelete, Timestamps
 from bastion.db.plugin import SQLAlchemyPlugin
+from bastion.db.prepared import Prepared
 
-__all__ = ["IntPK", "Model", "SQLAlchemyPlugin", "SoftDelete", "Timestamps", "UUIDPK"]
+__all__ = ["IntPK", "Model", "Prepared", "SQLAlchemyPlugin", "SoftDelete", "Timestamps", "UUIDPK"]

@@ -12,12 +12,15 @@ SHARE``, savepoints and any statement that is not a plain SELECT open the transa
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, SessionTransaction
+
+if TYPE_CHECKING:
+    from bastion.db._direct import DirectReads
 
 _PLAIN_SELECT = re.compile(
     r"\s*select\b(?!.*\bfor\s+(?:update|share|no\s+key\s+update|key\s+share)\b)",
@@ -29,6 +32,9 @@ _reading: set[Any] = set()
 
 class RequestSession(Session):
     """The session class of request sessions; only these start lazily."""
+
+    #: Reads through ``Prepared`` before the session begins (bastion/db/_direct.py).
+    direct_reads: DirectReads | None = None
 
 
 def supports_lazy_transactions(engine: AsyncEngine) -> bool:

@@ -13,14 +13,21 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import MetaData
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool, QueuePool
 
+from bastion.db._direct import allow_direct_reads, end_direct_reads, idle
 from bastion.db._lazy import RequestSession, enable_lazy_transactions, supports_lazy_transactions
 from bastion.db.engine import check_connection, create_engine
-from bastion.exceptions import ConfigurationError, Conflict, HTTPError, ValidationError
+from bastion.exceptions import (
+    ConfigurationError,
+    Conflict,
+    HTTPError,
+    NotFound,
+    ValidationError,
+)
 from bastion.http.request import Request
 from bastion.http.response import ProblemResponse, Response
 
@@ -77,6 +84,7 @@ class SQLAlchemyPlugin:
         app.cli_commands.append(db_commands(self, app))
         app.provide(AsyncSession, self.session)
         app.exception_handlers.setdefault(IntegrityError, _conflict)
+        app.exception_handlers.setdefault(NoResultFound, _not_found)
 
     @asynccontextmanager
     async def _lifespan(self, app: App[Any]) -> AsyncIterator[None]:
@@ -106,22 +114,53 @@ class SQLAlchemyPlugin:
                 "The database is not started: run the app with its lifespan "
                 "(a server, `with TestClient(app)`, or `async with app.lifespan()`)"
             )
-        turns = self._turns
-        if turns is not None:
-            await turns.acquire()
+        turn = _Turn(self._turns)
+        await turn.take()
+        session = self.sessions()
+        allow_direct_reads(session)
+
+        async def finish() -> None:
+            """After the handler: commit, then give the connection and the turn to the next
+            request while the response is still being built and sent."""
+            if not idle(session.sync_session):
+                await session.commit()
+            end_direct_reads(session)
+            turn.give_up()
+
         try:
-            async with self.sessions() as session:
-                if request.before_send is None:
-                    request.before_send = []
-                request.before_send.append(session.commit)
-                try:
-                    yield session
-                except BaseException:
-                    await session.rollback()
-                    raise
+            if request.before_send is None:
+                request.before_send = []
+            request.before_send.append(finish)
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
         finally:
-            if turns is not None:
-                turns.release()
+            try:
+                end_direct_reads(session)
+                if session.in_transaction() or session.sync_session.identity_map:
+                    await asyncio.shield(session.close())  # a connection must go back
+            finally:
+                turn.give_up()
+
+
+class _Turn:
+    """A request's place in the queue for the pool's connections (see ``_turns_for``),
+    given up once: when its handler is done, or at the latest at teardown."""
+
+    __slots__ = ("turns",)
+
+    def __init__(self, turns: asyncio.Semaphore | None) -> None:
+        self.turns = turns
+
+    async def take(self) -> None:
+        if self.turns is not None:
+            await self.turns.acquire()
+
+    def give_up(self) -> None:
+        turns, self.turns = self.turns, None
+        if turns is not None:
+            turns.release()
 
 
 def _turns_for(pool: Pool) -> asyncio.Semaphore | None:
@@ -147,4 +186,11 @@ def _conflict(request: Request, exc: IntegrityError) -> Response:
         )
     else:
         error = Conflict("The change conflicts with existing data (a uniqueness rule)")
+    return ProblemResponse(error.problem(), error.status_code)
+
+
+def _not_found(request: Request, exc: NoResultFound) -> Response:
+    """``.one()`` found nothing: the row the request names does not exist (Rails answers
+    its RecordNotFound the same way)."""
+    error = NotFound("The requested row does not exist")
     return ProblemResponse(error.problem(), error.status_code)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class DependencyStep:
     """Produces one dependency's value for a request (or from the app-scope cache)."""
 
-    __slots__ = ("container", "fn", "key", "kind", "plan", "scope", "use_cache")
+    __slots__ = ("container", "fn", "key", "kind", "manager", "plan", "scope", "use_cache")
 
     def __init__(self, depends: Depends, fn: Callable[..., Any], plan: Plan, container: Container):
         self.key = depends.dependency
@@ -35,10 +35,14 @@ class DependencyStep:
         self.scope = depends.scope
         self.use_cache = depends.use_cache
         self.container = container
+        #: Generator functions as context managers, wrapped once here, not per request.
+        self.manager: Callable[..., Any] | None = None
         if inspect.isasyncgenfunction(fn):
             self.kind = "asyncgen"
+            self.manager = asynccontextmanager(fn)
         elif inspect.isgeneratorfunction(fn):
             self.kind = "gen"
+            self.manager = contextmanager(fn)
         elif inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             type(fn).__call__  # an instance with `async def __call__`
         ):
@@ -72,10 +76,10 @@ class DependencyStep:
 
         if kind == "sync":
             return await anyio.to_thread.run_sync(partial(self.fn, **kwargs))
-        assert stack is not None  # created by the caller for generator kinds
+        assert stack is not None and self.manager is not None  # generator kinds
         if kind == "asyncgen":
-            return await stack.enter_async_context(asynccontextmanager(self.fn)(**kwargs))
-        manager = contextmanager(self.fn)(**kwargs)
+            return await stack.enter_async_context(self.manager(**kwargs))
+        manager = self.manager(**kwargs)
         value = await anyio.to_thread.run_sync(manager.__enter__)
         stack.push_async_exit(partial(_exit_in_thread, manager))
         return value

@@ -1,0 +1,133 @@
+"""Direct reads: a request's ``Prepared`` selects run on the driver until its session
+begins.
+
+A request session that has not begun holds no connection, no transaction and no unflushed
+change, so a read it makes sees exactly what an autocommit read on any pooled connection
+sees. Such reads take one connection from SQLAlchemy's pool for the rest of the request and
+run on its asyncpg connection; when the session begins (an ORM read, a write, ``db.execute``)
+the connection goes back to the pool first, so a request never holds two (the pool's
+arrival-order queue counts one per request). Only request sessions on engines whose reads
+run in autocommit are eligible (see ``_lazy.py``): anywhere else a read must see the
+session's transaction and goes through it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, MissingGreenlet
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.pool import Pool, PoolProxiedConnection, QueuePool
+from sqlalchemy.util import greenlet_spawn
+
+from bastion.db._lazy import RequestSession
+
+# A checkout tried without a greenlet that turns out to need one has its connect() coroutine
+# closed unstarted by SQLAlchemy, on purpose; Python would still call it "never awaited".
+warnings.filterwarnings(
+    "ignore", r"coroutine .* was never awaited", RuntimeWarning, r"sqlalchemy\.util\.concurrency"
+)
+
+
+class DirectReads:
+    """The pooled connection one request reads through before its session begins."""
+
+    __slots__ = ("engine", "lease")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.lease: PoolProxiedConnection | None = None
+
+    async def connection(self) -> Any:
+        """The asyncpg connection, checked out of SQLAlchemy's pool on first use."""
+        lease = self.lease
+        if lease is None:
+            pool = self.engine.sync_engine.pool
+            lease = _checkout_at_once(pool)
+            if lease is None:
+                lease = await greenlet_spawn(pool.connect)
+            self.lease = lease
+        return lease.driver_connection
+
+    def give_back(self) -> None:
+        """Return the connection. Nothing to await: a leased connection never holds a
+        transaction (reads run straight on the driver, in autocommit), so the pool's reset
+        sends nothing."""
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            lease.close()
+
+    async def failed(self, error: Exception, statement: str, args: Sequence[Any]) -> Exception:
+        """The exception SQLAlchemy raises for the same driver error (``sqlalchemy.exc.*``);
+        a connection the driver reports closed is dropped instead of pooled again."""
+        lease = self.lease
+        assert lease is not None
+        adapter: Any = lease.dbapi_connection
+        try:
+            adapter._handle_exception(error)  # raises the DB-API error asyncpg's maps to
+        except Exception as adapted:
+            error = adapted
+        driver: Any = lease.driver_connection
+        if driver.is_closed():
+            self.lease = None
+            await greenlet_spawn(lease.invalidate, error)
+        dialect = self.engine.dialect
+        return DBAPIError.instance(
+            statement, args, error, dialect.loaded_dbapi.Error, dialect=dialect
+        )
+
+
+def allow_direct_reads(session: AsyncSession) -> None:
+    """Mark a request session whose reads may run on the driver until it begins (the
+    plugin's own sessions on engines that read in autocommit, not test isolation's)."""
+    sync = session.sync_session
+    if isinstance(sync, RequestSession) and isinstance(session.bind, AsyncEngine):
+        sync.direct_reads = DirectReads(session.bind)
+
+
+def idle(session: Session) -> bool:
+    """Not begun and holding no unflushed change: nothing to commit, nothing a read through
+    the session would flush first. (``in_transaction()``, ``new``, ``dirty`` and ``deleted``
+    say the same at ten times the cost; this runs for every read.)"""
+    return (
+        session._transaction is None
+        and not session._new
+        and not session._deleted
+        and not session.identity_map._modified
+    )
+
+
+def direct_reads(session: AsyncSession) -> DirectReads | None:
+    """The session's direct reads, if it may read directly now (while it is idle)."""
+    sync = session.sync_session
+    reads: DirectReads | None = getattr(sync, "direct_reads", None)
+    return reads if reads is not None and idle(sync) else None
+
+
+def end_direct_reads(session: AsyncSession) -> None:
+    """At the end of the request: the connection goes back to the pool."""
+    reads: DirectReads | None = getattr(session.sync_session, "direct_reads", None)
+    if reads is not None:
+        reads.give_back()
+
+
+def _checkout_at_once(pool: Pool) -> PoolProxiedConnection | None:
+    """A pooled connection without a greenlet (which costs as much as the checkout itself)
+    when one is idle and ready; None when the pool must connect, ping or wait first, which
+    only works where SQLAlchemy may await."""
+    if not isinstance(pool, QueuePool) or pool._pre_ping or not pool.checkedin():
+        return None
+    try:
+        return pool.connect()
+    except MissingGreenlet:  # a stale connection to replace: the record went back untouched
+        return None
+
+
+@event.listens_for(RequestSession, "after_transaction_create")
+def _give_back_before_begin(session: RequestSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is None and session.direct_reads is not None:
+        session.direct_reads.give_back()

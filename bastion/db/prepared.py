@@ -1,0 +1,147 @@
+"""``Prepared``: a SQLAlchemy ``select()`` compiled once, run on the driver where that is
+safe.
+
+SQLAlchemy spends more CPU on each execution (cache key, execution context, cursor and
+result objects, a greenlet switch) than PostgreSQL spends answering a primary-key lookup. A
+prepared select pays SQLAlchemy's compilation once; each run puts its parameters in order
+and hands the SQL to asyncpg, on a connection from SQLAlchemy's own pool. Rows come back as
+tuples.
+
+Where the shortcut could change what a read sees, it runs through the session instead, with
+the same results at SQLAlchemy's speed: on other drivers (SQLite), once the session has
+begun or holds unflushed changes, when reads do not run in autocommit
+(``autocommit_reads=False``, a stricter isolation level), in test isolation, and for
+statements whose SQL depends on the values (``IN`` lists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import InvalidRequestError, MultipleResultsFound, NoResultFound
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from bastion.db._direct import DirectReads, direct_reads
+
+Row = tuple[Any, ...]
+
+
+class Prepared:
+    """``ONE_BOOK = Prepared(select(Book.id, Book.title).where(Book.id == bindparam("id")))``,
+    built once at import; ``await ONE_BOOK.one(db, id=7)`` in a handler."""
+
+    __slots__ = ("_plan", "statement")
+
+    def __init__(self, statement: Select[Any]) -> None:
+        if not isinstance(statement, Select):
+            raise TypeError(
+                f"Prepared takes a select(), not {type(statement).__name__}: run writes with "
+                "`await db.execute(statement)`"
+            )
+        self.statement = statement
+        self._plan: tuple[Dialect, _Plan | None] | None = None
+
+    async def all(self, db: AsyncSession, /, **params: Any) -> list[Row]:
+        reads = direct_reads(db)
+        plan = None if reads is None else self._plan_for(reads.engine.dialect)
+        if reads is None or plan is None:
+            return [tuple(row) for row in await db.execute(self.statement, params)]
+        records = await _run(reads, plan, plan.arguments(params), "fetch")
+        return [plan.row(record) for record in records]
+
+    async def first(self, db: AsyncSession, /, **params: Any) -> Row | None:
+        """The first row, or None."""
+        reads = direct_reads(db)
+        plan = None if reads is None else self._plan_for(reads.engine.dialect)
+        if reads is None or plan is None:
+            row = (await db.execute(self.statement, params)).first()
+            return None if row is None else tuple(row)
+        record = await _run(reads, plan, plan.arguments(params), "fetchrow")
+        return None if record is None else plan.row(record)
+
+    async def one(self, db: AsyncSession, /, **params: Any) -> Row:
+        """Exactly one row; ``NoResultFound`` (answered 404) or ``MultipleResultsFound``."""
+        rows = await self.all(db, **params)
+        if len(rows) == 1:
+            return rows[0]
+        if not rows:
+            raise NoResultFound("No row was found when one was required")
+        raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+
+    async def scalar(self, db: AsyncSession, /, **params: Any) -> Any:
+        """The first column of the first row, or None."""
+        row = await self.first(db, **params)
+        return None if row is None else row[0]
+
+    async def scalars(self, db: AsyncSession, /, **params: Any) -> list[Any]:
+        """The first column of every row."""
+        return [row[0] for row in await self.all(db, **params)]
+
+    def _plan_for(self, dialect: Dialect) -> _Plan | None:
+        """The compiled statement, or None when its SQL depends on the values (``IN``
+        lists, ``literal_execute``) and it must run through the session."""
+        cached = self._plan
+        if cached is None or cached[0] is not dialect:
+            compiled = self.statement.compile(dialect=dialect)
+            direct = not (
+                compiled.post_compile_params
+                or compiled.literal_execute_params
+                or any(bind.callable for bind in compiled.binds.values())
+            )
+            cached = self._plan = (dialect, _Plan(compiled) if direct else None)
+        return cached[1]
+
+
+class _Plan:
+    """The statement compiled for one dialect: SQL, parameter order, value processors."""
+
+    __slots__ = ("binds", "defaults", "names", "results", "sql")
+
+    def __init__(self, compiled: SQLCompiler) -> None:
+        dialect = compiled.dialect
+        self.sql = compiled.string
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self.defaults = {
+            name: bind.effective_value
+            for name, bind in ((name, compiled.binds[name]) for name in self.names)
+            if not bind.required
+        }
+        processors: Mapping[str, Any] = compiled._bind_processors
+        self.binds = [
+            (i, processors[name]) for i, name in enumerate(self.names) if name in processors
+        ]
+        self.results = [
+            (i, processor)
+            for i, column in enumerate(compiled._result_columns)
+            if (processor := column.type._cached_result_processor(dialect, None)) is not None
+        ]
+
+    def arguments(self, params: Mapping[str, Any]) -> list[Any]:
+        values = {**self.defaults, **params} if self.defaults else params
+        try:
+            args = [values[name] for name in self.names]
+        except KeyError as missing:  # SQLAlchemy's own words for it
+            raise InvalidRequestError(f"A value is required for bind parameter {missing}") from None
+        for i, process in self.binds:
+            args[i] = process(args[i])
+        return args
+
+    def row(self, record: Any) -> Row:
+        if not self.results:
+            return tuple(record)
+        values = list(record)
+        for i, process in self.results:
+            values[i] = process(values[i])
+        return tuple(values)
+
+
+async def _run(reads: DirectReads, plan: _Plan, args: list[Any], method: str) -> Any:
+    connection = await reads.connection()
+    try:
+        return await getattr(connection, method)(plan.sql, *args)
+    except Exception as error:
+        raise await reads.failed(error, plan.sql, args) from None

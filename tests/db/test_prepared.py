@@ -1,0 +1,197 @@
+"""``Prepared``: compiled once; on PostgreSQL a request's reads run on the driver until its
+session begins, everywhere else through the session, with the same results."""
+
+import asyncpg
+import pytest
+from sqlalchemy import MetaData, String, bindparam, event, func, insert, select, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bastion.db import Prepared
+from bastion.db.testing import isolated_sync
+from bastion.testing import TestClient
+from tests.db.conftest import app_with_tables
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class City(Base):
+    __tablename__ = "query_cities"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    population: Mapped[int]
+
+
+CITY = Prepared(select(City.id, City.name).where(City.id == bindparam("id")))
+BIG = Prepared(select(City.name).where(City.population > bindparam("at_least", 1000))
+            .order_by(City.name))
+COUNT = Prepared(select(func.count()).select_from(City))
+SOME = Prepared(select(City.name).where(City.id.in_([1, 2])).order_by(City.id))
+MISSING_TABLE = Prepared(select(text("x")).select_from(text("no_such_table")))
+BACKEND_PID = Prepared(select(func.pg_backend_pid()))
+SEED = [{"name": "Oslo", "population": 700}, {"name": "Lima", "population": 10_000},
+        {"name": "Kyiv", "population": 3_000}]
+
+
+def make_app(url: str, **options):
+    app, plugin = app_with_tables(url, Base.metadata, pool_size=1, max_overflow=0,
+                                  pool_timeout=5, **options)
+
+    @app.post("/seed")
+    async def seed(db: AsyncSession) -> None:
+        await db.execute(insert(City), SEED)
+
+    @app.get("/reads")
+    async def reads(db: AsyncSession) -> dict:
+        return {"one": list(await CITY.one(db, id=2)), "first": await CITY.first(db, id=99),
+                "all": await BIG.all(db), "scalars": await BIG.scalars(db, at_least=500),
+                "scalar": await COUNT.scalar(db), "in": await SOME.scalars(db)}
+
+    @app.get("/cities/{city_id}")
+    async def city(city_id: int, db: AsyncSession) -> str:
+        return str((await CITY.one(db, id=city_id))[1])
+
+    @app.post("/read-then-write")
+    async def read_then_write(db: AsyncSession) -> list[int]:
+        before = await COUNT.scalar(db)
+        db.add(City(name="Rome", population=2_800))
+        pending = await COUNT.scalar(db)  # autoflushed: the session's change is seen
+        return [before, pending, await COUNT.scalar(db)]
+
+    @app.post("/write-then-fail")
+    async def write_then_fail(db: AsyncSession) -> None:
+        await COUNT.scalar(db)
+        db.add(City(name="Nowhere", population=1))
+        await db.flush()
+        raise RuntimeError("after a write")
+
+    @app.get("/missing-table")
+    async def missing_table(db: AsyncSession) -> str:
+        try:
+            await MISSING_TABLE.all(db)
+        except DBAPIError as error:
+            return type(error).__name__
+        return "no error"
+
+    @app.get("/pid")
+    async def pid(db: AsyncSession) -> int:
+        return int(await BACKEND_PID.scalar(db))
+
+    return app, plugin
+
+
+def count_statements(plugin) -> list[str]:
+    """The statements that went through SQLAlchemy's execution (direct reads do not)."""
+    seen: list[str] = []
+    event.listen(plugin.engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_: statement.startswith("SELECT")
+                 and seen.append(statement))
+    return seen
+
+
+def test_every_read_gives_the_same_rows_on_both_databases(database_url):
+    app, _ = make_app(database_url)
+    with TestClient(app) as client:
+        client.post("/seed")
+        assert client.get("/reads").json() == {
+            "one": [2, "Lima"], "first": None, "all": [["Kyiv"], ["Lima"]],
+            "scalars": ["Kyiv", "Lima", "Oslo"], "scalar": 3, "in": ["Oslo", "Lima"]}
+
+
+def test_postgres_reads_skip_sqlalchemys_execution_and_sqlite_goes_through_it(database_url):
+    app, plugin = make_app(database_url)
+    with TestClient(app) as client:
+        client.post("/seed")
+        seen = count_statements(plugin)
+        assert client.get("/cities/1").text == "Oslo"
+        assert len(seen) == (0 if database_url.startswith("postgresql") else 1)
+        # an IN list's SQL depends on the values: it always runs through the session
+        assert client.get("/reads").json()["in"] == ["Oslo", "Lima"]
+        assert sum("IN (" in statement for statement in seen) == 1
+
+
+def test_reads_in_one_transaction_when_autocommit_reads_are_off(postgres_url):
+    app, plugin = make_app(postgres_url, autocommit_reads=False)
+    with TestClient(app) as client:
+        client.post("/seed")
+        seen = count_statements(plugin)
+        assert client.get("/cities/3").text == "Kyiv"
+    assert len(seen) == 1
+
+
+def test_missing_row_is_a_404_problem(database_url):
+    app, _ = make_app(database_url)
+    with TestClient(app) as client:
+        response = client.get("/cities/404")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "The requested row does not exist"
+
+
+def test_a_read_sees_the_sessions_own_unflushed_and_flushed_changes(database_url):
+    """One connection in the pool: the read's connection goes back before the write takes
+    it, or this request would wait for itself until pool_timeout."""
+    app, plugin = make_app(database_url)
+    with TestClient(app) as client:
+        client.post("/seed")
+        assert client.post("/read-then-write").json() == [3, 4, 4]
+        assert client.get("/reads").json()["scalar"] == 4
+        assert plugin.engine.pool.checkedout() == 0
+
+
+def test_driver_errors_are_sqlalchemys_and_the_pool_stays_whole(database_url):
+    app, plugin = make_app(database_url)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.post("/seed")
+        for _ in range(100):
+            assert client.get("/missing-table").text == "ProgrammingError" if (
+                database_url.startswith("postgresql")) else "OperationalError"
+            assert client.post("/write-then-fail").status_code == 500
+        assert client.get("/reads").json()["scalar"] == 3  # every failed write rolled back
+        assert plugin.engine.pool.checkedout() == 0
+
+
+def test_a_connection_killed_under_a_read_is_dropped_not_pooled(postgres_url):
+    app, plugin = make_app(postgres_url)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        pid = client.get("/pid").json()
+
+        async def terminate() -> None:
+            connection = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+            await connection.execute("SELECT pg_terminate_backend($1)", pid)
+            await connection.close()
+
+        client.portal.call(terminate())
+        assert client.get("/pid").status_code == 500  # the read on the dead connection
+        assert client.get("/pid").json() != pid  # a new connection, the pool is whole
+        assert plugin.engine.pool.checkedout() == 0
+
+
+def test_reads_see_rows_of_an_isolated_test(database_url):
+    app, plugin = make_app(database_url)
+    with TestClient(app) as client, isolated_sync(client, plugin):
+        client.post("/seed")
+        assert client.get("/cities/2").text == "Lima"
+
+
+def test_only_selects_are_queries():
+    with pytest.raises(TypeError, match="Prepared takes a select"):
+        Prepared(insert(City))  # type: ignore[arg-type]
+
+
+def test_a_missing_parameter_is_named(database_url):
+    app, _ = make_app(database_url)
+
+    @app.get("/no-id")
+    async def no_id(db: AsyncSession) -> str:
+        try:
+            await CITY.all(db)
+        except SQLAlchemyError as error:
+            return str(error)
+        return "no error"
+
+    with TestClient(app) as client:
+        assert "A value is required for bind parameter 'id'" in client.get("/no-id").text

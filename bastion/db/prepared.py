@@ -16,7 +16,7 @@ statements whose SQL depends on the values (``IN`` lists).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select
@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 from bastion.db._direct import DirectReads, direct_reads
 
@@ -41,6 +42,11 @@ class Prepared:
             raise TypeError(
                 f"Prepared takes a select(), not {type(statement).__name__}: run writes with "
                 "`await db.execute(statement)`"
+            )
+        if any(not isinstance(c["type"], TypeEngine) for c in statement.column_descriptions):
+            raise TypeError(
+                "Prepared selects columns, as in select(Book.id, Book.title), not whole ORM "
+                "objects: load objects with `await db.scalars(select(Book))`"
             )
         self.statement = statement
         self._plan: tuple[Dialect, _Plan | None] | None = None
@@ -99,10 +105,10 @@ class Prepared:
 class _Plan:
     """The statement compiled for one dialect: SQL, parameter order, value processors."""
 
-    __slots__ = ("binds", "defaults", "names", "results", "sql")
+    __slots__ = ("binds", "columns", "defaults", "dialect", "names", "results", "sql")
 
     def __init__(self, compiled: SQLCompiler) -> None:
-        dialect = compiled.dialect
+        self.dialect = compiled.dialect
         self.sql = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         self.defaults = {
@@ -114,10 +120,16 @@ class _Plan:
         self.binds = [
             (i, processors[name]) for i, name in enumerate(self.names) if name in processors
         ]
+        self.columns = [column.type for column in compiled._result_columns]
+        #: Result processors, known after the first run: some depend on the column types
+        #: the server reports (SQLAlchemy's asyncpg cursor passes them the same way).
+        self.results: list[tuple[int, Any]] | None = None
+
+    def learn(self, server_types: Sequence[int]) -> None:
         self.results = [
-            (i, processor)
-            for i, column in enumerate(compiled._result_columns)
-            if (processor := column.type._cached_result_processor(dialect, None)) is not None
+            (i, process)
+            for i, (column, server_type) in enumerate(zip(self.columns, server_types, strict=True))
+            if (process := column._cached_result_processor(self.dialect, server_type))
         ]
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
@@ -142,6 +154,9 @@ class _Plan:
 async def _run(reads: DirectReads, plan: _Plan, args: list[Any], method: str) -> Any:
     connection = await reads.connection()
     try:
+        if plan.results is None:
+            prepared = await connection.prepare(plan.sql)
+            plan.learn([attribute.type.oid for attribute in prepared.get_attributes()])
         return await getattr(connection, method)(plan.sql, *args)
     except Exception as error:
         raise await reads.failed(error, plan.sql, args) from None

@@ -1,9 +1,28 @@
 """``Prepared``: compiled once; on PostgreSQL a request's reads run on the driver until its
 session begins, everywhere else through the session, with the same results."""
 
+import datetime
+import decimal
+import enum
+import uuid
+
 import asyncpg
 import pytest
-from sqlalchemy import MetaData, String, bindparam, event, func, insert, select, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    MetaData,
+    Numeric,
+    String,
+    Uuid,
+    bindparam,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -18,6 +37,11 @@ class Base(DeclarativeBase):
     metadata = MetaData()
 
 
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
 class City(Base):
     __tablename__ = "query_cities"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -25,6 +49,21 @@ class City(Base):
     population: Mapped[int]
 
 
+class Sample(Base):
+    """Types whose values SQLAlchemy converts on the way in or out."""
+
+    __tablename__ = "query_samples"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    colour: Mapped[Colour] = mapped_column(Enum(Colour))
+    data: Mapped[dict] = mapped_column(JSON)
+    key: Mapped[uuid.UUID] = mapped_column(Uuid)
+    at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
+    price: Mapped[decimal.Decimal] = mapped_column(Numeric(10, 2))
+
+
+SAMPLE_COLUMNS = (Sample.colour, Sample.data, Sample.key, Sample.at, Sample.price)
+SAMPLES = Prepared(select(*SAMPLE_COLUMNS).where(Sample.colour == bindparam("colour"))
+                   .order_by(Sample.id))
 CITY = Prepared(select(City.id, City.name).where(City.id == bindparam("id")))
 BIG = Prepared(select(City.name).where(City.population > bindparam("at_least", 1000))
             .order_by(City.name))
@@ -76,6 +115,23 @@ def make_app(url: str, **options):
             return type(error).__name__
         return "no error"
 
+    @app.get("/samples")
+    async def samples(db: AsyncSession) -> bool:
+        db.add_all([
+            Sample(colour=Colour.RED, data={"a": [1, 2]}, key=uuid.UUID(int=7),
+                   at=datetime.datetime(2026, 11, 23, 12, tzinfo=datetime.UTC),
+                   price=decimal.Decimal("9.95")),
+            Sample(colour=Colour.BLUE, data={}, key=uuid.uuid4(),
+                   at=datetime.datetime.now(datetime.UTC), price=decimal.Decimal(1)),
+        ])
+        await db.commit()
+        prepared = await SAMPLES.all(db, colour=Colour.RED)  # idle again: direct on PostgreSQL
+        through_session = [tuple(row) for row in await db.execute(
+            select(*SAMPLE_COLUMNS).where(Sample.colour == Colour.RED).order_by(Sample.id))]
+        assert prepared == through_session, (prepared, through_session)
+        assert isinstance(prepared[0][0], Colour) and prepared[0][1] == {"a": [1, 2]}
+        return True
+
     @app.get("/pid")
     async def pid(db: AsyncSession) -> int:
         return int(await BACKEND_PID.scalar(db))
@@ -99,6 +155,14 @@ def test_every_read_gives_the_same_rows_on_both_databases(database_url):
         assert client.get("/reads").json() == {
             "one": [2, "Lima"], "first": None, "all": [["Kyiv"], ["Lima"]],
             "scalars": ["Kyiv", "Lima", "Oslo"], "scalar": 3, "in": ["Oslo", "Lima"]}
+
+
+def test_values_convert_as_sqlalchemy_converts_them(database_url):
+    app, plugin = make_app(database_url)
+    with TestClient(app) as client:
+        seen = count_statements(plugin)
+        assert client.get("/samples").json() is True
+        assert len(seen) == (1 if database_url.startswith("postgresql") else 2)
 
 
 def test_postgres_reads_skip_sqlalchemys_execution_and_sqlite_goes_through_it(database_url):
@@ -177,9 +241,11 @@ def test_reads_see_rows_of_an_isolated_test(database_url):
         assert client.get("/cities/2").text == "Lima"
 
 
-def test_only_selects_are_queries():
+def test_only_selects_of_columns_are_prepared():
     with pytest.raises(TypeError, match="Prepared takes a select"):
         Prepared(insert(City))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not whole ORM objects"):
+        Prepared(select(City))
 
 
 def test_a_missing_parameter_is_named(database_url):

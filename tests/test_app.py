@@ -215,3 +215,19 @@ def test_chunked_body_over_the_limit_is_413():
         yield b"x" * 6
 
     assert TestClient(app).post("/upload", content=chunks()).status_code == 413
+
+
+@pytest.mark.parametrize("profile", ["prod", "test"])
+def test_a_production_server_freezes_its_startup_objects(profile: str) -> None:
+    """After a production start-up the garbage collector no longer rescans what was built
+    (gc.freeze); tests and development keep the collector as it is."""
+    import gc
+
+    app = App(settings=Settings(profile=profile, secret_key="s" * 40))
+    gc.unfreeze()
+    try:
+        with TestClient(app):
+            frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+    assert (frozen > 0) == (profile == "prod")

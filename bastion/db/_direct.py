@@ -3,12 +3,12 @@ begins.
 
 A request session that has not begun holds no connection, no transaction and no unflushed
 change, so a read it makes sees exactly what an autocommit read on any pooled connection
-sees. Such reads take one connection from SQLAlchemy's pool for the rest of the request and
-run on its asyncpg connection; when the session begins (an ORM read, a write, ``db.execute``)
-the connection goes back to the pool first, so a request never holds two (the pool's
-arrival-order queue counts one per request). Only request sessions on engines whose reads
-run in autocommit are eligible (see ``_lazy.py``): anywhere else a read must see the
-session's transaction and goes through it.
+sees. Such reads take one connection from SQLAlchemy's pool and run on its asyncpg
+connection until the handler returns; when the session begins first (an ORM read, a write,
+``db.execute``) the connection goes back to the pool before the session takes one, so a
+request never holds two (the pool's arrival-order queue counts one per request). Only
+request sessions on engines whose reads run in autocommit are eligible (see ``_lazy.py``):
+anywhere else a read must see the session's transaction and goes through it.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ class Prepared:
         self._plan: tuple[Dialect, _Plan | None] | None = None
 
     async def all(self, db: AsyncSession, /, **params: Any) -> list[Row]:
+        """Every row."""
         reads = direct_reads(db)
         plan = None if reads is None else self._plan_for(reads.engine.dialect)
         if reads is None or plan is None:

@@ -15,12 +15,17 @@ A checked request must pass, in order:
 
 The form is read with ``request.form()``, which the request keeps: the handler still gets
 its ``Form`` parameters, ``request.form()`` and ``request.body()``.
+
+WebSocket handshakes carry no token, yet browsers open them to any site with that site's
+cookies (cross-site WebSocket hijacking): a handshake with cookies is refused, before the
+handler runs and with a 403 to the browser, when its ``Origin`` is neither this site nor
+trusted (``websocket_guard``, installed by ``SecurityPlugin``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from markupsafe import Markup
@@ -31,8 +36,12 @@ from bastion.http.forms import FORM_TYPES
 from bastion.http.request import Request
 from bastion.http.response import ProblemResponse, Response
 from bastion.http.uploads import UploadFile
+from bastion.routing.route import WebSocketRoute
 from bastion.security._csrf_tokens import CSRFTokens
-from bastion.types import CallNext
+from bastion.types import CallNext, Endpoint
+
+if TYPE_CHECKING:
+    from bastion.routing._endpoint import CompiledRoute
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Authorization schemes a browser sends by itself, as it does cookies.
@@ -118,6 +127,28 @@ class CSRF:
             response.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
         return response
 
+    def websocket_guard(self, compiled: CompiledRoute) -> Endpoint:
+        """An endpoint wrapper (``app.endpoint_wrappers``) refusing cross-origin WebSocket
+        handshakes that carry cookies; HTTP routes are left as they are."""
+        endpoint = compiled.endpoint
+        if not isinstance(compiled.route, WebSocketRoute):
+            return endpoint
+
+        async def guarded(request: Request) -> Any:
+            scope = request.scope
+            if self._cookie_authenticated(scope["headers"]) and not (
+                self.exempt and scope["path"].startswith(self.exempt)
+            ):
+                origin = self._foreign_origin(request)
+                if origin is not None:
+                    raise Forbidden(
+                        f"Cross-origin WebSocket refused: {origin[:100]} is not this site "
+                        "nor a trusted origin"
+                    )
+            return await endpoint(request)
+
+        return guarded
+
     def token_for(self, request: Request) -> str:
         """A fresh token for this request's secret; a new secret (and cookie) if it has none."""
         scope = request.scope
@@ -186,7 +217,9 @@ class CSRF:
         origin = claimed.strip().lower()
         if origin in self.trusted:
             return None
-        own = f"{request.scope.get('scheme', 'http')}://{headers.get('host', '')}".lower()
+        scheme = request.scope.get("scheme", "http")
+        scheme = _PAGE_SCHEMES.get(scheme, scheme)  # a WebSocket's page is http(s)
+        own = f"{scheme}://{headers.get('host', '')}".lower()
         return None if _without_default_port(origin) == _without_default_port(own) else claimed
 
     async def _submitted_token(self, request: Request) -> str | None:
@@ -231,6 +264,9 @@ def _middleware(request: Request) -> CSRF:
 def _forbidden(reason: str, detail: str) -> Response:
     error = Forbidden(detail, extra={"reason": reason})
     return ProblemResponse(error.problem(), error.status_code)
+
+
+_PAGE_SCHEMES = {"ws": "http", "wss": "https"}
 
 
 def _origin(origin: str) -> str:

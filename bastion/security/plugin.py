@@ -74,7 +74,9 @@ class SecurityPlugin:
         if self.csrf is not False:
             csrf_options: CSRFOptions = {"cookie_secure": not development}
             csrf_options.update(self.csrf if isinstance(self.csrf, dict) else {})
-            app.add_middleware(CSRF(self._secret_key(settings.secret_key), **csrf_options))
+            csrf = CSRF(self._secret_key(settings.secret_key), **csrf_options)
+            app.add_middleware(csrf)
+            app.endpoint_wrappers.append(csrf.websocket_guard)
 
     @staticmethod
     def _secret_key(configured: str | None) -> str:

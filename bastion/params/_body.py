@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 
 from bastion.exceptions import (
     ConfigurationError,
@@ -108,11 +109,16 @@ def _form_step(
     target = target_type(base, marker)
     whole = t.is_structured(base)
     many = t.sequence_item(base) is not None
+    checkboxes = _bool_fields(base) if whole else frozenset()
+    checkbox = not whole and _is_bool(_type_info(base))
 
     async def extract_form(request: Request) -> Any:
         form = await request.form()
         if whole:
             data = {k: (v if len(v) > 1 else v[0]) for k, v in _grouped(form).items()}
+            for name in checkboxes:
+                if data.get(name) == CHECKED:
+                    data[name] = True
             try:
                 return msgspec.convert(data, target, strict=False)
             except msgspec.ValidationError as exc:
@@ -125,12 +131,40 @@ def _form_step(
         value = values if many else values[-1]
         if upload:
             return value
+        if checkbox and value == CHECKED:
+            return True
         try:
             return msgspec.convert(value, target, strict=False)
         except msgspec.ValidationError as exc:
             raise ValidationError([from_msgspec(f"form.{wire}", str(exc))]) from None
 
     return extract_form
+
+
+#: What a checked HTML checkbox without a ``value`` attribute sends (an unchecked one sends
+#: nothing, so a ``bool`` field with a default reads False).
+CHECKED = "on"
+
+
+def _bool_fields(base: Any) -> frozenset[str]:
+    """The form names of a struct's (dataclass's, TypedDict's) boolean fields."""
+    fields = getattr(_type_info(base), "fields", ())
+    return frozenset(field.encode_name for field in fields if _is_bool(field.type))
+
+
+def _type_info(base: Any) -> Any:
+    try:
+        return msgspec.inspect.type_info(base)
+    except (TypeError, ValueError):  # a type msgspec does not know: no checkbox in it
+        return None
+
+
+def _is_bool(info: Any) -> bool:
+    """``bool`` or ``bool | None``, however constrained."""
+    if isinstance(info, msgspec.inspect.UnionType):
+        kinds = [kind for kind in info.types if not isinstance(kind, msgspec.inspect.NoneType)]
+        return len(kinds) == 1 and isinstance(kinds[0], msgspec.inspect.BoolType)
+    return isinstance(info, msgspec.inspect.BoolType)
 
 
 def _grouped(form: Any) -> dict[str, list[Any]]:

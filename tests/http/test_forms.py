@@ -151,3 +151,37 @@ def test_too_many_fields_is_413():
 
     with pytest.raises(PayloadTooLarge, match="more than 3 fields"):
         _parse_urlencoded(b"a=1&b=2&c=3&d=4", max_fields=3)
+
+
+class Preferences(msgspec.Struct):
+    name: str
+    newsletter: bool = False
+    terms: bool | None = None
+
+
+def test_html_checkboxes_send_on_when_checked_and_nothing_when_not():
+    app = make_app()
+
+    @app.post("/remember")
+    async def remember(remember: Annotated[bool, Form()] = False) -> bool:
+        return remember
+
+    @app.post("/preferences")
+    async def preferences(prefs: Annotated[Preferences, Form()]) -> dict:
+        return msgspec.to_builtins(prefs)
+
+    client = TestClient(app)
+    assert client.post("/remember", data={"remember": "on"}).json() is True
+    empty_form = {"content-type": "application/x-www-form-urlencoded"}  # as a browser sends it
+    assert client.post("/remember", content=b"", headers=empty_form).json() is False
+    assert client.post("/remember", data={"remember": "false"}).json() is False
+    assert client.post("/preferences", data={"name": "ada", "newsletter": "on",
+                                             "terms": "on"}).json() == {
+        "name": "ada", "newsletter": True, "terms": True}
+    assert client.post("/preferences", data={"name": "ada"}).json() == {
+        "name": "ada", "newsletter": False, "terms": None}
+    refused = client.post("/remember", data={"remember": "maybe"})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "form.remember"
+    # "on" is a checkbox's word only: a text field keeps it
+    assert client.post("/preferences", data={"name": "on"}).json()["name"] == "on"

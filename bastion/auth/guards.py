@@ -60,6 +60,11 @@ class Guard:
         requirements: list[dict[str, list[str]]] = [{n: sorted(self.scopes)} for n in names]
         return [*requirements, {}] if self.optional else requirements
 
+    def openapi_refusals(self) -> set[int]:
+        """401 for missing or bad credentials (optional guards too: invalid credentials are
+        refused), 403 when a role or scope is required."""
+        return {401, 403} if self.roles or self.scopes else {401}
+
     def __repr__(self) -> str:
         return f"requires(roles={sorted(self.roles)}, scopes={sorted(self.scopes)})"
 

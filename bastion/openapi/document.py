@@ -33,6 +33,10 @@ class DeclaresSecurity(Protocol):
 
     def openapi_security(self, app: App[Any]) -> list[Requirement]: ...
 
+    def openapi_refusals(self) -> set[int]:
+        """The statuses it answers with: 401 (no or bad credentials), 403 (not allowed)."""
+        ...
+
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": REF.format(name="Problem")}}}
 
@@ -83,12 +87,11 @@ def _operation(
         operation["tags"] = list(dict.fromkeys(options["tags"]))
     if options.get("deprecated"):
         operation["deprecated"] = True
+    guards = _guards(compiled)
     if options.get("security") is not None:
         operation["security"] = [dict(s) for s in options["security"]]
-    else:
-        declared = _declared_security(compiled, app)
-        if declared is not None:
-            operation["security"] = declared
+    elif guards:
+        operation["security"] = _merged_security(guards, app)
 
     params = _all_params(compiled.plan)
     parameters = [
@@ -108,13 +111,13 @@ def _operation(
         bool(parameters or bodies),
         bool(bodies),
         bool(compiled.converters),
+        set().union(*(guard.openapi_refusals() for guard in guards)),
     )
     return operation
 
 
-def _declared_security(compiled: CompiledRoute, app: App[Any]) -> list[Requirement] | None:
-    """The requirements of the route's dependencies that declare some, merged: every
-    scheme with the union of their scopes; anonymous only if every one allows it."""
+def _guards(compiled: CompiledRoute) -> list[DeclaresSecurity]:
+    """The route's dependencies, at any depth, that enforce authentication."""
     declaring = [
         d.dependency
         for d in compiled.route.options.get("dependencies", ())
@@ -126,9 +129,13 @@ def _declared_security(compiled: CompiledRoute, app: App[Any]) -> list[Requireme
         if isinstance(step.fn, DeclaresSecurity):
             declaring.append(step.fn)
         steps.extend(step.plan.dependencies)
-    found = [fn.openapi_security(app) for fn in {id(fn): fn for fn in declaring}.values()]
-    if not found:
-        return None
+    return list({id(fn): fn for fn in declaring}.values())
+
+
+def _merged_security(guards: list[DeclaresSecurity], app: App[Any]) -> list[Requirement]:
+    """The guards' requirements merged: every scheme with the union of their scopes;
+    anonymous only if every one allows it."""
+    found = [guard.openapi_security(app) for guard in guards]
     scopes: dict[str, set[str]] = {}
     for requirements in found:
         for requirement in requirements:
@@ -241,6 +248,7 @@ def _responses(
     validates: bool,
     has_body: bool,
     has_path: bool,
+    refusals: set[int],
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     status = compiled.status_code
@@ -261,6 +269,8 @@ def _responses(
     responses[str(status)] = success
     if validates:
         responses["400"] = _problem(400)
+    for refusal in sorted(refusals):
+        responses[str(refusal)] = _problem(refusal)
     if has_path:
         responses["404"] = _problem(404)
     if has_body:

@@ -26,10 +26,18 @@ from bastion.auth.plugin import AuthPlugin
 from bastion.auth.reset import ResetTokens
 from bastion.auth.sessions.plugin import SessionPlugin
 from bastion.db.plugin import SQLAlchemyPlugin
-from bastion.exceptions import BadRequest, ConfigurationError, Conflict, Unauthorized
+from bastion.exceptions import (
+    BadRequest,
+    ConfigurationError,
+    Conflict,
+    MalformedBody,
+    Unauthorized,
+)
 from bastion.http.request import Request
 from bastion.http.response import Response
 from bastion.routing.router import Router
+from bastion.security.ratelimit import RateLimit, by_ip
+from bastion.security.ratelimit.backend import RateLimitBackend
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -100,6 +108,8 @@ class AuthRoutes:
         send_reset_link: ResetSender = log_reset_link,
         reset_max_age: timedelta = timedelta(hours=1),
         reset_url: str | None = None,
+        throttle: str | None = "5/minute",
+        throttle_backend: RateLimitBackend | None = None,
     ) -> None:
         if not sessions and tokens is None:
             raise ConfigurationError(
@@ -116,6 +126,11 @@ class AuthRoutes:
         #: ``https://app.example/reset?token={token}``; default: the confirm route's URL.
         self.reset_url = reset_url
         self.challenge = 'Cookie realm="session"'
+        #: Attempts per client address and e-mail on login and password reset (Laravel's
+        #: default); None turns throttling off. Give several processes one backend
+        #: (``RedisBackend``) so the budget is shared.
+        self.throttle = throttle
+        self.throttle_backend = throttle_backend
 
     def on_app_init(self, app: App[Any]) -> None:
         plugins = app.plugins
@@ -137,6 +152,7 @@ class AuthRoutes:
     def router(self) -> Router:
         router = Router(self.prefix, tags=["auth"])
         hasher, policy, resets = self.hasher, self.policy, self.resets
+        login_limit, reset_limit = self._limit("auth-login"), self._limit("auth-reset")
 
         def account(request: Request, user: User) -> Account:
             token = self.tokens.encode({"sub": str(user.id)}) if self.tokens else None
@@ -161,7 +177,12 @@ class AuthRoutes:
             await db.flush()
             return account(request, user)
 
-        @router.post("/login", status_code=200, responses={401: "Wrong e-mail or password"})
+        @router.post(
+            "/login",
+            status_code=200,
+            responses={401: "Wrong e-mail or password", 429: "Too many attempts"},
+            middleware=login_limit,
+        )
         async def log_in(body: Credentials, request: Request, db: AsyncSession) -> Account:
             """Check the password; log the session in and/or answer a token."""
             email = body.email.strip().lower()
@@ -181,7 +202,12 @@ class AuthRoutes:
             if self.sessions:
                 logout(request)
 
-        @router.post("/password-reset", status_code=202)
+        @router.post(
+            "/password-reset",
+            status_code=202,
+            responses={429: "Too many attempts"},
+            middleware=reset_limit,
+        )
         async def password_reset(
             body: ResetRequest, request: Request, db: AsyncSession
         ) -> Response:
@@ -216,7 +242,25 @@ class AuthRoutes:
 
         return router
 
+    def _limit(self, name: str) -> list[RateLimit]:
+        if self.throttle is None:
+            return []
+        backend = self.throttle_backend
+        return [RateLimit(self.throttle, key=address_and_email, backend=backend, name=name)]
+
     def _refused(self) -> Unauthorized:
         return Unauthorized(
             "Wrong e-mail or password", headers={"www-authenticate": self.challenge}
         )
+
+
+async def address_and_email(request: Request) -> str:
+    """The throttle key of login attempts: the client address with the e-mail tried, so an
+    attacker guessing one account is stopped while others behind the same address (an
+    office, a phone network) still log in."""
+    try:
+        email = (await request.json()).get("email")
+    except (MalformedBody, AttributeError):  # the handler answers the bad body
+        email = None
+    address = by_ip(request)
+    return f"{address}|{email.strip().lower()[:320]}" if isinstance(email, str) else address

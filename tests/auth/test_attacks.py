@@ -247,7 +247,7 @@ INJECTIONS = [
 
 
 def test_sql_injection_on_login_and_register(database_url: str, hasher: PasswordHasher) -> None:
-    routes = AuthRoutes(hasher=hasher)
+    routes = AuthRoutes(hasher=hasher, throttle=None)  # dozens of attempts: not the point here
     app, database = app_with_database(
         database_url,
         lambda db: [SessionPlugin(), AuthPlugin(SessionAuth(), load_user=load_user), routes],
@@ -360,3 +360,33 @@ def test_oversized_credentials_are_4xx() -> None:
 def test_garbage_session_cookies_are_anonymous_not_500(cookie: bytes) -> None:
     client = TestClient(session_app(), base_url="https://testserver")
     assert_problem(client.get("/me", headers={"cookie": cookie}), 401)
+
+
+def test_login_and_reset_attempts_are_throttled_per_address_and_email(
+    database_url: str, hasher: PasswordHasher
+) -> None:
+    """Password guessing: 5 attempts a minute for one e-mail from one address, then 429 with
+    Retry-After; another account from the same address is unaffected."""
+    app, _ = app_with_database(
+        database_url, lambda db: [SessionPlugin(), AuthRoutes(hasher=hasher)]
+    )
+    with TestClient(app, base_url="https://testserver") as client:
+        body = {"email": "ada@example.com", "username": "ada", "password": PASSWORD}
+        assert client.post("/auth/register", json=body).status_code == 201
+        client.cookies.clear()
+        guesses = [
+            client.post("/auth/login", json={"email": "ADA@example.com ", "password": f"guess{n}"})
+            for n in range(6)
+        ]
+        assert [g.status_code for g in guesses] == [401] * 5 + [429]
+        assert int(guesses[-1].headers["retry-after"]) >= 1
+        assert_problem(guesses[-1], 429)
+        # the right password is refused too until the budget refills: that is the point
+        right = {"email": "ada@example.com", "password": PASSWORD}
+        assert client.post("/auth/login", json=right).status_code == 429
+        other = {"email": "grace@example.com", "password": "whatever1"}
+        assert client.post("/auth/login", json=other).status_code == 401
+        resets = [client.post("/auth/password-reset", json={"email": "ada@example.com"})
+                  for _ in range(6)]
+        assert [r.status_code for r in resets] == [202] * 5 + [429]
+        assert client.post("/auth/login", content=b"{not json").status_code == 400

@@ -12,6 +12,7 @@ BastionError
     ├── NotAcceptable (406)
     ├── Conflict (409)
     ├── Gone (410)
+    ├── PreconditionFailed (412)
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── RangeNotSatisfiable (416)
@@ -128,6 +129,10 @@ class Conflict(HTTPError):
 
 class Gone(HTTPError):
     status_code = 410
+
+
+class PreconditionFailed(HTTPError):
+    status_code = 412
 
 
 class PayloadTooLarge(HTTPError):

@@ -6,7 +6,7 @@ EXPECTED = {
     "App", "ASGIMiddleware", "BadRequest", "BastionError", "Body", "ConfigurationError",
     "Conflict", "Controller", "Cookie", "Depends", "File", "Forbidden", "Form", "HTMLResponse",
     "HTTPError", "Header", "JSONResponse", "MethodNotAllowed", "NotFound", "Path",
-    "PayloadTooLarge", "Plugin", "ProblemResponse", "Query", "RedirectResponse", "Request",
+    "PayloadTooLarge", "Plugin", "PreconditionFailed", "ProblemResponse", "Query", "RedirectResponse", "Request",
     "Response", "Router", "Settings", "StreamingResponse", "TextResponse", "TooManyRequests",
     "Unauthorized", "UnsupportedMediaType", "ValidationError", "WebSocket",
     "WebSocketDisconnect", "delete", "get", "patch", "post", "put", "websocket",

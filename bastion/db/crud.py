@@ -4,8 +4,14 @@ Listing takes ``limit``/``offset`` (offset pagination) or ``after`` (keyset on t
 key, stable under inserts), ``sort`` from an allow-list (``-title`` for descending, the
 primary key always breaks ties) and equality filters on allow-listed columns. User input only
 ever reaches SQL as bound parameters or as one of the allow-listed column names.
+
+Single items carry an ``ETag`` (a hash of the item as the client sees it), and replace,
+update and delete honour ``If-Match`` with it: a client that read an older version gets 412
+instead of overwriting someone else's change (optimistic concurrency, as with Rails'
+``lock_version``).
 """
 
+import hashlib
 import inspect
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -16,7 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion.db.schemas import ModelSchemas, given_fields, schemas_for
-from bastion.exceptions import ConfigurationError, NotFound, ValidationError
+from bastion.exceptions import ConfigurationError, NotFound, PreconditionFailed, ValidationError
+from bastion.http.request import Request
+from bastion.http.response import JSONResponse
 from bastion.params.markers import Query
 from bastion.routing.router import Router
 
@@ -55,10 +63,26 @@ def CRUDRouter(
     def to_read(row: Any) -> Any:
         return msgspec.convert(row, read, from_attributes=True)
 
-    async def fetch(db: AsyncSession, ident: Any) -> Any:
+    def tagged(item: Any, status: int = 200) -> JSONResponse:
+        """The item as JSON with a strong ETag of exactly those bytes."""
+        response = JSONResponse(item, status)
+        digest = hashlib.blake2b(response.body, digest_size=16).hexdigest()
+        response.raw_headers.append((b"etag", f'"{digest}"'.encode()))
+        return response
+
+    async def fetch(db: AsyncSession, ident: Any, request: Request | None = None) -> Any:
+        """The row, or 404; with ``request``, 412 unless its If-Match names the row as it is."""
         row = await db.get(model, ident)
         if row is None:
             raise NotFound(f"{model.__name__} {ident} does not exist")
+        expected = request.headers.get("if-match") if request is not None else None
+        if expected is not None and expected.strip() != "*":
+            current = tagged(to_read(row)).headers["etag"]
+            if current not in (tag.strip() for tag in expected.split(",")):
+                raise PreconditionFailed(
+                    f"{model.__name__} {ident} changed since you read it (its ETag is now "
+                    f"{current}): read it again and retry"
+                )
         return row
 
     async def list_rows(
@@ -130,30 +154,30 @@ def CRUDRouter(
     router.get("/")(list_rows)
 
     async def get_row(ident: Any, db: AsyncSession) -> Any:
-        return to_read(await fetch(db, ident))
+        return tagged(to_read(await fetch(db, ident)))
 
     async def create_row(data: Any, db: AsyncSession) -> Any:
         row = model(**msgspec.structs.asdict(data))
         db.add(row)
         await db.flush()
-        return to_read(row)
+        return tagged(to_read(row), 201)
 
-    async def replace_row(ident: Any, data: Any, db: AsyncSession) -> Any:
-        row = await fetch(db, ident)
+    async def replace_row(ident: Any, data: Any, db: AsyncSession, request: Request) -> Any:
+        row = await fetch(db, ident, request)
         for key, value in msgspec.structs.asdict(data).items():
             setattr(row, key, value)
         await db.flush()
-        return to_read(row)
+        return tagged(to_read(row))
 
-    async def update_row(ident: Any, data: Any, db: AsyncSession) -> Any:
-        row = await fetch(db, ident)
+    async def update_row(ident: Any, data: Any, db: AsyncSession, request: Request) -> Any:
+        row = await fetch(db, ident, request)
         for key, value in given_fields(data).items():
             setattr(row, key, value)
         await db.flush()
-        return to_read(row)
+        return tagged(to_read(row))
 
-    async def delete_row(ident: Any, db: AsyncSession) -> None:
-        await db.delete(await fetch(db, ident))
+    async def delete_row(ident: Any, db: AsyncSession, request: Request) -> None:
+        await db.delete(await fetch(db, ident, request))
 
     for fn, body in (
         (get_row, None),
@@ -163,8 +187,11 @@ def CRUDRouter(
         (delete_row, None),
     ):
         hints: dict[str, Any] = {"db": AsyncSession}
-        if "ident" in inspect.signature(fn).parameters:
+        parameters_of = inspect.signature(fn).parameters
+        if "ident" in parameters_of:
             hints["ident"] = pk_type
+        if "request" in parameters_of:
+            hints["request"] = Request
         if body is not None:
             hints["data"] = body
         hints["return"] = None if fn is delete_row else read
@@ -173,7 +200,8 @@ def CRUDRouter(
     item = "/{ident}"
     router.get(item)(get_row)
     router.post("/")(create_row)
-    router.put(item)(replace_row)
-    router.patch(item)(update_row)
-    router.delete(item)(delete_row)
+    stale = {412: "If-Match names an older version of the item"}
+    router.put(item, responses=stale)(replace_row)
+    router.patch(item, responses=stale)(update_row)
+    router.delete(item, responses=stale)(delete_row)
     return router

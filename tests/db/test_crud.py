@@ -52,6 +52,29 @@ def test_create_get_replace_patch_delete(client):
     assert client.get("/volumes/1").status_code == 404
 
 
+def test_if_match_stops_lost_updates(client):
+    """Two clients read version A; the first writes B with If-Match: A, the second's write
+    with If-Match: A is refused with 412 instead of silently overwriting B."""
+    created = client.post("/volumes", json={"title": "Dune", "year": 1965})
+    version_a = created.headers["etag"]
+    assert client.get("/volumes/1").headers["etag"] == version_a
+    first = client.patch("/volumes/1", json={"year": 1966}, headers={"if-match": version_a})
+    version_b = first.headers["etag"]
+    assert first.status_code == 200 and version_b != version_a
+    late = client.put("/volumes/1", json={"title": "Mine", "year": 2000},
+                      headers={"if-match": version_a})
+    assert late.status_code == 412
+    assert late.headers["content-type"] == "application/problem+json"
+    assert version_b in late.json()["detail"]
+    assert client.delete("/volumes/1", headers={"if-match": version_a}).status_code == 412
+    assert client.get("/volumes/1").json()["year"] == 1966  # nothing was overwritten
+    assert client.patch("/volumes/1", json={"year": 1967},
+                        headers={"if-match": f'"other", {version_b}'}).status_code == 200
+    assert client.patch("/volumes/1", json={"year": 1968}, headers={"if-match": "*"}).status_code == 200
+    assert client.patch("/volumes/1", json={"year": 1969}).status_code == 200  # no If-Match: as before
+    assert client.delete("/volumes/1", headers={"if-match": '"nope"'}).status_code == 412
+
+
 def test_offset_pagination_is_stable(client):
     seed(client)
     first = client.get("/volumes").json()

@@ -10,6 +10,10 @@ Afterwards ``request.client`` is the real client (with port 0), ``scope["scheme"
 scheme the client used (``X-Forwarded-Proto``, its last value), and, only with
 ``forwarded_host=True``, the ``Host`` header is the one the client sent
 (``X-Forwarded-Host``). Put it first in the middleware list so everything after sees this.
+
+``rfc7239=True`` reads the standard ``Forwarded`` header (``for=…;proto=…;host=…``) instead,
+with the same rules. Only one of the two is read, the one your proxy writes: a proxy passes
+the other through as the client sent it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class ProxyHeaders:
         forwarded_for: bool = True,
         forwarded_proto: bool = True,
         forwarded_host: bool = False,
+        rfc7239: bool = False,
     ) -> None:
         if isinstance(trusted_proxies, str):
             trusted_proxies = [trusted_proxies]
@@ -55,6 +60,7 @@ class ProxyHeaders:
         self.forwarded_for = forwarded_for
         self.forwarded_proto = forwarded_proto
         self.forwarded_host = forwarded_host
+        self.rfc7239 = rfc7239
         # Proxies are few and clients repeat: remember each address's verdict.
         self.trusted = lru_cache(maxsize=4096)(self._is_trusted)
 
@@ -63,32 +69,24 @@ class ProxyHeaders:
         peer = scope.get("client")
         if not self.any and (peer is None or not self.trusted(peer[0])):
             return await call_next(request)
-        forwarded_for = proto = host = None
-        for name, value in scope["headers"]:
-            if name == b"x-forwarded-for":
-                forwarded_for = value if forwarded_for is None else forwarded_for + b"," + value
-            elif name == b"x-forwarded-proto":
-                proto = value
-            elif name == b"x-forwarded-host":
-                host = value
-        if self.forwarded_for and forwarded_for is not None:
-            client = self._client(forwarded_for)
+        hops, proto, host = (_forwarded if self.rfc7239 else _x_forwarded)(scope["headers"])
+        if self.forwarded_for and hops:
+            client = self._client(hops)
             if client is not None:
                 scope["client"] = (client, 0)
         if self.forwarded_proto and proto is not None:
-            scheme = _SCHEMES.get(proto.rpartition(b",")[2].strip().lower())
+            scheme = _SCHEMES.get(proto.strip().lower())
             if scheme is not None:
                 scope["scheme"] = scheme
         if self.forwarded_host and host is not None:
-            value = host.rpartition(b",")[2].strip()
+            value = host.strip()
             if _HOST.fullmatch(value):
                 headers = scope["headers"]
                 headers[:] = [(k, v) for k, v in headers if k != b"host"] + [(b"host", value)]
         return await call_next(request)
 
-    def _client(self, forwarded_for: bytes) -> str | None:
+    def _client(self, hops: list[str]) -> str | None:
         """The rightmost untrusted address; the leftmost if every hop is a proxy."""
-        hops = [hop.strip() for hop in forwarded_for.decode("latin-1").split(",")]
         for hop in reversed(hops):
             if not _is_address(hop):
                 return None  # a mangled chain proves nothing: keep the socket peer
@@ -104,6 +102,52 @@ class ProxyHeaders:
         except ValueError:
             return False
         return any(ip in network for network in self.networks)
+
+
+Forwarded = tuple[list[str], bytes | None, bytes | None]  # client chain, last proto, last host
+
+
+def _x_forwarded(headers: list[tuple[bytes, bytes]]) -> Forwarded:
+    """``X-Forwarded-For`` (every line, in order), the last ``X-Forwarded-Proto`` and
+    ``X-Forwarded-Host`` values."""
+    chain: list[str] = []
+    proto = host = None
+    for name, value in headers:
+        if name == b"x-forwarded-for":
+            chain.extend(hop.strip() for hop in value.decode("latin-1").split(","))
+        elif name == b"x-forwarded-proto":
+            proto = value.rpartition(b",")[2]
+        elif name == b"x-forwarded-host":
+            host = value.rpartition(b",")[2]
+    return chain, proto, host
+
+
+def _forwarded(headers: list[tuple[bytes, bytes]]) -> Forwarded:
+    """RFC 7239: ``Forwarded: for=192.0.2.60;proto=https, for="[2001:db8::17]:4711"``, one
+    element per hop; a ``for`` that is not an address (``unknown``, ``_hidden``) stays in
+    the chain and so stops it."""
+    chain: list[str] = []
+    proto = host = None
+    for name, value in headers:
+        if name != b"forwarded":
+            continue
+        for element in value.decode("latin-1").split(","):
+            pairs = (pair.partition("=") for pair in element.split(";"))
+            fields = {k.strip().lower(): v.strip().strip('"') for k, _, v in pairs}
+            if "for" in fields:
+                chain.append(_node_address(fields["for"]))
+            if "proto" in fields:
+                proto = fields["proto"].encode("latin-1")
+            if "host" in fields:
+                host = fields["host"].encode("latin-1")
+    return chain, proto, host
+
+
+def _node_address(node: str) -> str:
+    """``[2001:db8::17]:4711`` → ``2001:db8::17``, ``192.0.2.60:8080`` → ``192.0.2.60``."""
+    if node.startswith("["):
+        return node[1:].partition("]")[0]
+    return node.partition(":")[0] if node.count(":") == 1 else node
 
 
 @lru_cache(maxsize=4096)

@@ -95,3 +95,23 @@ def test_plugin_puts_proxy_headers_before_the_apps_own_middleware():
 def test_misconfiguration_fails_at_construction(proxies):
     with pytest.raises(ConfigurationError, match="ProxyHeaders"):
         ProxyHeaders(proxies)
+
+
+def test_rfc_7239_forwarded_is_read_when_asked_for():
+    app = app_with(ProxyHeaders(["127.0.0.1", "10.0.0.0/8"], rfc7239=True, forwarded_host=True))
+    seen = who(app, forwarded='for=198.51.100.9;proto=http, for="[2001:db8:cafe::17]:4711";'
+                             'proto=https;host=shop.example;by=10.0.0.2, for=10.0.0.3')
+    assert seen["client"] == "2001:db8:cafe::17"  # the rightmost hop that is not a proxy
+    assert (seen["scheme"], seen["host"]) == ("https", "shop.example")
+    assert who(app, forwarded="for=192.0.2.60:8080")["client"] == "192.0.2.60"
+    # an obfuscated or unknown hop ends the chain: the socket peer stays
+    assert who(app, forwarded="for=198.51.100.9, for=_hidden")["client"] == "127.0.0.1"
+    assert who(app, forwarded="for=unknown")["client"] == "127.0.0.1"
+    assert who(app, forwarded="proto=gopher")["scheme"] == "http"
+    # only the header the proxy writes is read: X-Forwarded-For passes through ignored
+    assert who(app, **{"x-forwarded-for": "203.0.113.7"})["client"] == "127.0.0.1"
+
+
+def test_without_rfc7239_a_forwarded_header_is_ignored():
+    app = app_with(ProxyHeaders(["127.0.0.1"]))
+    assert who(app, forwarded="for=198.51.100.9;proto=https") == who(app)

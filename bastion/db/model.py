@@ -58,14 +58,21 @@ class UUIDPK:
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
 
 
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
 class Timestamps:
-    """``created_at`` and ``updated_at``, set by the database in UTC."""
+    """``created_at`` and ``updated_at`` in UTC, to the microsecond. Set by the application,
+    so they are known right after a flush (no refresh, which async sessions cannot do
+    lazily) and exact on SQLite too, whose ``CURRENT_TIMESTAMP`` has whole seconds; the
+    database's ``now()`` remains the default for rows inserted by plain SQL."""
 
     created_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
+        DateTime(timezone=True), default=utc_now, server_default=func.now()
     )
     updated_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+        DateTime(timezone=True), default=utc_now, server_default=func.now(), onupdate=utc_now
     )
 
 
@@ -78,7 +85,7 @@ class SoftDelete:
     )
 
     def soft_delete(self) -> None:
-        self.deleted_at = datetime.datetime.now(datetime.UTC)
+        self.deleted_at = utc_now()
 
     @classmethod
     def not_deleted(cls) -> Any:

@@ -36,6 +36,22 @@ def client(database_url):
         await db.refresh(post)
         return {"id": post.id, "created": post.created_at is not None}
 
+    @app.post("/posts/quick")
+    async def quick(db: AsyncSession) -> list[str]:
+        """Known right after the flush, no refresh; distinct within one second."""
+        first, second = Post(title="one"), Post(title="two")
+        db.add(first)
+        await db.flush()
+        db.add(second)
+        await db.flush()
+        created = (first.created_at, second.created_at)
+        first.title = "one, edited"
+        await db.flush()
+        assert first.updated_at > first.created_at
+        stored = [p.created_at for p in await db.scalars(select(Post).order_by(Post.id))]
+        assert stored[-2:] == list(created) and created[0] < created[1]
+        return [c.isoformat() for c in created]
+
     @app.delete("/posts/{post_id}")
     async def remove(post_id: int, db: AsyncSession) -> None:
         (await db.get(Post, post_id)).soft_delete()
@@ -53,6 +69,11 @@ def client(database_url):
 
     with TestClient(app) as test_client:
         yield test_client
+
+
+def test_timestamps_are_set_by_the_app_to_the_microsecond(client):
+    response = client.post("/posts/quick")
+    assert response.status_code == 201, response.text
 
 
 def test_int_pk_timestamps_and_soft_delete(client):

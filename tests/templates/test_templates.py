@@ -1,3 +1,4 @@
+import traceback
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,32 @@ def test_check_reports_missing_templates(templates):
 def test_needs_a_directory():
     with pytest.raises(ConfigurationError):
         Templates()
+
+
+def test_inheritance_includes_imports_globals_and_template_errors(tmp_path: Path) -> None:
+    """What Jinja's own ``render`` supports, through Bastion's render path."""
+    (tmp_path / "base.html").write_text("<title>{% block title %}{% endblock %}</title>"
+                                        "{% block body %}{% endblock %}")
+    (tmp_path / "macros.html").write_text("{% macro shout(text) %}{{ text | upper }}!{% endmacro %}")
+    (tmp_path / "item.html").write_text("<li>{{ item }} {{ site }}</li>")
+    (tmp_path / "page.html").write_text(
+        '{% extends "base.html" %}{% import "macros.html" as m %}'
+        "{% block title %}{{ m.shout(title) }}{% endblock %}"
+        '{% block body %}{% for item in items %}{% include "item.html" %}{% endfor %}'
+        "{% set local = 1 %}{{ url_for('page') }}{% endblock %}"
+    )
+    (tmp_path / "broken.html").write_text("line one\n{{ 1 // zero }}")
+    templates = Templates(tmp_path)
+    templates.env.globals["site"] = "Bastion"
+    app = App(settings=Settings(profile="test"))
+
+    @app.get("/page", name="page")
+    async def page(request: Request):
+        return templates.render(request, "page.html", {"title": "hi", "items": ["a", "<b>"]})
+
+    html = TestClient(app).get("/page").text
+    assert html == ("<title>HI!</title><li>a Bastion</li><li>&lt;b&gt; Bastion</li>/page")
+    with pytest.raises(ZeroDivisionError) as error:
+        templates.render_string("broken.html", {"zero": 0})
+    assert any(frame.name == "top-level template code" and frame.lineno == 2
+               for frame in traceback.extract_tb(error.value.__traceback__))

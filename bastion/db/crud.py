@@ -11,7 +11,6 @@ instead of overwriting someone else's change (optimistic concurrency, as with Ra
 ``lock_version``).
 """
 
-import hashlib
 import inspect
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion.db.schemas import ModelSchemas, given_fields, schemas_for
 from bastion.exceptions import ConfigurationError, NotFound, PreconditionFailed, ValidationError
+from bastion.http.preconditions import body_etag, listed_etags
 from bastion.http.request import Request
 from bastion.http.response import JSONResponse
 from bastion.params.markers import Query
@@ -66,8 +66,7 @@ def CRUDRouter(
     def tagged(item: Any, status: int = 200) -> JSONResponse:
         """The item as JSON with a strong ETag of exactly those bytes."""
         response = JSONResponse(item, status)
-        digest = hashlib.blake2b(response.body, digest_size=16).hexdigest()
-        response.raw_headers.append((b"etag", f'"{digest}"'.encode()))
+        response.raw_headers.append((b"etag", body_etag(response.body).encode()))
         return response
 
     async def fetch(db: AsyncSession, ident: Any, request: Request | None = None) -> Any:
@@ -76,9 +75,10 @@ def CRUDRouter(
         if row is None:
             raise NotFound(f"{model.__name__} {ident} does not exist")
         expected = request.headers.get("if-match") if request is not None else None
-        if expected is not None and expected.strip() != "*":
-            current = tagged(to_read(row)).headers["etag"]
-            if current not in (tag.strip() for tag in expected.split(",")):
+        if expected is not None:
+            current = body_etag(JSONResponse(to_read(row)).body)
+            tags = listed_etags(expected)
+            if "*" not in tags and current not in tags:  # strong comparison
                 raise PreconditionFailed(
                     f"{model.__name__} {ident} changed since you read it (its ETag is now "
                     f"{current}): read it again and retry"

@@ -26,8 +26,7 @@ import secrets
 import stat
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from pathlib import Path
 from typing import BinaryIO, Literal
 from urllib.parse import quote
@@ -37,6 +36,7 @@ from anyio import AsyncFile
 
 from bastion.exceptions import HTTPError, NotFound, RangeNotSatisfiable
 from bastion.http.headers import Headers, RawHeaders
+from bastion.http.preconditions import http_date, not_modified
 from bastion.http.response import ProblemResponse, Response
 from bastion.types import Receive, Scope, Send
 
@@ -44,7 +44,6 @@ CHUNK_SIZE = 64 * 1024
 #: More (merged) ranges than this in one request is more likely abuse than a video player.
 MAX_RANGES = 32
 
-_ETAGS = re.compile(r'(?:W/)?"[^"]*"|\*')
 _RANGE_SPEC = re.compile(r"[ \t]*([0-9]*)-([0-9]*)[ \t]*")
 _SAFE_FILENAME = re.compile(r"[ !#-\[\]-~]+")  # printable ASCII without '"' and '\'
 
@@ -119,10 +118,10 @@ class FileResponse(Response):
         ranges: list[tuple[int, int]] | None = None
         if self.status_code == 200 and method in ("GET", "HEAD"):
             request = Headers(scope["headers"])
-            if _not_modified(request, etag, mtime):
+            if not_modified(request, etag, mtime):
                 skip = (b"content-type", b"content-length")
-                not_modified = [(k, v) for k, v in headers if k not in skip]
-                await send({"type": "http.response.start", "status": 304, "headers": not_modified})
+                unchanged = [(k, v) for k, v in headers if k not in skip]
+                await send({"type": "http.response.start", "status": 304, "headers": unchanged})
                 await send({"type": "http.response.body", "body": b""})
                 return
             try:
@@ -232,16 +231,6 @@ async def _start(send: Send, status: int, headers: RawHeaders) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
 
 
-def _not_modified(request: Headers, etag: str, mtime: int) -> bool:
-    """True when the client's copy is current: ``If-None-Match`` wins over the date."""
-    tags = request.getlist("if-none-match")
-    if tags:
-        found = _ETAGS.findall(",".join(tags))
-        return "*" in found or etag in (tag.removeprefix("W/") for tag in found)
-    since = _http_date(request.get("if-modified-since"))
-    return since is not None and mtime <= since
-
-
 def _wanted_ranges(
     request: Headers, etag: str, mtime: int, size: int
 ) -> list[tuple[int, int]] | None:
@@ -252,7 +241,7 @@ def _wanted_ranges(
     if_range = request.get("if-range")
     if if_range is not None:
         if_range = if_range.strip()
-        current = if_range == etag if if_range.startswith('"') else _http_date(if_range) == mtime
+        current = if_range == etag if if_range.startswith('"') else http_date(if_range) == mtime
         if not current:
             return None
     ranges = parse_range(header, size)
@@ -304,16 +293,3 @@ def parse_range(header: str, size: int) -> list[tuple[int, int]] | None:
         else:
             merged.append((start, end))
     return merged
-
-
-def _http_date(value: str | None) -> int | None:
-    """An HTTP date as a Unix timestamp, or None when absent or unparseable."""
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed.tzinfo is None:  # ``-0000`` parses naive; HTTP dates are always UTC
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp())

@@ -12,10 +12,8 @@ the handler still ran, but the bytes do not travel again. Streams and files are 
 
 from __future__ import annotations
 
-import hashlib
-from email.utils import parsedate_to_datetime
-
 from bastion.http.headers import RawHeaders
+from bastion.http.preconditions import body_etag, http_date, not_modified
 from bastion.http.request import Request
 from bastion.http.response import Response
 from bastion.types import CallNext
@@ -49,11 +47,10 @@ class ConditionalGet:
             return response
         headers = response.raw_headers
         etag = _header(headers, b"etag")
-        if etag is None and b"no-store" not in (_header(headers, b"cache-control") or b""):
-            digest = hashlib.blake2b(response.body, digest_size=16).hexdigest()
-            etag = f'W/"{digest}"'.encode()
-            headers.append((b"etag", etag))
-        if _not_modified(request, etag, _header(headers, b"last-modified")):
+        if etag is None and "no-store" not in (_header(headers, b"cache-control") or ""):
+            etag = body_etag(response.body, weak=True)
+            headers.append((b"etag", etag.encode()))
+        if not_modified(request.headers, etag, http_date(_header(headers, b"last-modified"))):
             unchanged = Response(b"", 304)
             unchanged.raw_headers = [(k, v) for k, v in headers if k in _KEPT]
             unchanged.background = response.background
@@ -61,27 +58,5 @@ class ConditionalGet:
         return response
 
 
-def _header(headers: RawHeaders, name: bytes) -> bytes | None:
-    return next((value for key, value in headers if key == name), None)
-
-
-def _not_modified(request: Request, etag: bytes | None, last_modified: bytes | None) -> bool:
-    """RFC 9110 §13.2.2: If-None-Match decides when sent (weak comparison), else
-    If-Modified-Since against Last-Modified."""
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        if etag is None:
-            return False
-        if if_none_match.strip() == "*":
-            return True
-        ours = etag.decode("latin-1").removeprefix("W/")
-        return any(tag.strip().removeprefix("W/") == ours for tag in if_none_match.split(","))
-    since = request.headers.get("if-modified-since")
-    if since is None or last_modified is None:
-        return False
-    try:
-        return parsedate_to_datetime(last_modified.decode("latin-1")) <= parsedate_to_datetime(
-            since
-        )
-    except (TypeError, ValueError):  # an unreadable date: answer in full
-        return False
+def _header(headers: RawHeaders, name: bytes) -> str | None:
+    return next((value.decode("latin-1") for key, value in headers if key == name), None)

@@ -113,7 +113,7 @@ class CSRF:
         if (
             scope["method"] not in SAFE_METHODS
             and self._cookie_authenticated(scope["headers"])
-            and not (self.exempt and scope["path"].startswith(self.exempt))
+            and not self._exempt(scope["path"])
         ):
             refusal = await self._refusal(request)
             if refusal is not None:
@@ -136,9 +136,7 @@ class CSRF:
 
         async def guarded(request: Request) -> Any:
             scope = request.scope
-            if self._cookie_authenticated(scope["headers"]) and not (
-                self.exempt and scope["path"].startswith(self.exempt)
-            ):
+            if self._cookie_authenticated(scope["headers"]) and not self._exempt(scope["path"]):
                 origin = self._foreign_origin(request)
                 if origin is not None:
                     raise Forbidden(
@@ -159,6 +157,9 @@ class CSRF:
                 secret = scope[FRESH] = self.tokens.new_secret()
             scope[SECRET] = secret
         return self.tokens.token(secret)
+
+    def _exempt(self, path: str) -> bool:
+        return bool(self.exempt) and path.startswith(self.exempt)
 
     def _cookie_authenticated(self, headers: list[tuple[bytes, bytes]]) -> bool:
         cookies = False

@@ -56,11 +56,16 @@ def test_csrf_missing_cookie_on_a_session_authenticated_post():
     assert body["detail"].startswith("CSRF cookie missing")
 
 
+def _flip_first(text: str) -> str:
+    return ("A" if text[0] != "A" else "B") + text[1:]
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
-        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # signature changed
-        lambda t: ("A" if t[0] != "A" else "B") + t[1:],  # payload changed
+        lambda t: _flip_first(t.rsplit(".", 1)[0]) + "." + t.rsplit(".", 1)[1],  # payload
+        # The signature's first character: its last one carries bits that base64 ignores.
+        lambda t: t.rsplit(".", 1)[0] + "." + _flip_first(t.rsplit(".", 1)[1]),
         lambda t: t.rsplit(".", 1)[0],  # signature removed
         lambda t: "x" * len(t),
     ],

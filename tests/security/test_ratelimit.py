@@ -51,6 +51,15 @@ def test_gcra_allows_a_burst_then_refills_one_interval_at_a_time():
     assert later.allowed and later.remaining == 0
 
 
+@pytest.mark.parametrize("now", [0.1, 87.3, 1234.567, 98765.4321, 3.3e6 + 0.7])
+def test_gcra_never_refuses_a_fresh_key_to_rounding(now):
+    # (now + 60) - 60 rounds above now for many clock values; a fresh key must still pass.
+    for rate in (Rate(1, 60), Rate(3, 1), Rate(7, 0.1)):
+        decision, tat = gcra(now, now, rate)
+        assert decision.allowed and decision.remaining == rate.limit - 1
+        assert tat == now + rate.interval
+
+
 def test_headers_on_success_and_429_with_retry_after():
     client = TestClient(limited_app(RateLimit("2/minute")))
     first = client.get("/a")

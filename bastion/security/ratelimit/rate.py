@@ -73,11 +73,12 @@ class Decision:
 def gcra(tat: float, now: float, rate: Rate) -> tuple[Decision, float]:
     """The decision for a request at ``now`` and the TAT to store (unchanged if refused)."""
     tat = max(tat, now)
-    new_tat = tat + rate.interval
-    allow_at = new_tat - rate.period
-    if allow_at > now:
-        return Decision(False, 0, tat - now, allow_at - now), tat
-    return decision_from(rate, new_tat - now), new_tat
+    # Compared as "how far ahead the TAT is" against the burst it may run ahead by: computing
+    # ``tat + interval - period`` instead can round above ``now`` for a fresh key (1/minute).
+    ahead = tat - now
+    if ahead > rate.period - rate.interval:
+        return Decision(False, 0, ahead, ahead + rate.interval - rate.period), tat
+    return decision_from(rate, ahead + rate.interval), tat + rate.interval
 
 
 def decision_from(rate: Rate, reset_after: float) -> Decision:

@@ -29,13 +29,13 @@ local interval = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - period
-if allow_at > now then
-  return {0, string.format('%.3f', tat - now), string.format('%.3f', allow_at - now)}
+local ahead = tat - now
+if ahead > period - interval then
+  return {0, string.format('%.3f', ahead), string.format('%.3f', ahead + interval - period)}
 end
+local new_tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now))
-return {1, string.format('%.3f', new_tat - now), '0'}
+return {1, string.format('%.3f', ahead + interval), '0'}
 """
 #: Keys longer than this (user-chosen key functions) are stored as their SHA-256.
 MAX_KEY = 128

@@ -62,6 +62,12 @@ def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def _as_created(context: Any) -> datetime.datetime:
+    """A new row's ``updated_at``: its ``created_at``, not a second reading of the clock."""
+    created = context.get_current_parameters().get("created_at")
+    return created if isinstance(created, datetime.datetime) else utc_now()
+
+
 class Timestamps:
     """``created_at`` and ``updated_at`` in UTC, to the microsecond. Set by the application,
     so they are known right after a flush (no refresh, which async sessions cannot do
@@ -72,7 +78,10 @@ class Timestamps:
         DateTime(timezone=True), default=utc_now, server_default=func.now()
     )
     updated_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), default=utc_now, server_default=func.now(), onupdate=utc_now
+        DateTime(timezone=True),
+        default=_as_created,
+        server_default=func.now(),
+        onupdate=utc_now,
     )
 
 

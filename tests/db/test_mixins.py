@@ -45,6 +45,7 @@ def client(database_url):
         db.add(second)
         await db.flush()
         created = (first.created_at, second.created_at)
+        assert (first.updated_at, second.updated_at) == created  # one reading per new row
         first.title = "one, edited"
         await db.flush()
         assert first.updated_at > first.created_at

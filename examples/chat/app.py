@@ -108,7 +108,7 @@ def create_app() -> App:
 
     app = App(settings=Settings(app_name="chat"), plugins=[database, pubsub])
     app.lifespan_contexts.append(create_tables)
-    app.include(ChannelSocket("/socket", channels={"room:*": RoomChannel}))
+    app.include(ChannelSocket("/socket", channels={"room:*": RoomChannel}, longpoll=True))
     app.mount("/static", StaticFiles(HERE / "static"), name="static")
 
     @app.get("/")

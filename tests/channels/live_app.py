@@ -49,5 +49,5 @@ def make_app() -> App:
     )
     plugin = PubSubPlugin(backend, presence_heartbeat=0.5, presence_timeout=3)
     app = App(settings=Settings(profile="test"), plugins=[plugin])
-    app.include(ChannelSocket("/socket", channels={"room:*": Room}))
+    app.include(ChannelSocket("/socket", channels={"room:*": Room}, longpoll=True))
     return app

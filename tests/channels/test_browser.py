@@ -63,4 +63,18 @@ def test_two_tabs_chat_and_see_each_other(chromium, tmp_path):
         carol.wait_for_selector("#messages li:has-text('hi alice')")  # history from the db
         texts = carol.locator("#messages li").all_text_contents()
         assert texts == ["alicehello <b>bob</b>", "bobhi alice"]
+
+        # A browser on long polling chats with one on a WebSocket.
+        dave = context.new_page()
+        polls = []
+        dave.on("request", lambda r: "/socket/longpoll" in r.url and polls.append(r.method))
+        enter(dave, url + "/?transport=longpoll", "dave")
+        alice.wait_for_selector("#online li:has-text('dave')")
+        dave.fill("#body", "polling here")
+        dave.press("#body", "Enter")
+        alice.wait_for_selector("#messages li:has-text('polling here')")
+        alice.fill("#body", "heard you")
+        alice.press("#body", "Enter")
+        dave.wait_for_selector("#messages li:has-text('heard you')")
+        assert {"GET", "POST"} <= set(polls)
         context.close()

@@ -1,6 +1,7 @@
 """The official phoenix JS client against real servers: one process, then two sharing Redis."""
 
 import json
+import os
 import shutil
 import subprocess
 import uuid
@@ -10,12 +11,13 @@ from tests.channels._live import NODE_DIR, node_modules, uvicorn
 APP = "tests.channels.live_app:make_app"
 
 
-def run_client(*urls: str) -> dict:
+def run_client(*urls: str, transport: str = "websocket") -> dict:
     node_modules()
     sockets = [url.replace("http://", "ws://") + "/socket" for url in urls]
     result = subprocess.run(
         [shutil.which("node") or "node", "phoenix_client.mjs", *sockets],
         cwd=NODE_DIR,
+        env={**os.environ, "TRANSPORT": transport},
         capture_output=True,
         text=True,
         timeout=60,
@@ -52,6 +54,12 @@ def test_the_phoenix_js_client_joins_pushes_and_sees_presence():
     node_modules()
     with uvicorn(APP) as url:
         seen = run_client(url)
+    check_scenario(seen)
+
+
+def test_the_phoenix_js_client_over_long_polling():
+    with uvicorn(APP) as url:
+        seen = run_client(url, transport="longpoll")
     check_scenario(seen)
 
 

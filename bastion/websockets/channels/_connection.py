@@ -13,9 +13,10 @@ import asyncio
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.exceptions import HTTPError
+from bastion.types import Scope
 from bastion.websockets.channels import _frames
 from bastion.websockets.channels._frames import Frame, FrameError
 from bastion.websockets.channels.channel import Channel, ChannelError
@@ -27,6 +28,45 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("bastion.channels")
 MESSAGE_TOO_BIG = 1009  # RFC 6455 §7.4.1
+
+
+class Transport(Protocol):
+    """What a connection needs from the wire: a WebSocket, or a long-poll session."""
+
+    #: The handshake's scope: what ``connect``, ``join`` and handlers resolve parameters from.
+    scope: Scope
+    #: Seconds without a client frame before closing, or None (the transport watches itself).
+    idle_timeout: float | None
+
+    async def receive(self) -> str | bytes:
+        """The next client frame; raises ``WebSocketDisconnect`` once the client left."""
+        ...
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class OverWebSocket:
+    """The WebSocket transport; phoenix.js heartbeats every 30 s, so silence means gone."""
+
+    __slots__ = ("idle_timeout", "scope", "websocket")
+
+    def __init__(self, websocket: WebSocket, idle_timeout: float) -> None:
+        self.websocket = websocket
+        self.scope = websocket.scope
+        self.idle_timeout: float | None = idle_timeout
+
+    async def receive(self) -> str | bytes:
+        message = await self.websocket._receive_message()
+        data: str | bytes | None = message.get("text")
+        return data if data is not None else message.get("bytes") or b""
+
+    async def send_text(self, data: str) -> None:
+        await self.websocket.send_text(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.websocket.close(code, reason)
 
 
 class _Joined:
@@ -45,12 +85,12 @@ class Connection:
     """The server side of one ``phoenix.js`` Socket."""
 
     def __init__(
-        self, socket: ChannelSocket, setup: Setup, websocket: WebSocket, assigns: dict[str, Any]
+        self, socket: ChannelSocket, setup: Setup, transport: Transport, assigns: dict[str, Any]
     ) -> None:
         self.socket = socket
         self.setup = setup
         self.plugin = setup.plugin
-        self.websocket = websocket
+        self.transport = transport
         self.assigns = assigns
         self.id = secrets.token_hex(8)
         self.limits = socket.limits
@@ -88,7 +128,7 @@ class Connection:
             self._writer.cancel()  # no send may run while the close frame goes out
             await asyncio.gather(self._writer, return_exceptions=True)
         try:
-            await self.websocket.close(code, reason)
+            await self.transport.close(code, reason)
         except Exception:
             pass  # the peer is gone already
         if self._deadline is not None:
@@ -117,7 +157,7 @@ class Connection:
         while True:
             frame = await self.outbox.get()
             try:
-                await self.websocket.send_text(frame)
+                await self.transport.send_text(frame)
             except (WebSocketDisconnect, RuntimeError):
                 self.closing = True
                 if self._deadline is not None:
@@ -129,8 +169,8 @@ class Connection:
         tokens, stamp = float(limits.burst), time.monotonic()
         while not self.closing:
             try:
-                async with asyncio.timeout(limits.heartbeat_timeout) as self._deadline:
-                    message = await self.websocket._receive_message()
+                async with asyncio.timeout(self.transport.idle_timeout) as self._deadline:
+                    data = await self.transport.receive()
             except TimeoutError:
                 await self.close(WSCloseCode.NORMAL, "Heartbeat timeout")
                 return
@@ -138,9 +178,6 @@ class Connection:
                 return  # the peer left (or we closed and the socket is done)
             finally:
                 self._deadline = None
-            data = message.get("text")
-            if data is None:
-                data = message.get("bytes") or b""
             if len(data) > limits.max_message_size:
                 await self.close(MESSAGE_TOO_BIG, "Message too big")
                 return
@@ -197,7 +234,7 @@ class Connection:
 
     async def _serve_channel(self, joined: _Joined, join: Frame) -> None:
         channel = joined.channel
-        scope = self.websocket.scope
+        scope = self.transport.scope
         values = {"topic": channel.topic, "params": join.payload}
         try:
             response = await self.setup.calls[type(channel), "join"](scope, values, channel)
@@ -255,7 +292,7 @@ class Connection:
         values = {"payload": frame.payload, "event": frame.event}
         try:
             response = await self.setup.calls[type(channel), method](
-                self.websocket.scope, values, channel
+                self.transport.scope, values, channel
             )
         except Exception as exc:
             self.reply(frame, "error", _failure(exc, f"{type(channel).__name__}.{method}"))

@@ -4,27 +4,34 @@
     app.include(ChannelSocket("/socket", channels={"room:*": RoomChannel}, connect=auth))
 
 serves ``/socket/websocket?vsn=2.0.0``, the URL the ``phoenix`` JS client builds for
-``new Socket("/socket")``. ``connect`` (optional, with dependencies) runs on the handshake:
-it returns the socket's assigns (a mapping), or False / raises ``HTTPError`` to refuse.
+``new Socket("/socket")``, and with ``longpoll=True`` also ``/socket/longpoll`` (see
+``longpoll.py``). ``connect`` (optional, with dependencies) runs on the handshake: it
+returns the socket's assigns (a mapping), or False / raises ``HTTPError`` to refuse.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from bastion.di.depends import Depends
-from bastion.exceptions import ConfigurationError
+from bastion.exceptions import ConfigurationError, Gone
+from bastion.http.connection import HTTPConnection
 from bastion.http.request import Request
+from bastion.http.response import Response
 from bastion.routing.router import Router
 from bastion.websockets.channels._calls import Call
 from bastion.websockets.channels.channel import Channel
+from bastion.websockets.channels.longpoll import LongPollSession, open_session, session_of
 from bastion.websockets.pubsub.plugin import PubSubPlugin, plugin_of
 from bastion.websockets.websocket import WebSocket, WSCloseCode
 
 _TOKEN_PREFIX = "base64url.bearer.phx."
+#: Frames phoenix.js sends in one long-poll POST at most.
+_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,8 @@ class ChannelSocket(Router):
     (``"room:*"``); the longest matching prefix wins. ``check_origin``: True accepts
     browsers only from the socket's own host, a list names the allowed origins
     (``"https://example.com"``), False accepts any (clients without Origin always pass).
+    ``longpoll=True`` adds Phoenix's long-poll transport; ``poll_window`` is how long a poll
+    waits for frames, and how long a session outlives its client's last request.
     """
 
     def __init__(
@@ -101,6 +110,8 @@ class ChannelSocket(Router):
         connect: Callable[..., Any] | None = None,
         limits: SocketLimits | None = None,
         check_origin: bool | Sequence[str] = True,
+        longpoll: bool = False,
+        poll_window: float = 10.0,
         dependencies: Sequence[Any] = (),
     ) -> None:
         if not path.startswith("/") or path.endswith("/"):
@@ -114,18 +125,40 @@ class ChannelSocket(Router):
         self.limits = limits if limits is not None else SocketLimits()
         self.check_origin = check_origin if isinstance(check_origin, bool) else set(check_origin)
         self.exact, self.prefixes = _compile_topics(channels)
+        if not poll_window > 0:
+            raise ConfigurationError(f"ChannelSocket poll_window={poll_window!r}: use seconds > 0")
+        self.poll_window = poll_window
+        #: Open long-poll sessions by token, and the tasks serving them.
+        self.sessions: dict[str, LongPollSession] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
         self._setup: Setup | None = None
+        # Real objects, not strings: the dependency is this instance's own method.
+        setup = Annotated[Setup, Depends(self._prepare, scope="app")]
 
         async def serve(websocket: WebSocket, setup: Setup) -> None:
             await self._serve(websocket, setup)
 
-        # Real objects, not strings: the dependency is this instance's own method.
-        serve.__annotations__ = {
-            "websocket": WebSocket,
-            "setup": Annotated[Setup, Depends(self._prepare, scope="app")],
-            "return": None,
-        }
+        serve.__annotations__ = {"websocket": WebSocket, "setup": setup, "return": None}
         self.websocket(path + "/websocket")(serve)
+        if not longpoll:
+            return
+
+        async def poll(request: Request, setup: Setup) -> Response:
+            session = session_of(self, request)
+            if session is None:
+                return await open_session(self, await self._current(setup, request), request)
+            return await session.poll()
+
+        async def publish(request: Request) -> Response:
+            session = session_of(self, request)
+            if session is None:
+                raise Gone("No such long-poll session; open a new one")
+            return await session.publish(await request.body(), self.limits.max_message_size)
+
+        poll.__annotations__ = {"request": Request, "setup": setup, "return": Response}
+        self.get(path + "/longpoll", include_in_schema=False)(poll)
+        limit = _BATCH * self.limits.max_message_size
+        self.post(path + "/longpoll", include_in_schema=False, max_body_size=limit)(publish)
 
     def channel_for(self, topic: str) -> type[Channel] | None:
         """The class serving ``topic``, or None."""
@@ -142,50 +175,68 @@ class ChannelSocket(Router):
         self._setup = Setup(self, plugin_of(request.app, f"ChannelSocket({self.path!r})"), request)
         return self._setup
 
-    async def _serve(self, websocket: WebSocket, setup: Setup) -> None:
-        from bastion.websockets.channels._connection import Connection
+    async def _current(self, setup: Setup, connection: HTTPConnection) -> Setup:
+        """``setup``, compiled again if a test has changed the dependency overrides since."""
+        if setup.stamp != tuple(connection.app.dependency_overrides.items()):
+            return await self._prepare(Request(connection.scope, _no_receive))
+        return setup
 
-        if setup.stamp != tuple(websocket.app.dependency_overrides.items()):
-            setup = await self._prepare(Request(websocket.scope, _no_receive))
-        refusal = self._refusal(websocket)
-        if refusal is not None:
-            await websocket.close(WSCloseCode.POLICY_VIOLATION, refusal)
+    async def _serve(self, websocket: WebSocket, setup: Setup) -> None:
+        from bastion.websockets.channels._connection import Connection, OverWebSocket
+
+        setup = await self._current(setup, websocket)
+        outcome = await self.admit(websocket, setup)
+        if isinstance(outcome, str):
+            await websocket.close(WSCloseCode.POLICY_VIOLATION, outcome)
             return
-        assigns: Any = {}
-        if setup.connect is not None:
-            assigns = await setup.connect(websocket.scope, {})
-            if assigns is False:
-                await websocket.close(WSCloseCode.POLICY_VIOLATION, "Connection refused")
-                return
-            if assigns is None or assigns is True:
-                assigns = {}
-            elif not isinstance(assigns, Mapping):
-                raise TypeError(
-                    f"ChannelSocket connect returned {assigns!r}; return a mapping of "
-                    "assigns, True/None to accept, or False to refuse"
-                )
         offered = websocket.subprotocols
         await websocket.accept(subprotocol="phoenix" if "phoenix" in offered else None)
-        await Connection(self, setup, websocket, dict(assigns)).run()
+        transport = OverWebSocket(websocket, self.limits.heartbeat_timeout)
+        await Connection(self, setup, transport, outcome).run()
 
-    def _refusal(self, websocket: WebSocket) -> str | None:
-        vsn = websocket.query_params.get("vsn")
+    async def admit(self, connection: HTTPConnection, setup: Setup) -> dict[str, Any] | str:
+        """A new connection's assigns, or why it is refused (``connect`` may raise too)."""
+        refusal = self._refusal(connection)
+        if refusal is not None:
+            return refusal
+        if setup.connect is None:
+            return {}
+        assigns = await setup.connect(connection.scope, {})
+        if assigns is False:
+            return "Connection refused"
+        if assigns is None or assigns is True:
+            return {}
+        if not isinstance(assigns, Mapping):
+            raise TypeError(
+                f"ChannelSocket connect returned {assigns!r}; return a mapping of "
+                "assigns, True/None to accept, or False to refuse"
+            )
+        return dict(assigns)
+
+    def _refusal(self, connection: HTTPConnection) -> str | None:
+        vsn = connection.query_params.get("vsn")
         if vsn is not None and not vsn.startswith("2."):
             return f"Unsupported serializer vsn {vsn}; this socket speaks 2.0.0"
-        origin = websocket.headers.get("origin")
+        origin = connection.headers.get("origin")
         if origin is None or self.check_origin is False:
             return None
         if self.check_origin is True:
-            host = websocket.headers.get("host", "")
+            host = connection.headers.get("host", "")
             allowed = origin.split("://", 1)[-1] == host
         else:
             allowed = origin in self.check_origin
         return None if allowed else f"Origin {origin} is not allowed"
 
 
-def phoenix_token(websocket: WebSocket) -> str | None:
-    """The ``authToken`` phoenix.js sends in the ``Sec-WebSocket-Protocol`` header."""
-    for protocol in websocket.subprotocols:
+def phoenix_token(connection: HTTPConnection) -> str | None:
+    """The ``authToken`` phoenix.js sends: in ``Sec-WebSocket-Protocol`` on a WebSocket,
+    in ``X-Phoenix-AuthToken`` on a long poll. Takes the WebSocket or a ``Request``."""
+    headers = connection.headers
+    token = headers.get("x-phoenix-authtoken")
+    if token is not None:
+        return token
+    for protocol in headers.get("sec-websocket-protocol", "").split(","):
+        protocol = protocol.strip()
         if protocol.startswith(_TOKEN_PREFIX):
             encoded = protocol[len(_TOKEN_PREFIX) :]
             try:

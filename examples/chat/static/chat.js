@@ -1,5 +1,5 @@
 // The chat page: the official phoenix client, unchanged, against a Bastion ChannelSocket.
-import {Presence, Socket} from "/static/vendor/phoenix.mjs"
+import {LongPoll, Presence, Socket} from "/static/vendor/phoenix.mjs"
 
 const $ = id => document.getElementById(id)
 
@@ -25,7 +25,10 @@ function renderOnline(presence){
 $("enter").addEventListener("submit", event => {
   event.preventDefault()
   const name = $("name").value.trim(), room = $("room").value.trim()
-  const socket = new Socket("/socket")
+  // Long polling when WebSockets fail (a proxy that drops them), as Phoenix apps ship;
+  // ?transport=longpoll uses it from the start.
+  const longpoll = new URLSearchParams(location.search).get("transport") === "longpoll"
+  const socket = new Socket("/socket", longpoll ? {transport: LongPoll} : {longPollFallbackMs: 2500})
   socket.connect()
   const channel = socket.channel(`room:${room}`, {name})
   const presence = new Presence(channel)

@@ -1,13 +1,17 @@
 // Drives a Bastion ChannelSocket with the official phoenix client, unchanged.
 //
 //   node phoenix_client.mjs ws://host:port/socket [ws://other-host:port/socket]
+//   TRANSPORT=longpoll node phoenix_client.mjs ...    (Phoenix's long-poll transport)
 //
 // Alice connects to the first URL, Bob to the second (the same one if only one is given).
 // Prints one JSON object with what each saw; exits 1 if the scenario does not finish.
-import {Presence, Socket} from "phoenix"
+import {LongPoll, Presence, Socket} from "phoenix"
 import WebSocket from "ws"
 
 const [urlA, urlB = urlA] = process.argv.slice(2)
+// Node 20 has no global WebSocket: hand the client the `ws` package as its transport.
+// LongPoll uses Node's fetch.
+const transport = process.env.TRANSPORT === "longpoll" ? LongPoll : WebSocket
 const seen = {alice: {raw: []}, bob: {raw: []}}
 const timer = setTimeout(() => finish(1, "timeout"), 15000)
 
@@ -18,8 +22,7 @@ function finish(code, error){
 }
 
 function connect(url, name){
-  // Node 20 has no global WebSocket: hand the client the `ws` package as its transport.
-  const socket = new Socket(url, {transport: WebSocket, heartbeatIntervalMs: 1000, params: {client: "node"}})
+  const socket = new Socket(url, {transport, heartbeatIntervalMs: 1000, params: {client: "node"}})
   socket.onError(() => seen[name].socketError = true)
   socket.connect()
   const channel = socket.channel("room:lobby", {name})
@@ -61,7 +64,7 @@ try {
   seen.alice.failReply = await reply(alice.channel.push("fail", {}))
   seen.alice.afterFailReply = await reply(alice.channel.push("shout", {body: "still alive"}))
 
-  const mallory = new Socket(urlA, {transport: WebSocket})
+  const mallory = new Socket(urlA, {transport})
   mallory.connect()
   const refused = mallory.channel("room:lobby", {name: "mallory"})
   seen.malloryJoin = await reply(refused.join())

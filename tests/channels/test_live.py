@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import uuid
 
+import httpx
+
 from tests.channels._live import NODE_DIR, node_modules, uvicorn
 
 APP = "tests.channels.live_app:make_app"
@@ -74,3 +76,42 @@ def test_two_processes_share_broadcasts_and_presence_through_redis(redis_url):
     alice_node = next(d for d in diffs if "alice" in d["joins"])["joins"]["alice"]["metas"][0]
     bob_node = next(d for d in diffs if "bob" in d["joins"])["joins"]["bob"]["metas"][0]
     assert alice_node["node"] != bob_node["node"]
+
+
+def test_long_polls_reach_their_session_through_either_process(redis_url):
+    """No sticky sessions: GETs and POSTs of one session alternate between two processes."""
+    env = {"BASTION_TEST_REDIS_URL": redis_url, "BASTION_TEST_PREFIX": uuid.uuid4().hex[:8]}
+    with uvicorn(APP, env) as first, uvicorn(APP, env) as second, httpx.Client(timeout=30) as http:
+        path = "/socket/longpoll"
+        token = http.get(first + path, params={"vsn": "2.0.0"}).json()["token"]
+        session = {"vsn": "2.0.0", "token": token}
+
+        def send(url: str, *frames: list) -> None:
+            body = "\n".join(json.dumps(f) for f in frames)
+            assert http.post(url + path, params=session, content=body).json() == {
+                "status": 200,
+                "token": token,
+            }
+
+        def receive(until) -> list:
+            seen: list = []
+            for url in [second, first] * 5:  # bounded; each poll asks the other process
+                answer = http.get(url + path, params=session).json()
+                assert answer["status"] in (200, 204) and answer["token"] == token
+                seen += [json.loads(m) for m in answer.get("messages", [])]
+                if until(seen):
+                    return seen
+            raise AssertionError(f"not seen: {seen}")
+
+        send(second, ["1", "1", "room:relay", "phx_join", {"name": "zoe"}])
+        seen = receive(lambda s: any(f[3] == "presence_diff" for f in s))
+        assert ["1", "1", "room:relay", "phx_reply", {"status": "ok", "response": {"welcome": "zoe"}}] in seen
+        send(first, ["1", "2", "room:relay", "shout", {"body": "over there"}])
+        seen = receive(lambda s: any(f[3] == "shout" for f in s))
+        assert [None, None, "room:relay", "shout", {"body": "over there", "from": "zoe"}] in seen
+
+        # A token no process owns: a POST is refused, a GET opens a new session.
+        stale = {"token": token.rpartition(".")[0] + ".gone"}
+        assert http.post(second + path, params=stale, content="[]").status_code == 410
+        fresh = http.get(second + path, params=stale).json()
+        assert fresh["status"] == 410 and fresh["token"] not in (token, stale["token"])

@@ -13,7 +13,8 @@ phoenix.js appends ``token`` after the socket's own params, which may have a ``t
 the last one is the session's, and a GET whose last token names no session opens one, as in
 Phoenix. A session ends when its client has not polled for ``window`` seconds; the next
 request with its token gets 410, and phoenix.js reconnects and rejoins. A session lives in
-the process that opened it, so several processes behind one address need sticky sessions.
+the process that opened it; with a shared pub/sub (Redis), a request that reaches another
+process is relayed to it (``_relay.py``), so no sticky sessions are needed.
 Refusals are problem+json answers, whose ``status`` member is what phoenix.js reads.
 """
 
@@ -30,23 +31,26 @@ from bastion.exceptions import Forbidden, Gone, HTTPError, PayloadTooLarge
 from bastion.http.request import Request
 from bastion.http.response import JSONResponse, Response
 from bastion.types import Scope
+from bastion.websockets.channels._relay import Relay
+from bastion.websockets.pubsub.memory import MemoryPubSub
 from bastion.websockets.websocket import WebSocketDisconnect, WSCloseCode
 
 if TYPE_CHECKING:
-    from bastion.websockets.channels.socket import ChannelSocket, Setup
+    from bastion.websockets.channels.socket import ChannelSocket, Setup, SocketLimits
 
 
 class LongPollSession:
     """One long-poll client: frames in from its POSTs, frames out to its GETs."""
 
-    def __init__(self, scope: Scope, window: float, inbox: int, outbox: int) -> None:
-        self.token = secrets.token_urlsafe(24)
+    def __init__(self, node: str, scope: Scope, window: float, limits: SocketLimits) -> None:
+        self.token = f"{node}.{secrets.token_urlsafe(24)}"
         self.scope = scope
         self.idle_timeout: float | None = None  # the poll window decides instead
         self.window = window
-        self.inbox: asyncio.Queue[str | bytes] = asyncio.Queue(inbox)
+        self.max_message_size = limits.max_message_size
+        self.inbox: asyncio.Queue[str | bytes] = asyncio.Queue(limits.burst)
         self.outbox: list[str] = []
-        self.outbox_limit = outbox
+        self.outbox_limit = limits.outbound_queue
         self.arrived = asyncio.Event()
         self.closed = False
         self.polling = 0
@@ -62,7 +66,7 @@ class LongPollSession:
             except TimeoutError:
                 self._reading = None
                 if self.polling == 0 and monotonic() - self.last_seen >= self.window:
-                    self._end()  # the client stopped polling
+                    self.end()  # the client stopped polling
             finally:
                 self._reading = None
         raise WebSocketDisconnect(WSCloseCode.GOING_AWAY)
@@ -76,16 +80,17 @@ class LongPollSession:
         self.arrived.set()
 
     async def close(self, code: int, reason: str) -> None:
-        self._end()
+        self.end()
 
-    def _end(self) -> None:
+    def end(self) -> None:
         self.closed = True
         self.arrived.set()  # a waiting poll answers now
         if self._reading is not None:
             self._reading.reschedule(-1)  # and the connection stops reading now
 
-    # -- the client's requests -----------------------------------------------------------------
-    async def poll(self) -> Response:
+    # -- the client's requests, from this process or relayed -----------------------------------
+    async def take(self) -> tuple[int, list[str]]:
+        """One poll: the frames written so far, or those that come within the window."""
         self.polling += 1
         try:
             if not self.outbox and not self.closed:
@@ -101,31 +106,76 @@ class LongPollSession:
             self.polling -= 1
             self.last_seen = monotonic()
         if messages:
-            return _answer(200, self.token, messages)
-        if self.closed:
-            raise Gone("This long-poll session has ended; open a new one")
-        return _answer(204, self.token)
+            return 200, messages
+        return (410 if self.closed else 204), []
 
-    async def publish(self, body: bytes, max_message_size: int) -> Response:
+    async def publish(self, body: bytes) -> None:
+        """Queue the client's frames, one per line; 413 or 410 end the session."""
         self.last_seen = monotonic()
         for line in body.splitlines():
             if not line:
                 continue
-            if len(line) > max_message_size:
-                self._end()
-                raise PayloadTooLarge(f"A message is over the limit of {max_message_size} bytes")
+            if len(line) > self.max_message_size:
+                self.end()
+                raise PayloadTooLarge(
+                    f"A message is over the limit of {self.max_message_size} bytes"
+                )
             try:  # a full inbox holds the POST back, but not past the window
                 async with asyncio.timeout(self.window):
                     await self.inbox.put(_frame(line))
             except TimeoutError:
-                self._end()
+                self.end()
             if self.closed:
-                raise Gone("This long-poll session has ended; open a new one")
-        return _answer(200, self.token)
+                raise _gone()
 
 
-async def open_session(socket: ChannelSocket, setup: Setup, request: Request) -> Response:
-    """A GET without a token: admit the client as a WebSocket handshake would."""
+async def poll(socket: ChannelSocket, setup: Setup, request: Request) -> Response:
+    """A GET: the session's frames, relayed from its process if need be, or a new session."""
+    token = _token(request)
+    session = socket.sessions.get(token) if token else None
+    if session is not None and not session.closed:
+        return _polled(session.token, *await session.take())
+    relay = relay_of(socket, setup)
+    if token and relay is not None and relay.owns_elsewhere(token):
+        answer = await relay.ask(token, "poll", {}, socket.poll_window)
+        if answer is not None:
+            return _polled(token, answer.get("status", 204), answer.get("messages", []))
+    return await _open(socket, setup, request, relay)
+
+
+async def publish(socket: ChannelSocket, setup: Setup, request: Request) -> Response:
+    """A POST: the client's frames, for its session here or in another process."""
+    token = _token(request)
+    session = socket.sessions.get(token) if token else None
+    if session is not None and not session.closed:
+        await session.publish(await request.body())
+        return _answer(session.token, 200)
+    relay = relay_of(socket, setup)
+    if token and relay is not None and relay.owns_elsewhere(token):
+        body = (await request.body()).decode("utf-8", "replace")
+        answer = await relay.ask(token, "publish", {"body": body}, socket.poll_window)
+        status = 410 if answer is None else answer.get("status", 410)
+        if status == 200:
+            return _answer(token, 200)
+        if answer is not None and status != 410:
+            raise HTTPError(answer.get("detail"), status_code=status)
+    raise _gone()
+
+
+def relay_of(socket: ChannelSocket, setup: Setup) -> Relay | None:
+    """The socket's relay over a pub/sub shared between processes; None for one process."""
+    pubsub = setup.plugin.pubsub
+    if isinstance(pubsub, MemoryPubSub):
+        return None
+    if socket.relay is None or socket.relay.pubsub is not pubsub:
+        socket.relay = Relay(pubsub)
+    return socket.relay
+
+
+async def _open(
+    socket: ChannelSocket, setup: Setup, request: Request, relay: Relay | None
+) -> Response:
+    """A new session: the client is admitted as a WebSocket handshake would be."""
     from bastion.websockets.channels._connection import Connection
 
     try:
@@ -134,31 +184,32 @@ async def open_session(socket: ChannelSocket, setup: Setup, request: Request) ->
         outcome = exc.detail  # phoenix.js understands 403 only
     if isinstance(outcome, str):
         raise Forbidden(outcome)
-    limits = socket.limits
-    session = LongPollSession(
-        dict(request.scope), socket.poll_window, limits.burst, limits.outbound_queue
-    )
+    node = setup.plugin.pubsub.node_id
+    session = LongPollSession(node, dict(request.scope), socket.poll_window, socket.limits)
     sessions = socket.sessions
     sessions[session.token] = session
+    if relay is not None:
+        await relay.serve(session)
 
     async def run() -> None:
         try:
             await Connection(socket, setup, session, outcome).run()
         finally:
-            session._end()
+            session.end()
             sessions.pop(session.token, None)
+            if relay is not None:
+                await relay.stop_serving(session)
 
-    task = asyncio.create_task(run(), name=f"bastion-longpoll-{session.token[:8]}")
+    task = asyncio.create_task(run(), name=f"bastion-longpoll-{session.token[-8:]}")
     socket.tasks.add(task)
     task.add_done_callback(socket.tasks.discard)
-    return _answer(410, session.token)
+    return _answer(session.token, 410)
 
 
-def session_of(socket: ChannelSocket, request: Request) -> LongPollSession | None:
-    """The open session the request's last ``token`` names, or None."""
+def _token(request: Request) -> str | None:
+    """The session's token: the last ``token`` (the socket's params may carry one first)."""
     tokens = request.query_params.getlist("token")
-    session = socket.sessions.get(tokens[-1]) if tokens else None
-    return None if session is None or session.closed else session
+    return tokens[-1] if tokens else None
 
 
 def _frame(line: bytes) -> str | bytes:
@@ -171,8 +222,18 @@ def _frame(line: bytes) -> str | bytes:
         return line.decode("utf-8", "replace")  # the frame decoder will refuse it
 
 
-def _answer(status: int, token: str, messages: list[str] | None = None) -> Response:
+def _polled(token: str, status: int, messages: list[str]) -> Response:
+    if status == 410:
+        raise _gone()
+    return _answer(token, status, messages)
+
+
+def _answer(token: str, status: int, messages: list[str] | None = None) -> Response:
     body: dict[str, Any] = {"status": status, "token": token}
-    if messages is not None:
+    if messages:
         body["messages"] = messages
     return JSONResponse(body)
+
+
+def _gone() -> Gone:
+    return Gone("No such long-poll session, or it has ended; open a new one")

@@ -18,14 +18,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from bastion.di.depends import Depends
-from bastion.exceptions import ConfigurationError, Gone
+from bastion.exceptions import ConfigurationError
 from bastion.http.connection import HTTPConnection
 from bastion.http.request import Request
 from bastion.http.response import Response
 from bastion.routing.router import Router
+from bastion.websockets.channels import longpoll as long_poll
 from bastion.websockets.channels._calls import Call
+from bastion.websockets.channels._relay import Relay
 from bastion.websockets.channels.channel import Channel
-from bastion.websockets.channels.longpoll import LongPollSession, open_session, session_of
+from bastion.websockets.channels.longpoll import LongPollSession
 from bastion.websockets.pubsub.plugin import PubSubPlugin, plugin_of
 from bastion.websockets.websocket import WebSocket, WSCloseCode
 
@@ -131,6 +133,7 @@ class ChannelSocket(Router):
         #: Open long-poll sessions by token, and the tasks serving them.
         self.sessions: dict[str, LongPollSession] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.relay: Relay | None = None  # made on first use, with a shared pub/sub
         self._setup: Setup | None = None
         # Real objects, not strings: the dependency is this instance's own method.
         setup = Annotated[Setup, Depends(self._prepare, scope="app")]
@@ -144,18 +147,13 @@ class ChannelSocket(Router):
             return
 
         async def poll(request: Request, setup: Setup) -> Response:
-            session = session_of(self, request)
-            if session is None:
-                return await open_session(self, await self._current(setup, request), request)
-            return await session.poll()
+            return await long_poll.poll(self, await self._current(setup, request), request)
 
-        async def publish(request: Request) -> Response:
-            session = session_of(self, request)
-            if session is None:
-                raise Gone("No such long-poll session; open a new one")
-            return await session.publish(await request.body(), self.limits.max_message_size)
+        async def publish(request: Request, setup: Setup) -> Response:
+            return await long_poll.publish(self, setup, request)
 
-        poll.__annotations__ = {"request": Request, "setup": setup, "return": Response}
+        for handler in (poll, publish):
+            handler.__annotations__ = {"request": Request, "setup": setup, "return": Response}
         self.get(path + "/longpoll", include_in_schema=False)(poll)
         limit = _BATCH * self.limits.max_message_size
         self.post(path + "/longpoll", include_in_schema=False, max_body_size=limit)(publish)

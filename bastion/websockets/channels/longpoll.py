@@ -131,35 +131,46 @@ class LongPollSession:
 
 async def poll(socket: ChannelSocket, setup: Setup, request: Request) -> Response:
     """A GET: the session's frames, relayed from its process if need be, or a new session."""
-    token = _token(request)
-    session = socket.sessions.get(token) if token else None
-    if session is not None and not session.closed:
+    token, session, owner = _locate(socket, setup, request)
+    if session is not None:
         return _polled(session.token, *await session.take())
-    relay = relay_of(socket, setup)
-    if token and relay is not None and relay.owns_elsewhere(token):
-        answer = await relay.ask(token, "poll", {}, socket.poll_window)
+    if token and owner is not None:
+        answer = await owner.ask(token, "poll", {}, socket.poll_window)
         if answer is not None:
             return _polled(token, answer.get("status", 204), answer.get("messages", []))
-    return await _open(socket, setup, request, relay)
+    return await _open(socket, setup, request)
 
 
 async def publish(socket: ChannelSocket, setup: Setup, request: Request) -> Response:
     """A POST: the client's frames, for its session here or in another process."""
+    token, session, owner = _locate(socket, setup, request)
+    if session is not None:
+        await session.publish(await request.body())
+        return _answer(session.token, 200)
+    if token and owner is not None:
+        body = (await request.body()).decode("utf-8", "replace")
+        answer = await owner.ask(token, "publish", {"body": body}, socket.poll_window) or {}
+        status = answer.get("status", 410)
+        if status == 200:
+            return _answer(token, 200)
+        if status != 410:
+            raise HTTPError(answer.get("detail"), status_code=status)
+    raise _gone()
+
+
+def _locate(
+    socket: ChannelSocket, setup: Setup, request: Request
+) -> tuple[str | None, LongPollSession | None, Relay | None]:
+    """The request's token; its session if open in this process, else the relay to the
+    process that owns it (None when that is no other process)."""
     token = _token(request)
     session = socket.sessions.get(token) if token else None
     if session is not None and not session.closed:
-        await session.publish(await request.body())
-        return _answer(session.token, 200)
+        return token, session, None
     relay = relay_of(socket, setup)
-    if token and relay is not None and relay.owns_elsewhere(token):
-        body = (await request.body()).decode("utf-8", "replace")
-        answer = await relay.ask(token, "publish", {"body": body}, socket.poll_window)
-        status = 410 if answer is None else answer.get("status", 410)
-        if status == 200:
-            return _answer(token, 200)
-        if answer is not None and status != 410:
-            raise HTTPError(answer.get("detail"), status_code=status)
-    raise _gone()
+    if token is None or relay is None or not relay.owns_elsewhere(token):
+        return token, None, None
+    return token, None, relay
 
 
 def relay_of(socket: ChannelSocket, setup: Setup) -> Relay | None:
@@ -172,9 +183,7 @@ def relay_of(socket: ChannelSocket, setup: Setup) -> Relay | None:
     return socket.relay
 
 
-async def _open(
-    socket: ChannelSocket, setup: Setup, request: Request, relay: Relay | None
-) -> Response:
+async def _open(socket: ChannelSocket, setup: Setup, request: Request) -> Response:
     """A new session: the client is admitted as a WebSocket handshake would be."""
     from bastion.websockets.channels._connection import Connection
 
@@ -184,6 +193,7 @@ async def _open(
         outcome = exc.detail  # phoenix.js understands 403 only
     if isinstance(outcome, str):
         raise Forbidden(outcome)
+    relay = relay_of(socket, setup)
     node = setup.plugin.pubsub.node_id
     session = LongPollSession(node, dict(request.scope), socket.poll_window, socket.limits)
     sessions = socket.sessions

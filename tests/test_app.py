@@ -217,6 +217,33 @@ def test_chunked_body_over_the_limit_is_413():
     assert TestClient(app).post("/upload", content=chunks()).status_code == 413
 
 
+def test_a_route_sets_its_own_body_limit_above_or_below_the_apps():
+    app = App(settings=Settings(profile="test", max_body_size=10))
+
+    @app.post("/upload", max_body_size=100)
+    async def upload(request: Request) -> dict:
+        return {"size": len(await request.body())}
+
+    @app.post("/hook", max_body_size=5)
+    async def hook(body: dict) -> dict:
+        return body
+
+    client = TestClient(app)
+    assert client.post("/upload", content=b"x" * 100).json() == {"size": 100}
+    assert client.post("/upload", content=b"x" * 101).status_code == 413
+    assert client.post("/hook", json={}).status_code == 201
+    refused = client.post("/hook", json={"a": 1})
+    assert refused.status_code == 413 and "limit of 5 bytes" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("limit", [0, -1, "1mb", True])
+def test_a_bad_route_body_limit_fails_when_the_routes_are_built(limit):
+    app = App(settings=Settings(profile="test"))
+    app.post("/upload", max_body_size=limit)(lambda: None)
+    with pytest.raises(ConfigurationError, match="max_body_size"):
+        TestClient(app).post("/upload")
+
+
 @pytest.mark.parametrize("profile", ["prod", "test"])
 def test_a_production_server_freezes_its_startup_objects(profile: str) -> None:
     """After a production start-up the garbage collector no longer rescans what was built

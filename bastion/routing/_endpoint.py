@@ -143,8 +143,23 @@ def compile_http(route: Route, app: App[Any]) -> CompiledRoute:
             except Exception as exc:
                 return await failed(request, exc)
 
+    if "max_body_size" in route.options:
+        endpoint = _body_limited(endpoint, route.options["max_body_size"], where)
     endpoint = apply_middleware(route.options.get("middleware", ()), endpoint, where, app)
     return CompiledRoute(route, plan, endpoint, converters, status_code, response_type)
+
+
+def _body_limited(endpoint: Endpoint, limit: int, where: str) -> Endpoint:
+    """The route's own ``max_body_size`` (an upload route's larger one, a webhook's
+    smaller one) in place of the app's, for the route's middleware and handler."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigurationError(f"{where}: max_body_size={limit!r}; use a number of bytes >= 1")
+
+    async def limited(request: Request) -> Response:
+        request.max_body_size = limit
+        return await endpoint(request)
+
+    return limited
 
 
 def compile_websocket(route: WebSocketRoute, app: App[Any]) -> CompiledRoute:

@@ -208,3 +208,56 @@ def test_phoenix_token_reads_the_websocket_subprotocol_and_the_long_poll_header(
             assert json.loads(ws.receive_text())[4]["response"] == {"user": "ada's token"}
         opened = client.get(POLL, headers={"x-phoenix-authtoken": "ada's token"})
         assert opened.json()["status"] == 410
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff\xfe not utf-8",
+        b"[1, 2",  # malformed JSON
+        b'{"topic": "room:a"}',  # an object: the V2 serializer wants an array
+        b"AAAA",  # base64 of a binary frame too short to be a push
+        b"\n\n\n",
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
+async def test_hostile_posts_never_get_a_500(body):
+    async with AsyncTestClient(make_app(poll_window=WINDOW)) as client:
+        token = await open_session(client)
+        response = await client.post(POLL, params={"token": token}, content=body)
+        assert response.status_code in (200, 410, 413), response.text
+
+
+def test_a_post_over_a_batch_of_messages_is_refused_with_413():
+    with TestClient(make_app(limits=SocketLimits(max_message_size=100))) as client:
+        token = client.get(POLL).json()["token"]
+        response = client.post(POLL, params={"token": token}, content=b"[]\n" * 5000)
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_binary_push_arrives_base64_encoded_as_phoenix_js_sends_it():
+    async with AsyncTestClient(make_app(poll_window=WINDOW)) as client:
+        token = await open_session(client)
+        await post(client, token, frame("1", "1", "room:b", "phx_join", {}))
+        header = b"".join(bytes([len(part)]) for part in (b"1", b"2", b"room:b", b"echo"))
+        push = b"\x00" + header + b"12room:becho" + b"\x01\x02"
+        posted = await post(client, token, base64.b64encode(push).decode())
+        assert posted.status_code == 200
+        messages: list = []
+        for _ in range(5):
+            messages += [json.loads(m) for m in (await poll(client, token)).get("messages", [])]
+            if any(m[1] == "2" for m in messages):
+                break
+        # Echo's payload is a dict: the binary push is answered with an error reply, not a crash.
+        [reply] = [m for m in messages if m[1] == "2"]
+        assert reply[3] == "phx_reply" and reply[4]["status"] == "error"
+
+
+async def test_a_flood_ends_the_session_and_the_post_does_not_hang():
+    async with AsyncTestClient(make_app(poll_window=30)) as client:
+        token = await open_session(client)
+        flood = [frame(None, str(n), "phoenix", "heartbeat", {}) for n in range(400)]
+        # Over the burst of 100: the connection closes for the rate limit, mid-post.
+        response = await asyncio.wait_for(post(client, token, *flood), 10)
+        assert response.status_code == 410

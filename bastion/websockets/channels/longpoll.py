@@ -87,6 +87,8 @@ class LongPollSession:
         self.arrived.set()  # a waiting poll answers now
         if self._reading is not None:
             self._reading.reschedule(-1)  # and the connection stops reading now
+        while not self.inbox.empty():  # a post waiting for room goes on, and sees the end
+            self.inbox.get_nowait()
 
     # -- the client's requests, from this process or relayed -----------------------------------
     async def take(self) -> tuple[int, list[str]]:

@@ -316,7 +316,7 @@ def test_shutdown_closes_sockets_with_going_away():
 
 def test_unsupported_vsn_and_foreign_origins_are_refused(client):
     with pytest.raises(WebSocketDenied):
-        client.websocket_connect("/socket/websocket?vsn=1.0.0").__enter__()
+        client.websocket_connect("/socket/websocket?vsn=3.0.0").__enter__()
     headers = {"origin": "https://evil.example"}
     with pytest.raises(WebSocketDenied):
         client.websocket_connect(URL, headers=headers).__enter__()
@@ -368,3 +368,39 @@ def test_misconfigured_channels_fail_early():
 
     with pytest.raises(ConfigurationError, match="positive"):
         SocketLimits(burst=0)
+
+
+def test_the_v1_serializer_speaks_json_objects(client):
+    """Older and third-party clients (vsn=1.0.0): the same protocol, frames as objects."""
+    with client.websocket_connect("/socket/websocket?vsn=1.0.0") as ws:
+
+        def send(ref, topic, event, payload, join_ref="1"):
+            ws.send_json(
+                {"topic": topic, "event": event, "payload": payload, "ref": ref, "join_ref": join_ref}
+            )
+
+        send("1", "room:v1", "phx_join", {"name": "alice"})
+        assert ws.receive_json() == {
+            "topic": "room:v1",
+            "event": "phx_reply",
+            "payload": {"status": "ok", "response": {"hello": "alice"}},
+            "ref": "1",
+            "join_ref": "1",
+        }
+        assert ws.receive_json()["event"] == "presence_state"
+        assert ws.receive_json()["event"] == "presence_diff"
+        send("2", "room:v1", "shout", {"body": "hi"})
+        frames = [ws.receive_json(), ws.receive_json()]
+        broadcast = {"topic": "room:v1", "event": "shout", "payload": {"body": "hi", "from": "alice"},
+                     "ref": None, "join_ref": None}
+        assert broadcast in frames
+        assert {"status": "ok", "response": {"sent": True}} in [f["payload"] for f in frames]
+        ws.send_bytes(b"\x00\x01\x01\x07\x05" + b"12room:v1shout")  # no binary form in V1
+        closes_with(ws, 1003)
+
+
+@pytest.mark.parametrize("frame", ['["1", "1", "room:v1", "phx_join", {}]', '{"topic": 1}', "{oops"])
+def test_the_v1_serializer_refuses_other_shapes(client, frame):
+    with client.websocket_connect("/socket/websocket?vsn=1.0.0") as ws:
+        ws.send_text(frame)
+        closes_with(ws, 1007 if frame == "{oops" else 1008)

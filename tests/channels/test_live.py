@@ -13,13 +13,13 @@ from tests.channels._live import NODE_DIR, node_modules, uvicorn
 APP = "tests.channels.live_app:make_app"
 
 
-def run_client(*urls: str, transport: str = "websocket") -> dict:
+def run_client(*urls: str, transport: str = "websocket", serializer: str = "v2") -> dict:
     node_modules()
     sockets = [url.replace("http://", "ws://") + "/socket" for url in urls]
     result = subprocess.run(
         [shutil.which("node") or "node", "phoenix_client.mjs", *sockets],
         cwd=NODE_DIR,
-        env={**os.environ, "TRANSPORT": transport},
+        env={**os.environ, "TRANSPORT": transport, "SERIALIZER": serializer},
         capture_output=True,
         text=True,
         timeout=60,
@@ -62,6 +62,12 @@ def test_the_phoenix_js_client_joins_pushes_and_sees_presence():
 def test_the_phoenix_js_client_over_long_polling():
     with uvicorn(APP) as url:
         seen = run_client(url, transport="longpoll")
+    check_scenario(seen)
+
+
+def test_the_phoenix_js_client_with_the_v1_serializer():
+    with uvicorn(APP) as url:
+        seen = run_client(url, serializer="v1")
     check_scenario(seen)
 
 

@@ -156,8 +156,8 @@ def test_a_refused_connect_answers_403_which_phoenix_reads_as_forbidden():
     assert refused.status_code == 403 and refused.json()["status"] == 403
     foreign = client.get(POLL, headers={"origin": "https://evil.example"})
     assert foreign.status_code == 403 and "not allowed" in foreign.json()["detail"]
-    old = client.get(POLL, params={"vsn": "1.0.0"})
-    assert old.status_code == 403 and "2.0.0" in old.json()["detail"]
+    unknown = client.get(POLL, params={"vsn": "3.0.0"})
+    assert unknown.status_code == 403 and "2.0.0" in unknown.json()["detail"]
 
 
 async def test_oversized_and_malformed_frames_end_the_session_not_the_server():

@@ -85,9 +85,15 @@ class Connection:
     """The server side of one ``phoenix.js`` Socket."""
 
     def __init__(
-        self, socket: ChannelSocket, setup: Setup, transport: Transport, assigns: dict[str, Any]
+        self,
+        socket: ChannelSocket,
+        setup: Setup,
+        transport: Transport,
+        assigns: dict[str, Any],
+        serializer: _frames.Serializer = _frames.V2,
     ) -> None:
         self.socket = socket
+        self.serializer = serializer
         self.setup = setup
         self.plugin = setup.plugin
         self.transport = transport
@@ -147,11 +153,11 @@ class Connection:
             )
 
     def push(self, join_ref: str | None, topic: str, event: str, payload: Any) -> None:
-        self.send(_frames.push(join_ref, topic, event, payload))
+        self.send(self.serializer.push(join_ref, topic, event, payload))
 
     def reply(self, frame: Frame, status: str, response: Any) -> None:
         join_ref = frame.join_ref if frame.event != "phx_join" else frame.join_ref or frame.ref
-        self.send(_frames.reply(join_ref, frame.ref, frame.topic, status, response))
+        self.send(self.serializer.reply(join_ref, frame.ref, frame.topic, status, response))
 
     async def _write(self) -> None:
         while True:
@@ -190,9 +196,9 @@ class Connection:
             tokens -= 1
             try:
                 frame = (
-                    _frames.decode_text(data)
+                    self.serializer.decode_text(data)
                     if isinstance(data, str)
-                    else _frames.decode_binary(data)
+                    else self.serializer.decode_binary(data)
                 )
             except FrameError as error:
                 await self.close(error.code, error.reason)
@@ -269,6 +275,7 @@ class Connection:
     def _subscriber(self, joined: _Joined) -> Any:
         channel = joined.channel
         intercepts = frozenset(type(channel).intercepts)
+        encode = self.serializer.broadcast
 
         def deliver(message: Message) -> None:
             if message.sender is not None and message.sender == channel.id:
@@ -277,10 +284,10 @@ class Connection:
                 try:
                     joined.inbox.put_nowait(("out", message))
                 except asyncio.QueueFull:
-                    self.send(message.frame())  # the inbox overflowed: it cannot be filtered
+                    self.send(encode(message))  # the inbox overflowed: it cannot be filtered
                     logger.warning("Socket %s: intercept queue full", self.id)
             else:
-                self.send(message.frame())
+                self.send(encode(message))
 
         return deliver
 

@@ -1,18 +1,22 @@
-"""The Phoenix V2 serializer: ``[join_ref, ref, topic, event, payload]`` JSON arrays.
+"""Phoenix's serializers: V2 (``vsn=2.0.0``, phoenix.js since 1.4) and V1 (``vsn=1.x``).
 
-Text frames carry JSON; binary frames are the client's binary pushes (kind 0), whose payload
-reaches the handler as ``bytes``. Anything else is a broken client, answered with a close
-code: 1007 for bytes that are not JSON, 1008 for JSON that is not a frame, 1003 for a binary
-frame that is not a push.
+V2 frames are JSON arrays ``[join_ref, ref, topic, event, payload]``; binary frames are the
+client's binary pushes (kind 0), whose payload reaches the handler as ``bytes``. V1 frames,
+which older and third-party clients speak, are JSON objects ``{"topic", "event", "payload",
+"ref", "join_ref"}`` and have no binary form. Anything else is a broken client, answered
+with a close code: 1007 for bytes that are not JSON, 1008 for JSON that is not a frame,
+1003 for a binary frame that is not a push.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import msgspec
 
 from bastion.http.response import encode_json
+from bastion.websockets.pubsub.base import Message
 from bastion.websockets.websocket import WSCloseCode
 
 
@@ -75,3 +79,74 @@ def reply(join_ref: str | None, ref: str | None, topic: str, status: str, respon
 
 def push(join_ref: str | None, topic: str, event: str, payload: Any) -> str:
     return encode_json([join_ref, None, topic, event, {} if payload is None else payload]).decode()
+
+
+# -- V1 ------------------------------------------------------------------------------------------
+class _V1Frame(msgspec.Struct):
+    topic: str
+    event: str
+    payload: Any = None
+    ref: str | None = None
+    join_ref: str | None = None
+
+
+_v1_decoder = msgspec.json.Decoder(_V1Frame)
+
+
+def decode_v1_text(text: str) -> Frame:
+    try:
+        f = _v1_decoder.decode(text)
+    except msgspec.ValidationError:
+        raise FrameError(
+            WSCloseCode.POLICY_VIOLATION,
+            'A frame is {"topic", "event", "payload", "ref", "join_ref"} (serializer 1.0.0)',
+        ) from None
+    except (msgspec.DecodeError, RecursionError):
+        raise FrameError(WSCloseCode.INVALID_PAYLOAD, "Malformed JSON frame") from None
+    return Frame(f.join_ref, f.ref, f.topic, f.event, f.payload)
+
+
+def decode_v1_binary(data: bytes) -> Frame:
+    raise FrameError(WSCloseCode.UNSUPPORTED_DATA, "Serializer 1.0.0 has no binary frames")
+
+
+def _v1(join_ref: str | None, ref: str | None, topic: str, event: str, payload: Any) -> str:
+    frame = {"topic": topic, "event": event, "payload": payload, "ref": ref, "join_ref": join_ref}
+    return encode_json(frame).decode()
+
+
+def reply_v1(join_ref: str | None, ref: str | None, topic: str, status: str, response: Any) -> str:
+    payload = {"status": status, "response": {} if response is None else response}
+    return _v1(join_ref, ref, topic, "phx_reply", payload)
+
+
+def push_v1(join_ref: str | None, topic: str, event: str, payload: Any) -> str:
+    return _v1(join_ref, None, topic, event, {} if payload is None else payload)
+
+
+def broadcast_v1(message: Message) -> str:
+    return _v1(None, None, message.topic, message.event, message.payload)
+
+
+class Serializer(NamedTuple):
+    """One wire format: how frames are read and written on a connection."""
+
+    decode_text: Callable[[str], Frame]
+    decode_binary: Callable[[bytes], Frame]
+    reply: Callable[[str | None, str | None, str, str, Any], str]
+    push: Callable[[str | None, str, str, Any], str]
+    #: A pub/sub broadcast as a frame; V2's is encoded once for every socket (``Message.frame``).
+    broadcast: Callable[[Message], str]
+
+
+V2 = Serializer(decode_text, decode_binary, reply, push, Message.frame)
+V1 = Serializer(decode_v1_text, decode_v1_binary, reply_v1, push_v1, broadcast_v1)
+
+
+def serializer_for(vsn: str | None) -> Serializer | None:
+    """The serializer a client's ``vsn`` asks for (none given: V2); None if unknown."""
+    if vsn is None or vsn.startswith("2."):
+        return V2
+    if vsn.startswith("1."):
+        return V1
+    return None

@@ -188,6 +188,7 @@ def relay_of(socket: ChannelSocket, setup: Setup) -> Relay | None:
 async def _open(socket: ChannelSocket, setup: Setup, request: Request) -> Response:
     """A new session: the client is admitted as a WebSocket handshake would be."""
     from bastion.websockets.channels._connection import Connection
+    from bastion.websockets.channels.socket import serializer_of
 
     try:
         outcome = await socket.admit(request, setup)
@@ -205,7 +206,7 @@ async def _open(socket: ChannelSocket, setup: Setup, request: Request) -> Respon
 
     async def run() -> None:
         try:
-            await Connection(socket, setup, session, outcome).run()
+            await Connection(socket, setup, session, outcome, serializer_of(request)).run()
         finally:
             session.end()
             sessions.pop(session.token, None)

@@ -25,6 +25,7 @@ from bastion.http.response import Response
 from bastion.routing.router import Router
 from bastion.websockets.channels import longpoll as long_poll
 from bastion.websockets.channels._calls import Call
+from bastion.websockets.channels._frames import V2, Serializer, serializer_for
 from bastion.websockets.channels._relay import Relay
 from bastion.websockets.channels.channel import Channel
 from bastion.websockets.channels.longpoll import LongPollSession
@@ -190,7 +191,7 @@ class ChannelSocket(Router):
         offered = websocket.subprotocols
         await websocket.accept(subprotocol="phoenix" if "phoenix" in offered else None)
         transport = OverWebSocket(websocket, self.limits.heartbeat_timeout)
-        await Connection(self, setup, transport, outcome).run()
+        await Connection(self, setup, transport, outcome, serializer_of(websocket)).run()
 
     async def admit(self, connection: HTTPConnection, setup: Setup) -> dict[str, Any] | str:
         """A new connection's assigns, or why it is refused (``connect`` may raise too)."""
@@ -213,8 +214,8 @@ class ChannelSocket(Router):
 
     def _refusal(self, connection: HTTPConnection) -> str | None:
         vsn = connection.query_params.get("vsn")
-        if vsn is not None and not vsn.startswith("2."):
-            return f"Unsupported serializer vsn {vsn}; this socket speaks 2.0.0"
+        if serializer_for(vsn) is None:
+            return f"Unsupported serializer vsn {vsn}; this socket speaks 2.0.0 and 1.0.0"
         origin = connection.headers.get("origin")
         if origin is None or self.check_origin is False:
             return None
@@ -224,6 +225,11 @@ class ChannelSocket(Router):
         else:
             allowed = origin in self.check_origin
         return None if allowed else f"Origin {origin} is not allowed"
+
+
+def serializer_of(connection: HTTPConnection) -> Serializer:
+    """The serializer of an admitted connection (``admit`` refuses unknown versions)."""
+    return serializer_for(connection.query_params.get("vsn")) or V2
 
 
 def phoenix_token(connection: HTTPConnection) -> str | None:

@@ -2,6 +2,7 @@
 //
 //   node phoenix_client.mjs ws://host:port/socket [ws://other-host:port/socket]
 //   TRANSPORT=longpoll node phoenix_client.mjs ...    (Phoenix's long-poll transport)
+//   SERIALIZER=v1 node phoenix_client.mjs ...         (the 1.0.0 JSON-object serializer)
 //
 // Alice connects to the first URL, Bob to the second (the same one if only one is given).
 // Prints one JSON object with what each saw; exits 1 if the scenario does not finish.
@@ -12,6 +13,11 @@ const [urlA, urlB = urlA] = process.argv.slice(2)
 // Node 20 has no global WebSocket: hand the client the `ws` package as its transport.
 // LongPoll uses Node's fetch.
 const transport = process.env.TRANSPORT === "longpoll" ? LongPoll : WebSocket
+// phoenix.js speaks V1 when given vsn 1.0.0 and plain JSON in place of its V2 arrays.
+const serializer = process.env.SERIALIZER === "v1"
+  ? {vsn: "1.0.0", encode: (msg, callback) => callback(JSON.stringify(msg)),
+     decode: (raw, callback) => callback(JSON.parse(raw))}
+  : {}
 const seen = {alice: {raw: []}, bob: {raw: []}}
 const timer = setTimeout(() => finish(1, "timeout"), 15000)
 
@@ -22,7 +28,7 @@ function finish(code, error){
 }
 
 function connect(url, name){
-  const socket = new Socket(url, {transport, heartbeatIntervalMs: 1000, params: {client: "node"}})
+  const socket = new Socket(url, {transport, ...serializer, heartbeatIntervalMs: 1000, params: {client: "node"}})
   socket.onError(() => seen[name].socketError = true)
   socket.connect()
   const channel = socket.channel("room:lobby", {name})
@@ -64,7 +70,7 @@ try {
   seen.alice.failReply = await reply(alice.channel.push("fail", {}))
   seen.alice.afterFailReply = await reply(alice.channel.push("shout", {body: "still alive"}))
 
-  const mallory = new Socket(urlA, {transport})
+  const mallory = new Socket(urlA, {transport, ...serializer})
   mallory.connect()
   const refused = mallory.channel("room:lobby", {name: "mallory"})
   seen.malloryJoin = await reply(refused.join())

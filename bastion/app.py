@@ -219,6 +219,11 @@ class App(Generic[StateT]):
             self._build()
 
     async def _build_then_serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # Built in startup(), so that a mistake is reported as ``startup.failed``: raised
+            # here, servers and the test client would take it for "lifespan unsupported".
+            await serve_lifespan(self, receive, send)
+            return
         self._build()
         await self._asgi(scope, receive, send)
 

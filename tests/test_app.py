@@ -217,6 +217,24 @@ def test_chunked_body_over_the_limit_is_413():
     assert TestClient(app).post("/upload", content=chunks()).status_code == 413
 
 
+def test_a_route_mistake_fails_the_start_up_instead_of_every_request():
+    """Raised while the lifespan starts, servers would take it for "lifespan unsupported"
+    and serve 500s; it is reported as ``startup.failed`` instead."""
+
+    class Unknown:
+        pass
+
+    app = App(settings=Settings(profile="test"))
+
+    @app.get("/x")
+    async def x(thing: Unknown) -> str:
+        return ""
+
+    with pytest.raises(RuntimeError, match="nothing provides Unknown"):
+        with TestClient(app):
+            pass
+
+
 def test_a_route_sets_its_own_body_limit_above_or_below_the_apps():
     app = App(settings=Settings(profile="test", max_body_size=10))
 
@@ -237,11 +255,12 @@ def test_a_route_sets_its_own_body_limit_above_or_below_the_apps():
 
 
 @pytest.mark.parametrize("limit", [0, -1, "1mb", True])
-def test_a_bad_route_body_limit_fails_when_the_routes_are_built(limit):
+def test_a_bad_route_body_limit_fails_at_start_up(limit):
     app = App(settings=Settings(profile="test"))
     app.post("/upload", max_body_size=limit)(lambda: None)
-    with pytest.raises(ConfigurationError, match="max_body_size"):
-        TestClient(app).post("/upload")
+    with pytest.raises(RuntimeError, match="startup failed: ConfigurationError: .*max_body_size"):
+        with TestClient(app):
+            pass
 
 
 @pytest.mark.parametrize("profile", ["prod", "test"])

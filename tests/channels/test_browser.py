@@ -77,4 +77,17 @@ def test_two_tabs_chat_and_see_each_other(chromium, tmp_path):
         alice.press("#body", "Enter")
         dave.wait_for_selector("#messages li:has-text('heard you')")
         assert {"GET", "POST"} <= set(polls)
+
+        # A network that swallows WebSockets (opened, then silent): the page falls back to
+        # long polling after 2.5 s, as it is configured to, and chats on.
+        eve = context.new_page()
+        eve.route_web_socket("**/socket/websocket**", lambda ws: None)  # never reaches us
+        fell_back = []
+        eve.on("request", lambda r: "/socket/longpoll" in r.url and fell_back.append(r.method))
+        enter(eve, url, "eve")
+        alice.wait_for_selector("#online li:has-text('eve')")
+        eve.fill("#body", "through the fallback")
+        eve.press("#body", "Enter")
+        alice.wait_for_selector("#messages li:has-text('through the fallback')")
+        assert "POST" in fell_back
         context.close()

@@ -50,5 +50,8 @@ def load_app(target: str) -> Any:
     if factory:
         app = app()
     if not isinstance(app, App):
-        raise click.UsageError(f"{target!r} is a {type(app).__name__}, not a bastion.App")
+        hint = ""
+        if callable(app) and not factory:
+            hint = f"; if it makes the app, write {module_name}:{name}() to call it"
+        raise click.UsageError(f"{target!r} is a {type(app).__name__}, not a bastion.App{hint}")
     return app

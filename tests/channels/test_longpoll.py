@@ -261,3 +261,19 @@ async def test_a_flood_ends_the_session_and_the_post_does_not_hang():
         # Over the burst of 100: the connection closes for the rate limit, mid-post.
         response = await asyncio.wait_for(post(client, token, *flood), 10)
         assert response.status_code == 410
+
+
+def test_the_sockets_routes_leave_the_apps_route_names_alone():
+    app = make_app()  # the socket first: its routes must not take "poll" or "serve"
+
+    @app.get("/polls/{poll_id}")
+    async def poll(poll_id: int) -> dict:
+        return {}
+
+    @app.get("/serve")
+    async def serve() -> dict:
+        return {}
+
+    assert app.url_path_for("poll", poll_id=3) == "/polls/3"
+    assert app.url_path_for("serve") == "/serve"
+    assert app.url_path_for("phoenix_socket_longpoll") == "/socket/longpoll"

@@ -97,6 +97,7 @@ def test_loading_by_file_path_and_factory(project):
     ("nosuchmodule:app", "Cannot import 'nosuchmodule'"),
     ("shop:nope", "has no attribute 'nope'"),
     ("shop:not_an_app", "not a bastion.App"),
+    ("shop:create_app", "write shop:create_app() to call it"),
     ("missing.py:app", "No file 'missing.py'"),
 ])
 def test_loading_errors_say_what_to_change(project, target, message):

@@ -143,7 +143,9 @@ class ChannelSocket(Router):
             await self._serve(websocket, setup)
 
         serve.__annotations__ = {"websocket": WebSocket, "setup": setup, "return": None}
-        self.websocket(path + "/websocket")(serve)
+        # Named after the path, not "serve"/"poll": an app's own route names stay its own.
+        name = "phoenix" + path.replace("/", "_")
+        self.websocket(path + "/websocket", name=name + "_websocket")(serve)
         if not longpoll:
             return
 
@@ -155,9 +157,13 @@ class ChannelSocket(Router):
 
         for handler in (poll, publish):
             handler.__annotations__ = {"request": Request, "setup": setup, "return": Response}
-        self.get(path + "/longpoll", include_in_schema=False)(poll)
-        limit = _BATCH * self.limits.max_message_size
-        self.post(path + "/longpoll", include_in_schema=False, max_body_size=limit)(publish)
+        self.get(path + "/longpoll", include_in_schema=False, name=name + "_longpoll")(poll)
+        self.post(
+            path + "/longpoll",
+            include_in_schema=False,
+            name=name + "_longpoll",
+            max_body_size=_BATCH * self.limits.max_message_size,
+        )(publish)
 
     def channel_for(self, topic: str) -> type[Channel] | None:
         """The class serving ``topic``, or None."""

@@ -13,7 +13,12 @@ from bastion.websockets.channels import Channel, ChannelSocket, SocketLimits, on
 from bastion.websockets.pubsub import PubSubPlugin
 
 POLL = "/socket/longpoll"
-WINDOW = 0.3
+#: Long enough that a loaded machine's pause between a test's requests never ends a session
+#: (a session outlives its client's last request by one window); polls answer as soon as
+#: frames arrive, so only a poll that finds nothing waits this long.
+WINDOW = 5.0
+#: For the tests about the window itself: expiry, and a poll that finds nothing.
+SHORT = 0.5
 
 
 ENDED: list[str] = []
@@ -96,9 +101,11 @@ async def test_join_push_and_broadcast_over_long_polls():
 
 
 async def test_a_poll_waits_for_frames_and_answers_204_after_the_window():
-    async with AsyncTestClient(make_app(poll_window=WINDOW)) as client:
+    async with AsyncTestClient(make_app(poll_window=SHORT)) as client:
         token = await open_session(client)
         assert await poll(client, token) == {"status": 204, "token": token}
+    async with AsyncTestClient(make_app(poll_window=WINDOW)) as client:
+        token = await open_session(client)
         # A poll already waiting gets the reply as soon as it is written.
         waiting = asyncio.ensure_future(poll(client, token))
         await asyncio.sleep(0.05)
@@ -109,12 +116,12 @@ async def test_a_poll_waits_for_frames_and_answers_204_after_the_window():
 
 
 async def test_a_session_whose_client_stopped_polling_ends_and_answers_410():
-    app, socket = build(poll_window=WINDOW)
+    app, socket = build(poll_window=SHORT)
     async with AsyncTestClient(app) as client:
         token = await open_session(client)
         await post(client, token, frame("1", "1", "room:expiring", "phx_join", {}))
         for _ in range(50):  # bounded wait, without polling, for the session to expire
-            await asyncio.sleep(WINDOW / 2)
+            await asyncio.sleep(SHORT / 2)
             if token not in socket.sessions and not socket.tasks:
                 break
         assert token not in socket.sessions and not socket.tasks  # the connection ended too

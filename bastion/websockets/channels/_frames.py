@@ -41,13 +41,16 @@ _decoder = msgspec.json.Decoder(tuple[str | None, str | None, str, str, Any])
 
 
 def decode_text(text: str) -> Frame:
+    return Frame(*_decoded(_decoder, text, "[join_ref, ref, topic, event, payload]", "2.0.0"))
+
+
+def _decoded(decoder: msgspec.json.Decoder[Any], text: str, shape: str, vsn: str) -> Any:
+    """``text`` decoded, or the close code and reason for a broken client."""
     try:
-        return Frame(*_decoder.decode(text))
+        return decoder.decode(text)
     except msgspec.ValidationError:
-        raise FrameError(
-            WSCloseCode.POLICY_VIOLATION,
-            "A frame is [join_ref, ref, topic, event, payload] (serializer 2.0.0)",
-        ) from None
+        reason = f"A frame is {shape} (serializer {vsn})"
+        raise FrameError(WSCloseCode.POLICY_VIOLATION, reason) from None
     except (msgspec.DecodeError, RecursionError):
         raise FrameError(WSCloseCode.INVALID_PAYLOAD, "Malformed JSON frame") from None
 
@@ -94,15 +97,8 @@ _v1_decoder = msgspec.json.Decoder(_V1Frame)
 
 
 def decode_v1_text(text: str) -> Frame:
-    try:
-        f = _v1_decoder.decode(text)
-    except msgspec.ValidationError:
-        raise FrameError(
-            WSCloseCode.POLICY_VIOLATION,
-            'A frame is {"topic", "event", "payload", "ref", "join_ref"} (serializer 1.0.0)',
-        ) from None
-    except (msgspec.DecodeError, RecursionError):
-        raise FrameError(WSCloseCode.INVALID_PAYLOAD, "Malformed JSON frame") from None
+    shape = '{"topic", "event", "payload", "ref", "join_ref"}'
+    f = _decoded(_v1_decoder, text, shape, "1.0.0")
     return Frame(f.join_ref, f.ref, f.topic, f.event, f.payload)
 
 

@@ -56,15 +56,12 @@ class Relay:
         try:
             question = {**payload, "ref": ref, "node": self.pubsub.node_id}
             await self.pubsub.broadcast(ASK + token, event, question, history=False)
-            for wait in (self.timeout, window + self.timeout):
-                try:
-                    async with asyncio.timeout(wait):
-                        answer = await answers.get()
-                except TimeoutError:
-                    return None if wait == self.timeout else {}
-                if answer["event"] == "done":
-                    return answer
-            return {}
+            accepted = await _next(answers, self.timeout)
+            if accepted is None:
+                return None
+            if accepted["event"] == "done":
+                return accepted
+            return await _next(answers, window + self.timeout) or {}
         finally:
             del self._waiting[ref]
 
@@ -118,3 +115,12 @@ class Relay:
             except HTTPError as exc:
                 done["status"], done["detail"] = exc.status_code, exc.detail
         await self.pubsub.broadcast(reply, "done", done, history=False)
+
+
+async def _next(answers: asyncio.Queue[dict[str, Any]], seconds: float) -> dict[str, Any] | None:
+    """The next answer, or None if none comes within ``seconds``."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await answers.get()
+    except TimeoutError:
+        return None

@@ -1,22 +1,33 @@
-# Two entry points: `make demo` and `make test`. Both create .venv on a fresh machine.
+# Two entry points: `make demo` and `make test`. Both create .venv on a fresh machine with only
+# Python 3.11, installing exactly the versions pinned in uv.lock (`make lock` refreshes them).
 PYTHON ?= python3.11
+UV_VERSION := 0.13.9
 VENV := .venv
 BIN := $(VENV)/bin
+UV := .uv/bin/uv
 STAMP := $(VENV)/.installed
+# uv uses the interpreter named here and never downloads one of its own.
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench lock clean demo-chat
 
-$(STAMP): pyproject.toml
+$(UV):
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed: install python3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# --locked: fail instead of resolving anew when pyproject.toml and uv.lock disagree.
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync --locked --extra dev --python $(PYTHON)
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/bastion --app examples.conduit.app:app db upgrade
 	$(BIN)/bastion --app examples.conduit.app:app db seed
 	$(BIN)/bastion run examples.conduit.app:app --host 127.0.0.1 --port 8000
+
+demo-chat: $(STAMP)
+	$(BIN)/bastion run examples.chat.app:app --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
 	$(BIN)/ruff check bastion tests examples benchmarks docs
@@ -30,12 +41,14 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# Re-resolve every dependency to the newest release pyproject.toml allows, then install it.
+lock: $(UV)
+	$(UV) lock --upgrade
+	$(UV) sync --locked --extra dev --python $(PYTHON)
+	touch $(STAMP)
+
 bench: $(STAMP)
 	../shared/bench/run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
-
-.PHONY: demo-chat
-demo-chat: $(STAMP)
-	$(BIN)/bastion run examples.chat.app:app --host 127.0.0.1 --port 8000
+	rm -rf $(VENV) .uv .mypy_cache .ruff_cache .pytest_cache

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from rich.console import Console
 
@@ -123,13 +124,15 @@ class Supervisor:
 
     def _replace_dead(self) -> bool:
         """Restart workers that died; False if one could not even start the app."""
-        from prometheus_client.multiprocess import mark_process_dead
+        from prometheus_client import multiprocess
+
+        mark_process_dead: Any = multiprocess.mark_process_dead  # untyped in some releases
 
         for index, worker in enumerate(self.workers):
             code = worker.poll()
             if code is None or self.stopping is not None:
                 continue
-            mark_process_dead(worker.pid, str(self.folder))  # type: ignore[no-untyped-call]
+            mark_process_dead(worker.pid, str(self.folder))
             if code == STARTUP_FAILED:
                 _console.print(
                     f"[bold red]Worker {worker.pid} could not start the app[/] (see its "

@@ -106,7 +106,8 @@ class Metrics:
         from prometheus_client.multiprocess import MultiProcessCollector
 
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        collect_all_workers: Any = MultiProcessCollector  # untyped in some releases
+        collect_all_workers(registry)
         registry.register(WorkerProcesses(Path(str(self.folder))))
         return generate_latest(registry), CONTENT_TYPE_LATEST
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import inspect
 import re
+import types
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Union, get_args, get_origin, runtime_checkable
 
 import msgspec
 
 from bastion.di.depends import Depends
-from bastion.http.response import Response
+from bastion.http.response import RedirectResponse, Response
 from bastion.openapi.schema import REF, Schemas
 from bastion.params import _types as t
 from bastion.params._extract import target_type
@@ -39,6 +40,7 @@ class DeclaresSecurity(Protocol):
 
 
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": REF.format(name="Problem")}}}
+_LOCATION = {"description": "Where the client goes next", "schema": {"type": "string"}}
 
 
 def build_document(app: App[Any]) -> dict[str, Any]:
@@ -49,7 +51,10 @@ def build_document(app: App[Any]) -> dict[str, Any]:
     operation_ids: set[str] = set()
     for compiled in app.compiled:
         route = compiled.route
-        if not isinstance(route, Route) or not route.options.get("include_in_schema", True):
+        if not isinstance(route, Route):
+            continue
+        # Pages (templates, form posts that redirect) are for browsers, not API clients.
+        if not route.options.get("include_in_schema", not _is_page(compiled)):
             continue
         path = _CONVERTER.sub(r"{\1}", route.path)
         for method in route.methods:
@@ -253,20 +258,20 @@ def _responses(
     responses: dict[str, Any] = {}
     status = compiled.status_code
     returned = compiled.response_type
+    classes = _response_classes(returned)
     success: dict[str, Any] = {"description": _phrase(status)}
-    if returned is None or returned is type(None):
+    if classes:
+        responses.update(_declared_responses(classes, compiled))
+    elif returned is None or returned is type(None):
         if status == 200 and returned is type(None):
             status = 204
             success["description"] = _phrase(204)
-    elif isinstance(returned, type) and issubclass(returned, Response):
-        media = returned.media_type
-        if media:
-            success["content"] = {_with_charset(media): {"schema": {"type": "string"}}}
     elif returned is str:
         success["content"] = {"text/plain; charset=utf-8": {"schema": {"type": "string"}}}
     else:
         success["content"] = {"application/json": {"schema": schemas.of(returned)}}
-    responses[str(status)] = success
+    if not classes:
+        responses[str(status)] = success
     if validates:
         responses["400"] = _problem(400)
     for refusal in sorted(refusals):
@@ -280,7 +285,8 @@ def _responses(
         responses["422"] = _problem(422)
     for code, value in compiled.route.options.get("responses", {}).items():
         if isinstance(value, str):
-            responses[str(code)] = {"description": value}
+            # Errors the framework raises answer problem+json; a description names why.
+            responses[str(code)] = _problem(code, value) if code >= 400 else {"description": value}
         elif isinstance(value, dict):
             responses[str(code)] = value
         else:
@@ -291,8 +297,48 @@ def _responses(
     return responses
 
 
-def _problem(status: int) -> dict[str, Any]:
-    return {"description": _phrase(status), "content": _PROBLEM}
+def _problem(status: int, description: str | None = None) -> dict[str, Any]:
+    return {"description": description or _phrase(status), "content": _PROBLEM}
+
+
+def _response_classes(returned: Any) -> list[type[Response]]:
+    """The ``Response`` classes a return annotation names (``HTMLResponse``,
+    ``HTMLResponse | RedirectResponse``); empty when it names anything else."""
+    union = get_origin(returned) in (Union, types.UnionType)
+    members = get_args(returned) if union else (returned,)
+    classes = [m for m in members if isinstance(m, type) and issubclass(m, Response)]
+    return classes if classes and len(classes) == len(members) else []
+
+
+def _is_page(compiled: CompiledRoute) -> bool:
+    """Whether the route answers only HTML or redirects: a page or form for browsers."""
+    classes = _response_classes(compiled.response_type)
+    return bool(classes) and all(
+        issubclass(c, RedirectResponse) or c.media_type == "text/html" for c in classes
+    )
+
+
+def _declared_responses(
+    classes: list[type[Response]], compiled: CompiledRoute
+) -> dict[str, dict[str, Any]]:
+    """What a handler returning ``Response`` objects answers: each class's own status (a
+    response object keeps its status, so POST's 201 does not apply), unless the route sets
+    ``status_code=``; a redirect with its ``Location``."""
+    explicit = compiled.route.options.get("status_code")
+    found: dict[str, dict[str, Any]] = {}
+    for cls in classes:
+        redirect = issubclass(cls, RedirectResponse)
+        status = 303 if redirect else 200
+        if explicit is not None and (300 <= explicit < 400) == redirect:
+            status = explicit
+        response = found.setdefault(str(status), {"description": _phrase(status)})
+        if redirect:
+            response["headers"] = {"Location": _LOCATION}
+        elif cls.media_type:
+            text = cls.media_type.startswith("text/")
+            content = response.setdefault("content", {})
+            content[_with_charset(cls.media_type)] = {"schema": {"type": "string"} if text else {}}
+    return found
 
 
 def _phrase(status: int) -> str:

@@ -169,7 +169,7 @@ def test_error_responses_are_problem_json(document):
 
 def test_extra_responses_option(document):
     responses = document["paths"]["/pets/{pet_id}"]["get"]["responses"]
-    assert responses["409"] == {"description": "Conflict"}
+    assert responses["409"] == {"description": "Conflict", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     assert responses["410"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Owner"}
 
 

@@ -1,9 +1,11 @@
 """CSRF: refuse forged state-changing requests from other sites.
 
 A request is checked when its method is unsafe (POST, PUT, PATCH, DELETE…) and it carries
-cookies without a token ``Authorization`` header: the browser attaches cookies to any site's
-request, never a bearer token or API key. (``Basic``, ``Digest``, ``Negotiate`` and ``NTLM``
-credentials are remembered and attached by browsers too, so they are checked like cookies.)
+ambient credentials, the ones a browser attaches by itself to any site's request: cookies,
+and ``Authorization`` with the ``Basic``, ``Digest``, ``Negotiate`` or ``NTLM`` scheme (any
+case), which browsers remember after a login prompt. A request carrying a token (another
+scheme, e.g. ``Bearer``, or an API key in one of ``token_headers``) is not checked: a page
+on another site cannot make the browser send one. A blank header is no token.
 
 A checked request must pass, in order:
 
@@ -17,9 +19,9 @@ The form is read with ``request.form()``, which the request keeps: the handler s
 its ``Form`` parameters, ``request.form()`` and ``request.body()``.
 
 WebSocket handshakes carry no token, yet browsers open them to any site with that site's
-cookies (cross-site WebSocket hijacking): a handshake with cookies is refused, before the
-handler runs and with a 403 to the browser, when its ``Origin`` is neither this site nor
-trusted (``websocket_guard``, installed by ``SecurityPlugin``).
+cookies (cross-site WebSocket hijacking): a handshake with ambient credentials is refused,
+before the handler runs and with a 403 to the browser, when its ``Origin`` is neither this
+site nor trusted (``websocket_guard``, installed by ``SecurityPlugin``).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Authorization schemes a browser sends by itself, as it does cookies.
-AMBIENT_SCHEMES = (b"basic", b"digest", b"negotiate", b"ntlm")
+AMBIENT_SCHEMES = frozenset({b"basic", b"digest", b"negotiate", b"ntlm"})
 #: Scope keys: the middleware in charge, and the secret of this request once known.
 ACTIVE = "bastion.csrf"
 SECRET = "bastion.csrf_secret"
@@ -75,8 +77,9 @@ class CSRF:
     """``CSRF(secret_key, trusted_origins=["https://app.example.com"])``.
 
     ``exempt_paths`` are path prefixes never checked (webhooks signed by their sender);
-    ``token_headers`` name the headers whose presence marks a request as token-authenticated
-    (default ``authorization``; add ``x-api-key`` if your API keys travel there).
+    ``token_headers`` name the headers whose value marks a request as token-authenticated,
+    unless blank or an ambient scheme (default ``authorization``; add ``x-api-key`` if your
+    API keys travel there).
     """
 
     def __init__(self, secret_key: str | None, **options: Unpack[CSRFOptions]) -> None:
@@ -112,7 +115,7 @@ class CSRF:
         scope[ACTIVE] = self
         if (
             scope["method"] not in SAFE_METHODS
-            and self._cookie_authenticated(scope["headers"])
+            and self._ambiently_authenticated(scope["headers"])
             and not self._exempt(scope["path"])
         ):
             refusal = await self._refusal(request)
@@ -129,14 +132,14 @@ class CSRF:
 
     def websocket_guard(self, compiled: CompiledRoute) -> Endpoint:
         """An endpoint wrapper (``app.endpoint_wrappers``) refusing cross-origin WebSocket
-        handshakes that carry cookies; HTTP routes are left as they are."""
+        handshakes that carry ambient credentials; HTTP routes are left as they are."""
         endpoint = compiled.endpoint
         if not isinstance(compiled.route, WebSocketRoute):
             return endpoint
 
         async def guarded(request: Request) -> Any:
             scope = request.scope
-            if self._cookie_authenticated(scope["headers"]) and not self._exempt(scope["path"]):
+            if self._ambiently_authenticated(scope["headers"]) and not self._exempt(scope["path"]):
                 origin = self._foreign_origin(request)
                 if origin is not None:
                     raise Forbidden(
@@ -161,16 +164,20 @@ class CSRF:
     def _exempt(self, path: str) -> bool:
         return bool(self.exempt) and path.startswith(self.exempt)
 
-    def _cookie_authenticated(self, headers: list[tuple[bytes, bytes]]) -> bool:
-        cookies = False
+    def _ambiently_authenticated(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Whether the browser may have sent these credentials by itself (and no token)."""
+        ambient = False
         for name, value in headers:
             if name == b"cookie":
-                cookies = True
+                ambient = True
             elif name in self.token_headers:
-                scheme = value.split(b" ", 1)[0].strip().lower()
-                if scheme not in AMBIENT_SCHEMES:
-                    return False
-        return cookies
+                words = value.split(None, 1)
+                if not words:
+                    continue  # a blank header proves nothing
+                if words[0].lower() not in AMBIENT_SCHEMES:
+                    return False  # a token: never attached by a browser on its own
+                ambient = True
+        return ambient
 
     async def _refusal(self, request: Request) -> Response | None:
         """None if the request may go on, else the 403 (or the 4xx of an unreadable form)."""

@@ -25,6 +25,7 @@ from sqlalchemy.pool import Pool, PoolProxiedConnection, QueuePool
 from sqlalchemy.util import greenlet_spawn
 
 from bastion.db._lazy import RequestSession
+from bastion.db.errors import invalid_value
 
 # A checkout tried without a greenlet that turns out to need one has its connect() coroutine
 # closed unstarted by SQLAlchemy, on purpose; Python would still call it "never awaited".
@@ -61,9 +62,12 @@ class DirectReads:
         if lease is not None:
             lease.close()
 
-    async def failed(self, error: Exception, statement: str, args: Sequence[Any]) -> Exception:
-        """The exception SQLAlchemy raises for the same driver error (``sqlalchemy.exc.*``);
-        a connection the driver reports closed is dropped instead of pooled again."""
+    async def failed(
+        self, error: Exception, statement: str, args: Sequence[Any], names: Sequence[str]
+    ) -> Exception:
+        """The exception SQLAlchemy raises for the same driver error (``sqlalchemy.exc.*``,
+        ``InvalidValue`` for a value the database refuses); a connection the driver reports
+        closed is dropped instead of pooled again."""
         lease = self.lease
         assert lease is not None
         adapter: Any = lease.dbapi_connection
@@ -76,9 +80,10 @@ class DirectReads:
             self.lease = None
             await greenlet_spawn(lease.invalidate, error)
         dialect = self.engine.dialect
-        return DBAPIError.instance(
+        wrapped = DBAPIError.instance(
             statement, args, error, dialect.loaded_dbapi.Error, dialect=dialect
         )
+        return invalid_value(error, wrapped, statement, args, names) or wrapped
 
 
 def allow_direct_reads(session: AsyncSession) -> None:

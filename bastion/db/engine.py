@@ -9,6 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bastion.db.errors import translate_data_errors
 from bastion.exceptions import ConfigurationError
 
 #: SQLite for web use: concurrent readers (WAL), enforced foreign keys, waits instead of
@@ -34,7 +35,8 @@ def async_url(url: str) -> str:
 
 
 def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngine:
-    """An async engine for ``url``; a malformed URL or a missing driver is a start-up error."""
+    """An async engine for ``url``; a malformed URL or a missing driver is a start-up error.
+    Values the database refuses raise ``InvalidValue`` (see ``errors.py``)."""
     try:
         parsed = make_url(async_url(url))
         engine = create_async_engine(parsed, echo=echo, **options)
@@ -47,6 +49,7 @@ def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngin
         raise ConfigurationError(
             f"DATABASE_URL {url!r} needs the driver {exc.name!r}: pip install {exc.name}"
         ) from None
+    translate_data_errors(engine)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_sqlite)

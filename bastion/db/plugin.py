@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import MetaData
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy.exc import DataError, IntegrityError, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool, QueuePool
@@ -21,6 +21,7 @@ from sqlalchemy.pool import Pool, QueuePool
 from bastion.db._direct import allow_direct_reads, end_direct_reads, idle
 from bastion.db._lazy import RequestSession, enable_lazy_transactions, supports_lazy_transactions
 from bastion.db.engine import check_connection, create_engine
+from bastion.db.errors import answer_invalid_value
 from bastion.exceptions import (
     ConfigurationError,
     Conflict,
@@ -85,6 +86,7 @@ class SQLAlchemyPlugin:
         app.provide(AsyncSession, self.session)
         app.exception_handlers.setdefault(IntegrityError, _conflict)
         app.exception_handlers.setdefault(NoResultFound, _not_found)
+        app.exception_handlers.setdefault(DataError, answer_invalid_value)
 
     @asynccontextmanager
     async def _lifespan(self, app: App[Any]) -> AsyncIterator[None]:

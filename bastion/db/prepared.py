@@ -160,4 +160,4 @@ async def _run(reads: DirectReads, plan: _Plan, args: list[Any], method: str) ->
             plan.learn([attribute.type.oid for attribute in prepared.get_attributes()])
         return await getattr(connection, method)(plan.sql, *args)
     except Exception as error:
-        raise await reads.failed(error, plan.sql, args) from None
+        raise await reads.failed(error, plan.sql, args, plan.names) from None

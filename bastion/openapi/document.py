@@ -14,7 +14,7 @@ from bastion.di.depends import Depends
 from bastion.http.response import RedirectResponse, Response
 from bastion.openapi.schema import REF, Schemas
 from bastion.params import _types as t
-from bastion.params._extract import target_type
+from bastion.params._extract import sent_type, target_type
 from bastion.params._plan import ParamInfo, Plan
 from bastion.routing._endpoint import CompiledRoute
 from bastion.routing.route import Route
@@ -179,12 +179,14 @@ def _all_params(plan: Plan) -> list[ParamInfo]:
 
 
 def _parameter(param: ParamInfo, compiled: CompiledRoute, schemas: Schemas) -> dict[str, Any]:
-    base = t.strip_annotated(param.annotation)[0]
+    """One parameter, its schema being what a sent value must be: ``int | None = None`` is an
+    optional ``integer`` (a parameter cannot carry a null; absent is how None is said)."""
+    base = t.split_annotation(param.annotation)[0]
     marker = param.marker
     if param.location == "path" and marker is None:
         schema = dict(compiled.converters[param.name].schema)
     else:
-        schema = schemas.of(target_type(base, marker))
+        schema = schemas.of(sent_type(base, marker))
     if not param.required and _json_able(param.default):
         schema["default"] = param.default  # the slot is filled in later: add, don't copy
     result: dict[str, Any] = {

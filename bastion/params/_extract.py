@@ -8,10 +8,11 @@ anything else (errors included) falls through to msgspec.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 import msgspec
 
+from bastion.exceptions import ConfigurationError
 from bastion.http.request import Request
 from bastion.params import _types as t
 from bastion.params._errors import InvalidParam, from_msgspec, missing
@@ -22,9 +23,63 @@ Lookup = Callable[[Request], "list[str] | None"]
 
 
 def target_type(base: Any, marker: Param | None) -> Any:
-    """The annotation with the marker's constraints attached as ``msgspec.Meta``."""
-    meta = marker.meta() if marker else None
-    return Annotated[base, meta] if meta is not None else base
+    """The annotation with the marker's constraints attached as ``msgspec.Meta``, where msgspec
+    applies them: inside ``T | None`` (a union cannot carry them) and, on a sequence, the
+    lengths on the sequence and the value constraints (ge, pattern...) on each item."""
+    if marker is None or (not marker.constraints and marker.description is None):
+        return base
+    return _constrained(base, dict(marker.constraints), marker.description)
+
+
+def sent_type(base: Any, marker: Param | None) -> Any:
+    """What a path/query/header/cookie value must convert to once it is sent: ``T | None``
+    means "may be absent", so a sent value is a ``T`` (``?n=null`` is no integer)."""
+    return t.strip_optional(target_type(base, marker))[0]
+
+
+def check_constraints(base: Any, marker: Param, context: str) -> None:
+    """Fail at start-up when a marker's constraints cannot apply to the type."""
+    if not marker.constraints:
+        return
+    try:
+        msgspec.inspect.type_info(target_type(base, marker))
+    except (TypeError, ValueError) as exc:
+        given = ", ".join(f"{k}={v!r}" for k, v in marker.constraints.items())
+        reason = str(exc).partition(" - type ")[0]
+        raise ConfigurationError(
+            f"{context}: {type(marker).__name__}({given}) cannot apply to "
+            f"{t.type_name(base)} ({reason}). min_length/max_length bound strings, bytes and "
+            "lists (the number of values); gt/ge/lt/le/multiple_of bound int and float; "
+            "pattern matches strings. Change the annotation or drop the constraint"
+        ) from None
+
+
+_LENGTHS = ("min_length", "max_length")
+
+
+def _constrained(tp: Any, constraints: dict[str, Any], description: str | None) -> Any:
+    inner, optional = t.strip_optional(tp)
+    if optional:
+        return _constrained(inner, constraints, description) | None
+    item = t.sequence_item(inner)
+    if item is not None:
+        each = {k: v for k, v in constraints.items() if k not in _LENGTHS}
+        if each:
+            constraints = {k: v for k, v in constraints.items() if k in _LENGTHS}
+            inner = _with_items(inner, each)
+    if not constraints and description is None:
+        return inner
+    return Annotated[inner, msgspec.Meta(description=description, **constraints)]
+
+
+def _with_items(sequence: Any, constraints: dict[str, Any]) -> Any:
+    """``list[int]`` with ``ge=1`` → ``list[Annotated[int, Meta(ge=1)]]`` (set, tuple alike)."""
+    origin, args = get_origin(sequence), get_args(sequence)
+    if not args:
+        return origin[_constrained(str, constraints, None)]
+    if origin is tuple and args[-1] is not Ellipsis:
+        return tuple[tuple(_constrained(a, constraints, None) for a in args)]  # type: ignore[misc]
+    return origin[(_constrained(args[0], constraints, None), *args[1:])]
 
 
 def converter(target: Any, field: str) -> Callable[[Any], Any]:
@@ -123,8 +178,7 @@ def sync_step(
 ) -> SyncStep:
     """The extractor for one path/query/header/cookie parameter."""
     field = f"{location}.{wire}"
-    target = target_type(base, marker)
-    convert = converter(target, field)
+    convert = converter(sent_type(base, marker), field)
 
     if location == "path":
         if marker is None and path_types.get(name) is base:

@@ -25,7 +25,7 @@ from bastion.http.request import Request
 from bastion.params import _types as t
 from bastion.params._body import body_step
 from bastion.params._errors import InvalidParam
-from bastion.params._extract import sync_step
+from bastion.params._extract import check_constraints, sync_step
 from bastion.params.markers import File, Form, Param
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def compile_plan(
             continue
         # An unannotated parameter is a string, as in every framework users come from.
         annotation = hints.get(name, path_params.get(name, str))
-        base, extras = t.strip_annotated(annotation)
+        base, extras = t.split_annotation(annotation)
         default = parameter.default
         depends = next((e for e in extras if isinstance(e, Depends)), None)
         marker = next((e for e in extras if isinstance(e, Param)), None)
@@ -159,6 +159,8 @@ def compile_plan(
                 f"{context}: an app-scoped dependency cannot read the request ({location}); "
                 "make the dependency request-scoped or remove the parameter"
             )
+        if marker is not None:
+            check_constraints(base, marker, context)
         required = default is _EMPTY
         wire = (marker.alias if marker else None) or (
             name.replace("_", "-") if location == "header" else name

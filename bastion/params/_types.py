@@ -38,6 +38,19 @@ def strip_annotated(tp: Any) -> tuple[Any, tuple[Any, ...]]:
     return tp, ()
 
 
+def split_annotation(tp: Any) -> tuple[Any, tuple[Any, ...]]:
+    """Like ``strip_annotated``, also for ``Annotated[int, Query(ge=1)] | None``, whose markers
+    would otherwise be out of sight (and their constraints silently unenforced)."""
+    base, extras = strip_annotated(tp)
+    if extras:
+        return base, extras
+    inner, optional = strip_optional(base)
+    inner, extras = strip_annotated(inner)
+    if optional and extras:
+        return inner | None, extras
+    return base, ()
+
+
 def strip_optional(tp: Any) -> tuple[Any, bool]:
     """``int | None`` → ``(int, True)``."""
     origin = get_origin(tp)

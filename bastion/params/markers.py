@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import msgspec
-
 
 class Param:
     """Common options: an ``alias`` (the wire name), documentation, and value constraints."""
@@ -50,15 +48,6 @@ class Param:
             "pattern": pattern,
         }
         self.constraints = {k: v for k, v in constraints.items() if v is not None}
-
-    def meta(self) -> msgspec.Meta | None:
-        """The constraints as msgspec metadata (validated and put into the JSON Schema)."""
-        if not self.constraints and self.description is None:
-            return None
-        meta: msgspec.Meta = msgspec.Meta(  # type: ignore[call-overload]
-            description=self.description, **self.constraints
-        )
-        return meta
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(alias={self.alias!r})"

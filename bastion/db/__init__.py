@@ -1,7 +1,19 @@
 """The database battery: SQLAlchemy 2 (async) with a session per request."""
 
+from bastion.db.errors import InvalidValue
 from bastion.db.model import UUIDPK, IntPK, Model, SoftDelete, Timestamps
 from bastion.db.plugin import SQLAlchemyPlugin
 from bastion.db.prepared import Prepared
+from bastion.db.transactions import on_commit
 
-__all__ = ["IntPK", "Model", "Prepared", "SQLAlchemyPlugin", "SoftDelete", "Timestamps", "UUIDPK"]
+__all__ = [
+    "UUIDPK",
+    "IntPK",
+    "InvalidValue",
+    "Model",
+    "Prepared",
+    "SQLAlchemyPlugin",
+    "SoftDelete",
+    "Timestamps",
+    "on_commit",
+]

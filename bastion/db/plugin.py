@@ -1,7 +1,8 @@
 """``SQLAlchemyPlugin``: an engine for the app's lifespan and a session per request.
 
-Handlers ask for ``db: AsyncSession``; the session commits when the handler succeeds and
-rolls back when it raises, and always goes back to the pool.
+Handlers ask for ``db: AsyncSession``; the session commits when the handler succeeds (then
+its ``on_commit`` callbacks run) and rolls back when it raises, and always goes back to the
+pool.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bastion.db._direct import allow_direct_reads, end_direct_reads, idle
 from bastion.db._lazy import RequestSession, enable_lazy_transactions, supports_lazy_transactions
 from bastion.db.engine import check_connection, create_engine
 from bastion.db.errors import answer_invalid_value
+from bastion.db.transactions import drop_pending, run_pending
 from bastion.exceptions import (
     ConfigurationError,
     Conflict,
@@ -122,10 +124,13 @@ class SQLAlchemyPlugin:
         allow_direct_reads(session)
 
         async def finish() -> None:
-            """After the handler: commit, then give the connection and the turn to the next
-            request while the response is still being built and sent."""
+            """After the handler: commit (then ``on_commit`` callbacks run), then give the
+            connection and the turn to the next request while the response is still being
+            built and sent."""
             if not idle(session.sync_session):
                 await session.commit()
+            else:
+                await run_pending(session)
             end_direct_reads(session)
             turn.give_up()
 
@@ -139,6 +144,7 @@ class SQLAlchemyPlugin:
             raise
         finally:
             try:
+                drop_pending(session)  # the handler or the commit failed: nothing happened
                 end_direct_reads(session)
                 if session.in_transaction() or session.sync_session.identity_map:
                     await asyncio.shield(session.close())  # a connection must go back

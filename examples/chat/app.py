@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion import App, Settings
-from bastion.db import IntPK, Model, SQLAlchemyPlugin
+from bastion.db import IntPK, Model, SQLAlchemyPlugin, on_commit
 from bastion.http.files import FileResponse
 from bastion.http.static import StaticFiles
 from bastion.websockets.channels import Channel, ChannelError, ChannelSocket, on
@@ -88,7 +88,10 @@ class RoomChannel(Channel):
         )
         db.add(row)
         await db.flush()  # the id; the session commits when the handler returns
-        await self.broadcast("new_msg", row.as_dict())
+        # Told once the row is committed: a client that hears of it can read it, and a
+        # message whose commit fails is never announced.
+        message = row.as_dict()
+        on_commit(db, lambda: self.broadcast("new_msg", message))
         return {"id": row.id}
 
 

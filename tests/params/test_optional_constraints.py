@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from openapi_spec_validator import validate
 
-from bastion import App, ConfigurationError, Cookie, Header, Path, Query, Settings
+from bastion import App, Body, ConfigurationError, Cookie, Form, Header, Path, Query, Settings
 from bastion.openapi import build_document
 from bastion.testing import TestClient
 
@@ -200,3 +200,29 @@ def test_enum_parameter_lists_its_values(optional):
     (parameter,) = document["paths"]["/v"]["get"]["parameters"]
     ref = parameter["schema"]["$ref"].rpartition("/")[2]
     assert sorted(document["components"]["schemas"][ref]["enum"]) == ["blue", "red"]
+
+
+def test_optional_form_field_and_body_take_their_constraints_too():
+    app = make_app()
+
+    @app.post("/note")
+    async def note(text: Annotated[str | None, Form(max_length=3)] = None) -> dict:
+        return {"text": text}
+
+    @app.post("/ids")
+    async def ids(body: Annotated[list[int] | None, Body(ge=1, max_length=2)] = None) -> dict:
+        return {"ids": body}
+
+    client = TestClient(app)
+    assert client.post("/note", data={"text": "abc"}).json() == {"text": "abc"}
+    long = client.post("/note", data={"text": "abcd"})
+    assert long.status_code == 422
+    assert [e["field"] for e in long.json()["errors"]] == ["form.text"]
+
+    json = {"content-type": "application/json"}
+    assert client.post("/ids", content=b"[1, 2]", headers=json).json() == {"ids": [1, 2]}
+    assert client.post("/ids", content=b"null", headers=json).json() == {"ids": None}
+    for bad in (b"[1, 0]", b"[1, 2, 3]"):
+        response = client.post("/ids", content=bad, headers=json)
+        assert response.status_code == 422, bad
+        assert response.json()["errors"][0]["field"].startswith("body")

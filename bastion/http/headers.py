@@ -138,9 +138,13 @@ class QueryParams(Mapping[str, str]):
 
 
 def parse_query(query_string: bytes | str) -> dict[str, list[str]]:
-    """``a=1&a=2&b`` → ``{"a": ["1", "2"], "b": [""]}``; percent-decoding only where needed."""
+    """``a=1&a=2&b`` → ``{"a": ["1", "2"], "b": [""]}``; percent-decoding only where needed.
+
+    Raw bytes are UTF-8 as much as percent-escapes are (``curl '/?q=é'`` sends them
+    unescaped), so either kind that is not valid UTF-8 raises ``UnicodeDecodeError``.
+    """
     if isinstance(query_string, bytes):
-        query_string = query_string.decode("latin-1")
+        query_string = query_string.decode("utf-8")
     result: dict[str, list[str]] = {}
     if not query_string:
         return result

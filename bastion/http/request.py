@@ -137,7 +137,8 @@ class Request(HTTPConnection):
         declared = self.headers.get("content-length")
         if declared is None:
             return
-        if not declared.isdigit():
+        # isdigit() alone takes superscripts and other scripts' digits, which int() refuses.
+        if not (declared.isascii() and declared.isdigit()):
             raise BadRequest("The Content-Length header is not a number")
         if int(declared) > self.max_body_size:
             raise _too_large(self.max_body_size)

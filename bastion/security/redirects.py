@@ -3,8 +3,9 @@
 Open redirects turn a trusted link (``https://you.example/login?next=…``) into a phishing
 hop. Browsers are forgiving about what counts as another host: ``//evil``, ``/\\evil``,
 ``/\\t/evil`` (tabs and newlines are dropped), ``https:evil`` and their percent-encoded forms
-all leave the site. So only plain, printable ASCII paths starting with one ``/`` pass, checked
-again after each round of percent-decoding; everything else gives the default.
+all leave the site, and ``/..//evil`` does once its dot segments are resolved. So only
+plain, printable ASCII paths starting with one ``/`` (also after resolving ``.`` and ``..``)
+pass, checked again after each round of percent-decoding; everything else gives the default.
 """
 
 from __future__ import annotations
@@ -50,7 +51,20 @@ def _plain_path(text: str) -> bool:
         parts = urlsplit(text)
     except ValueError:
         return False
-    return not parts.scheme and not parts.netloc
+    return not parts.scheme and not parts.netloc and not _resolved(parts.path).startswith("//")
+
+
+def _resolved(path: str) -> str:
+    """``path`` without its dot segments (RFC 3986 5.2.4), as a browser or proxy resolves
+    it: ``/..//evil`` becomes ``//evil``, which a later redirect would send off-site."""
+    kept: list[str] = []
+    for segment in path.split("/")[1:]:
+        if segment == "..":
+            if kept:
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    return "/" + "/".join(kept)
 
 
 def _same_origin_path(request: Request, url: str) -> str | None:

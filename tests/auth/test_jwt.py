@@ -106,3 +106,16 @@ def test_asymmetric_keys_need_cryptography() -> None:
         pytest.skip("cryptography is installed")
     with pytest.raises(ConfigurationError, match="pip install cryptography"):
         JWTAuth(keys=[JWTKey("rsa", "public pem", algorithm="RS256")])
+
+
+def test_a_single_secret_refuses_a_token_that_names_a_kid() -> None:
+    """A single secret signs without a kid; a token naming one (even signed with that very
+    secret) was not issued here and is refused, as the docs say of an unknown key."""
+    tokens = JWTAuth(secret=SECRET)
+    client = TestClient(app_for(tokens))
+    for kid in ("no-such-key", "../../dev/null", ""):
+        token = pyjwt.encode({"sub": "1", "exp": 2**40}, SECRET, algorithm="HS256", headers={"kid": kid})
+        refused = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 401
+        assert refused.json()["detail"] == "The token is signed with an unknown key"
+    assert client.get("/me", headers={"Authorization": f"Bearer {tokens.encode({'sub': '1'})}"}).status_code == 200

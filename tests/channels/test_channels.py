@@ -324,6 +324,23 @@ def test_unsupported_vsn_and_foreign_origins_are_refused(client):
         assert Phx(ws).push("phoenix", "heartbeat", {})["status"] == "ok"
 
 
+@pytest.mark.parametrize("vsn", ["2.0", "2.1.0", "2.0.0.0", "2.x", "1.", "1.1.0", "20.0.0", "2.0.0 "])
+def test_versions_outside_2_0_x_and_1_0_x_are_refused(client, vsn):
+    """As Phoenix's ``~> 2.0.0`` / ``~> 1.0.0``: a version that merely starts with 2. or 1.
+    is not one this socket speaks."""
+    with pytest.raises(WebSocketDenied):
+        client.websocket_connect(f"/socket/websocket?vsn={vsn}").__enter__()
+
+
+@pytest.mark.parametrize("vsn", ["2.0.0", "2.0.1", "2.0.0-rc.1", "1.0.0"])
+def test_versions_2_0_x_and_1_0_x_are_spoken(client, vsn):
+    with client.websocket_connect(f"/socket/websocket?vsn={vsn}") as ws:
+        ws.send_text('{"topic": "phoenix", "event": "heartbeat", "payload": {}, "ref": "1"}'
+                     if vsn.startswith("1") else '[null, "1", "phoenix", "heartbeat", {}]')
+        reply = ws.receive_json()
+        assert (reply["payload"] if vsn.startswith("1") else reply[4])["status"] == "ok"
+
+
 def test_connect_decides_and_sets_assigns():
     class Who(Channel):
         async def join(self, topic: str, params: dict) -> dict:

@@ -200,3 +200,19 @@ async def test_a_clean_shutdown_removes_presences_at_once(redis_url):
     await b.stop()
     await a_bus.stop()
     await b_bus.stop()
+
+
+@pytest.mark.parametrize(
+    "garbage", ["1" * 5000, "\u00b2", "1-\u00b2", "18446744073709551616", "99999999999999999999-0", "1-" + "9" * 30]
+)
+def test_sse_with_a_garbage_last_event_id_replays_the_history(backends, garbage):
+    """A Last-Event-ID that is no id of ours is ignored: int() of 5,000 digits or of '²'
+    raised, and Redis refused ids beyond 64 bits; both were 500s mid-stream."""
+    backend = backends()
+    app = sse_app(backend)
+    with TestClient(app) as client:
+        sent = client.portal.call(backend.broadcast("feed", "item", {"n": 1}))
+        with client.stream("GET", "/feed", headers={"last-event-id": garbage.encode()}) as response:
+            assert response.status_code == 200
+            [event] = read_events(response.iter_lines(), 1)
+            assert event["id"] == sent.id

@@ -38,3 +38,20 @@ def test_missing_or_empty_next_gives_the_default():
     client = TestClient(login_app(), follow_redirects=False)
     assert client.get("/login").headers["location"] == "/home"
     assert client.get("/login", params={"next": ""}).headers["location"] == "/home"
+
+
+@pytest.mark.parametrize(
+    "value", ["/..//evil.example", "/a/../..//evil.example", "/.//evil.example", "/%2e%2e//evil.example",
+              "/x/..%2F%2Fevil.example"],
+)
+def test_paths_whose_dot_segments_resolve_to_another_host_give_the_default(value):
+    """``/..//evil`` is a path today and ``//evil`` (another host) once a browser or a proxy
+    resolves its dot segments, so it is refused like ``//evil``."""
+    response = TestClient(login_app(), follow_redirects=False).get("/login", params={"next": value})
+    assert response.headers["location"] == "/home"
+
+
+@pytest.mark.parametrize("value", ["/a/../b", "/a/./b", "/../account", "/a/..", "/.well-known/x"])
+def test_dot_segments_that_stay_on_this_site_are_kept(value):
+    response = TestClient(login_app(), follow_redirects=False).get("/login", params={"next": value})
+    assert response.headers["location"] == value

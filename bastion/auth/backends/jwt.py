@@ -146,7 +146,8 @@ class JWTAuth:
             raise self._invalid("The token is malformed") from None
         kid = header.get("kid")
         if self._single:
-            key: JWTKey | None = self._signing
+            # A single secret signs without a kid: a token naming one was not made here.
+            key: JWTKey | None = self._signing if kid is None else None
         else:
             key = self._keys.get(kid) if isinstance(kid, str) else None
         if key is None:

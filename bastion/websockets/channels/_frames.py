@@ -1,4 +1,4 @@
-"""Phoenix's serializers: V2 (``vsn=2.0.0``, phoenix.js since 1.4) and V1 (``vsn=1.x``).
+"""Phoenix's serializers: V2 (``vsn=2.0.0``, phoenix.js since 1.4) and V1 (``vsn=1.0.0``).
 
 V2 frames are JSON arrays ``[join_ref, ref, topic, event, payload]``; binary frames are the
 client's binary pushes (kind 0), whose payload reaches the handler as ``bytes``. V1 frames,
@@ -10,6 +10,7 @@ with a close code: 1007 for bytes that are not JSON, 1008 for JSON that is not a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -139,10 +140,19 @@ V2 = Serializer(decode_text, decode_binary, reply, push, Message.frame)
 V1 = Serializer(decode_v1_text, decode_v1_binary, reply_v1, push_v1, broadcast_v1)
 
 
+#: A semantic version, as Phoenix's ``Version.parse`` reads it (pre-release and build allowed).
+_VERSION = re.compile(r"(\d+)\.(\d+)\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?", re.ASCII)
+
+
 def serializer_for(vsn: str | None) -> Serializer | None:
-    """The serializer a client's ``vsn`` asks for (none given: V2); None if unknown."""
-    if vsn is None or vsn.startswith("2."):
+    """The serializer a client's ``vsn`` asks for (none given: V2); None if unknown.
+
+    As Phoenix's defaults, ``~> 2.0.0`` and ``~> 1.0.0``: ``2.0.x`` or ``1.0.x``, so
+    ``2.0``, ``2.1.0`` and ``2.0.0.0`` are refused rather than guessed at.
+    """
+    if vsn is None:
         return V2
-    if vsn.startswith("1."):
-        return V1
-    return None
+    version = _VERSION.fullmatch(vsn)
+    if version is None or version[2] != "0":
+        return None
+    return {"2": V2, "1": V1}.get(version[1])

@@ -92,12 +92,24 @@ class PubSub(Protocol):
         """Kept messages of ``topic`` newer than the id ``after`` (all kept ones if None)."""
 
 
+_MAX_ID_PART = 2**64  # Redis stream ids are two unsigned 64-bit numbers
+
+
 def id_key(message_id: str) -> tuple[int, int] | None:
-    """Order of history ids (``"17"`` or Redis's ``"1700000000000-3"``); None if not an id."""
+    """Order of history ids (``"17"`` or Redis's ``"1700000000000-3"``); None if not an id.
+
+    A client's ``Last-Event-ID`` comes through here, so anything else (``"²"``, 5,000
+    digits, a number beyond 64 bits, which Redis refuses) is None, never an error.
+    """
     first, _, second = message_id.partition("-")
-    if not first.isdigit() or (second and not second.isdigit()):
+    if not _id_part(first) or (second and not _id_part(second)):
         return None
-    return int(first), int(second or 0)
+    key = int(first), int(second or 0)
+    return key if key[0] < _MAX_ID_PART and key[1] < _MAX_ID_PART else None
+
+
+def _id_part(text: str) -> bool:
+    return 0 < len(text) <= 20 and text.isascii() and text.isdigit()
 
 
 def deliver(subscribers: Any, message: Message) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 
+from bastion.cli import _logging
 from bastion.cli.loading import load_app
 
 
@@ -57,28 +58,16 @@ def main(argv: list[str]) -> None:
     options = json.loads(argv[0])
     sock = socket.socket(fileno=options["fd"])
     app = load_app(options["target"])
-    plugin = _observability(app)
-    if plugin is not None:
-        plugin.configure_logging()
-    owns_logs = plugin is not None and plugin.logs is not None
+    _logging.configure(app)
     config = uvicorn.Config(
         app,
         lifespan="on",
-        access_log=options["access_log"] and (plugin is None or not plugin.access_log),
         proxy_headers=options["proxy_headers"],
         timeout_graceful_shutdown=options["timeout_graceful_shutdown"],
         log_level=app.settings.log_level,
-        log_config=None if owns_logs else uvicorn.config.LOGGING_CONFIG,
+        **_logging.uvicorn_options(app, options["access_log"]),
     )
     Worker(config, app, options["drain_delay"]).run(sockets=[sock])
-
-
-def _observability(app: Any) -> Any:
-    """The app's ObservabilityPlugin, if the battery is in use (it then owns the logs)."""
-    module = sys.modules.get("bastion.observability.plugin")
-    if module is None:
-        return None
-    return next((p for p in app.plugins if isinstance(p, module.ObservabilityPlugin)), None)
 
 
 if __name__ == "__main__":

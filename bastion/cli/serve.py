@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from bastion.cli import _target
 from bastion.cli.loading import load_app
 
 
@@ -97,7 +98,10 @@ def serve(
 
     os.environ.setdefault("BASTION_PROFILE", "prod")
     with runtime_folder() as folder:  # before the app is imported (see runtime_folder)
-        app = load_app(target)  # a misconfigured app stops here, readably, not in N workers
+        with Console(stderr=True).status(f"Loading {target}"):
+            # An import mistake stops here, readably, not in N workers. Not built: building
+            # makes the plugins' per-process state (metrics) in a process that serves nothing.
+            app = load_app(target)
         count = worker_count(app, workers)
         if server == "granian":
             _granian(target, host, port, count, timeout_graceful_shutdown, access_log)
@@ -138,22 +142,20 @@ def _granian(
             "--server granian needs granian: `pip install 'bastion[granian]'`, or leave out "
             "--server to use uvicorn"
         ) from None
-    module, _, attribute = target.partition(":")
-    if module.endswith(".py"):  # granian imports modules: shop/main.py → shop.main
-        module = ".".join(Path(module).with_suffix("").parts)
-    factory = attribute.endswith("()")
     Console(stderr=True).print(
         f"[bold green]Bastion[/] serving {target} with granian on http://{host}:{port}, "
         f"{count} worker(s)"
     )
+    # granian's workers import their app by name: they get it from Bastion's loader.
+    os.environ[_target.VARIABLE] = target
     Granian(
-        f"{module}:{attribute.removesuffix('()') or 'app'}",
+        _target.IMPORT_STRING,
         address=host,
         port=port,
         interface=Interfaces.ASGI,
         workers=count,
         respawn_failed_workers=True,
         workers_kill_timeout=math.ceil(grace) or None,
-        factory=factory,
+        factory=True,
         log_access=access_log,
     ).serve()

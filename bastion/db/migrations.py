@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -93,8 +94,14 @@ def db_commands(plugin: SQLAlchemyPlugin, app: Any) -> click.Group:
         (directory / "versions").mkdir(parents=True)
         for name in ("env.py", "script.py.mako"):
             shutil.copy(TEMPLATE / name, directory / name)
+        # The next step as it runs when pasted: the app named, the folder if not the default.
+        again = click.get_current_context().meta.get("bastion.again", "bastion")
+        default = directory == Path(plugin.migrations)
+        folder = "" if default else f" --directory {shlex.quote(str(directory))}"
         console.print(
-            f'Created [bold]{directory}/[/]; next: bastion db revision --autogenerate -m "first"'
+            f"Created [bold]{directory}/[/]; next: {again} db{folder} revision --autogenerate "
+            '-m "first"',
+            soft_wrap=True,  # a line broken at the terminal's width would not paste as one
         )
 
     @db.command()

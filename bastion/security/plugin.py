@@ -1,9 +1,10 @@
 """SecurityPlugin: the security middleware, in the right order, configured from settings.
 
 ``App(plugins=[SecurityPlugin()])`` turns on security headers and CSRF protection. It reads
-the app's settings once: HSTS and ``Secure`` cookies outside the dev profile (and never with
-``debug``), the CSRF signing key from ``settings.secret_key``. Proxy trust and the HTTPS
-redirect are off until configured, because both depend on how the app is deployed.
+the app's settings once: HSTS outside the dev profile (and never with ``debug``), a
+``Secure`` CSRF cookie in the prod profile (as the session's), the CSRF signing key from
+``settings.secret_key``. Proxy trust and the HTTPS redirect are off until configured,
+because both depend on how the app is deployed.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class SecurityPlugin:
             options.update(self.headers if isinstance(self.headers, dict) else {})
             app.add_middleware(SecurityHeaders(**options))
         if self.csrf is not False:
-            csrf_options: CSRFOptions = {"cookie_secure": not development}
+            csrf_options: CSRFOptions = {"cookie_secure": settings.profile == "prod"}
             csrf_options.update(self.csrf if isinstance(self.csrf, dict) else {})
             csrf = CSRF(self._secret_key(settings.secret_key), **csrf_options)
             app.add_middleware(csrf)

@@ -76,17 +76,19 @@ def test_untouched_session_sets_no_cookie(client: TestClient) -> None:
     assert "set-cookie" not in client.get("/get/color").headers
 
 
-def test_cookie_flags_outside_dev(client: TestClient) -> None:
+def test_cookie_flags_in_prod() -> None:
+    client = TestClient(make_app(profile="prod"), base_url="https://testserver")
     cookie = client.post("/put/a/b").headers["set-cookie"]
     parts = [p.strip() for p in cookie.split(";")]
     assert parts[0].startswith("session=")
     assert {"HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=7200"} <= set(parts)
 
 
-def test_dev_cookie_is_not_secure() -> None:
-    client = TestClient(make_app(profile="dev"))
+@pytest.mark.parametrize("profile", ["dev", "test"])
+def test_dev_and_test_cookies_are_not_secure_so_http_works(profile: str) -> None:
+    client = TestClient(make_app(profile=profile))  # http://testserver, as tests are written
     cookie = client.post("/put/a/b").headers["set-cookie"]
-    assert "Secure" not in cookie and "HttpOnly" in cookie
+    assert "Secure" not in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert client.get("/get/a").json() == {"value": "b"}  # sent back over http
 
 

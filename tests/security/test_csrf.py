@@ -98,7 +98,9 @@ def test_exempt_paths_are_not_checked():
 
 
 def test_same_origin_and_trusted_origins_pass():
-    client, token = client_with_token(csrf_app(csrf={"trusted_origins": ["https://app.example.com"]}))
+    client, token = client_with_token(
+        csrf_app(csrf={"trusted_origins": ["https://app.example.com"]})
+    )
     for origin in ("https://testserver", "https://TESTSERVER:443", "https://app.example.com"):
         response = client.post("/json", json={}, headers={"x-csrf-token": token, "origin": origin})
         assert response.status_code == 201, origin
@@ -144,7 +146,9 @@ def test_token_made_for_another_browser_is_wrong():
 def test_token_signed_with_another_key_is_wrong():
     client, _ = client_with_token(csrf_app())
     tokens = CSRFTokens("o" * 40, None)
-    response = client.post("/json", json={}, headers={"x-csrf-token": tokens.token(tokens.new_secret())})
+    response = client.post(
+        "/json", json={}, headers={"x-csrf-token": tokens.token(tokens.new_secret())}
+    )
     assert response.status_code == 403
     assert reason(response) == "wrong"
 
@@ -152,7 +156,9 @@ def test_token_signed_with_another_key_is_wrong():
 def test_cookie_signed_with_another_key_is_wrong():
     client, token = client_with_token(csrf_app())
     tokens = CSRFTokens("o" * 40, None)
-    client.cookies.set("csrftoken", tokens.cookie_value(tokens.new_secret()), domain="testserver.local")
+    client.cookies.set(
+        "csrftoken", tokens.cookie_value(tokens.new_secret()), domain="testserver.local"
+    )
     response = client.post("/json", json={}, headers={"x-csrf-token": token})
     assert response.status_code == 403
     assert reason(response) == "wrong"
@@ -212,3 +218,12 @@ def test_csrf_token_without_the_middleware_says_what_to_add():
 
     with pytest.raises(ConfigurationError, match="SecurityPlugin"):
         TestClient(app).get("/t")
+
+
+@pytest.mark.parametrize("profile", ["dev", "test"])
+def test_the_cookie_is_not_secure_outside_prod_so_a_test_over_http_can_post(profile):
+    client = TestClient(csrf_app(profile))  # http://testserver, as tests are written
+    response = client.get("/token")
+    assert "Secure" not in response.headers["set-cookie"]
+    token = response.json()["token"]
+    assert client.post("/json", json={}, headers={"x-csrf-token": token}).status_code == 201

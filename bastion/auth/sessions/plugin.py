@@ -2,8 +2,9 @@
 
 Without a store, the whole session travels in a signed cookie (itsdangerous, HMAC-SHA256
 keyed by ``settings.secret_key``); with one (memory, database, Redis), the cookie carries
-only the signed session id. Either way the cookie is HttpOnly, SameSite=Lax, and Secure
-outside the dev profile; sessions expire after ``idle_timeout`` without a request and
+only the signed session id. Either way the cookie is HttpOnly, SameSite=Lax, and Secure in
+the prod profile (dev and test speak plain HTTP: ``http://localhost``, the test client's
+``http://testserver``); sessions expire after ``idle_timeout`` without a request and
 ``absolute_timeout`` after they began, whatever the activity.
 """
 
@@ -54,7 +55,7 @@ _decode = msgspec.json.Decoder(_Record).decode
 class SessionPlugin:
     """``App(plugins=[SessionPlugin()])`` (signed cookie) or ``SessionPlugin(RedisStore(url))``.
 
-    ``secure=None`` means Secure everywhere but the dev profile; ``secret_key=None`` takes
+    ``secure=None`` means Secure in the prod profile only; ``secret_key=None`` takes
     ``settings.secret_key`` (a random per-process key in dev and test when unset).
     """
 
@@ -113,7 +114,9 @@ class SessionPlugin:
                     "process stops; set BASTION_SECRET_KEY to keep them"
                 )
         if self.secure is None:
-            self.secure = settings.profile != "dev"
+            # A Secure cookie never comes back over http://testserver: a test would log in
+            # and silently stay anonymous (Django, Rails and Flask test over plain HTTP too).
+            self.secure = settings.profile == "prod"
         if self.same_site == "none" and not self.secure:
             raise ConfigurationError(
                 "SessionPlugin(same_site='none') needs secure=True: browsers reject "

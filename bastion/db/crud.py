@@ -1,9 +1,15 @@
-"""``CRUDRouter(Book)``: list, get, create, replace, update and delete for a model.
+"""``CRUDRouter(Book)``: list, read, create, replace, update and delete for a model.
 
 Listing takes ``limit``/``offset`` (offset pagination) or ``after`` (keyset on the primary
 key, stable under inserts), ``sort`` from an allow-list (``-title`` for descending, the
-primary key always breaks ties) and equality filters on allow-listed columns. User input only
-ever reaches SQL as bound parameters or as one of the allow-listed column names.
+primary key always breaks ties) and equality filters on allow-listed columns; it answers a
+page (``items``, ``total``, ``next``, ``prev``). User input only ever reaches SQL as bound
+parameters or as one of the allow-listed column names, and every integer parameter is
+bounded by its column's type, so a value no row can have is a 404 (an id) or a 422.
+
+The router is open where applications differ: which operations exist, dependencies and
+guards per operation, the current user, a policy that authorizes each row, a scope that
+narrows what a request sees, and hooks that set fields from the request (the owner).
 
 Single items carry an ``ETag`` (a hash of the item as the client sees it), and replace,
 update and delete honour ``If-Match`` with it: a client that read an older version gets 412
@@ -11,22 +17,42 @@ instead of overwriting someone else's change (optimistic concurrency, as with Ra
 ``lock_version``).
 """
 
+from __future__ import annotations
+
 import inspect
-from collections.abc import Sequence
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bastion.db.schemas import ModelSchemas, given_fields, schemas_for
-from bastion.exceptions import ConfigurationError, NotFound, PreconditionFailed, ValidationError
+from bastion.db._crud_spec import OPERATIONS, Authorize, Operation, Spec, declare
+from bastion.db._pages import around, link_header, page_struct
+from bastion.db.schemas import ModelSchemas, given_fields
+from bastion.exceptions import NotFound, PreconditionFailed, ValidationError
 from bastion.http.preconditions import body_etag, listed_etags
 from bastion.http.request import Request
 from bastion.http.response import JSONResponse
-from bastion.params.markers import Query
 from bastion.routing.router import Router
+
+
+@dataclass(frozen=True, slots=True)
+class CRUDContext:
+    """What hooks and scopes learn of the request: ``user`` is the value of the router's
+    ``user=`` parameter (None without one)."""
+
+    request: Request
+    db: AsyncSession
+    user: Any
+    operation: Operation
+
+
+#: ``before_create(ctx, row)``, ``before_update(ctx, row)``: set fields before the flush.
+Hook = Callable[[CRUDContext, Any], Awaitable[None] | None]
+#: ``scope(ctx)``: a condition rows must meet to be listed, read, changed or deleted.
+Scope = Callable[[CRUDContext], ColumnElement[bool] | None]
 
 
 def CRUDRouter(
@@ -39,26 +65,25 @@ def CRUDRouter(
     sort: Sequence[str] = (),
     page_size: int = 20,
     max_page_size: int = 100,
+    operations: Iterable[Operation] = OPERATIONS,
+    dependencies: Sequence[Any] = (),
+    guards: Mapping[Operation, Sequence[Any]] | None = None,
+    user: Any = None,
+    authorize: Authorize | None = None,
+    scope: Scope | None = None,
+    before_create: Hook | None = None,
+    before_update: Hook | None = None,
+    envelope: bool = True,
 ) -> Router:
-    """A ``Router`` with the six CRUD routes for ``model`` (a ``bastion.db.Model``)."""
-    schemas = schemas or schemas_for(model)
-    mapper = sa_inspect(model)
-    if len(mapper.primary_key) != 1:
-        raise ConfigurationError(f"CRUDRouter({model.__name__}) needs a single-column primary key")
-    pk = mapper.primary_key[0]
-    pk_type = pk.type.python_type
-    columns = {c.key: c for c in mapper.column_attrs}
-    for name in [*filters, *sort]:
-        if name not in columns:
-            raise ConfigurationError(
-                f"CRUDRouter({model.__name__}): no column {name!r} to filter or sort by; "
-                f"columns: {', '.join(sorted(columns))}"
-            )
-    name = model.__name__.lower()
-    router = Router(prefix or f"/{mapper.local_table.name}", tags=list(tags or [name]))
-    read: Any = schemas.read
-    create, update = schemas.create, schemas.update
-    sort_choices = [*sort, *(f"-{s}" for s in sort)]
+    """A ``Router`` with the CRUD routes of ``model`` (a ``bastion.db.Model``); every option
+    is described, with an example, in docs/database.md."""
+    spec = Spec(model, schemas, filters, sort, operations, guards, user, authorize)
+    router = Router(
+        prefix or f"/{spec.table}", tags=list(tags or [spec.name]), dependencies=dependencies
+    )
+    model_name, pk_name = model.__name__, spec.pk_name
+    read = spec.schemas.read
+    page = page_struct(model_name, read)
 
     def to_read(row: Any) -> Any:
         return msgspec.convert(row, read, from_attributes=True)
@@ -69,30 +94,61 @@ def CRUDRouter(
         response.raw_headers.append((b"etag", body_etag(response.body).encode()))
         return response
 
-    async def fetch(db: AsyncSession, ident: Any, request: Request | None = None) -> Any:
-        """The row, or 404; with ``request``, 412 unless its If-Match names the row as it is."""
-        row = await db.get(model, ident)
+    def context(kwargs: dict[str, Any], operation: Operation) -> CRUDContext:
+        return CRUDContext(kwargs["request"], kwargs["db"], kwargs.get("user"), operation)
+
+    async def allowed(ctx: CRUDContext, action: str, row: Any) -> None:
+        if authorize is not None:
+            outcome = authorize(ctx.user, action, row)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    async def run(hook: Hook | None, ctx: CRUDContext, row: Any) -> None:
+        if hook is not None:
+            outcome = hook(ctx, row)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    async def fetch(ctx: CRUDContext, ident: Any, check_version: bool) -> Any:
+        """The row in scope, or 404; 403 unless the policy allows the operation; 412 unless
+        an If-Match names the row as it is."""
+        bounds = spec.pk_bounds
+        if bounds is not None and not bounds[0] <= ident <= bounds[1]:
+            raise NotFound(f"{model_name} {ident} does not exist")  # no row can have it
+        condition = scope(ctx) if scope is not None else None
+        if condition is None:
+            row = await ctx.db.get(model, ident)
+        else:
+            query = select(model).where(spec.pk_column == ident, condition)
+            row = (await ctx.db.scalars(query)).first()
         if row is None:
-            raise NotFound(f"{model.__name__} {ident} does not exist")
-        expected = request.headers.get("if-match") if request is not None else None
+            raise NotFound(f"{model_name} {ident} does not exist")
+        await allowed(ctx, ctx.operation, row)
+        expected = ctx.request.headers.get("if-match") if check_version else None
         if expected is not None:
             current = body_etag(JSONResponse(to_read(row)).body)
             tags = listed_etags(expected)
             if "*" not in tags and current not in tags:  # strong comparison
                 raise PreconditionFailed(
-                    f"{model.__name__} {ident} changed since you read it (its ETag is now "
+                    f"{model_name} {ident} changed since you read it (its ETag is now "
                     f"{current}): read it again and retry"
                 )
         return row
 
-    async def list_rows(
-        db: AsyncSession, limit: int, offset: int, after: Any, sort: str | None, **where: Any
-    ) -> list[Any]:
-        query = select(model)
-        for column, value in where.items():
-            if value is not None:
-                query = query.where(getattr(model, column) == value)
-        if sort is not None:
+    async def list_rows(**kwargs: Any) -> Any:
+        ctx = context(kwargs, "list")
+        limit, offset, after, order = (
+            kwargs["limit"],
+            kwargs["offset"],
+            kwargs["after"],
+            kwargs["sort"],
+        )
+        conditions = [spec.columns[f] == kwargs[f] for f in spec.filters if kwargs[f] is not None]
+        narrowed = scope(ctx) if scope is not None else None
+        if narrowed is not None:
+            conditions.append(narrowed)
+        query = select(model).where(*conditions)
+        if order is not None:
             if after is not None:
                 raise ValidationError(
                     [
@@ -102,106 +158,87 @@ def CRUDRouter(
                         }
                     ]
                 )
-            if sort not in sort_choices:
+            if order not in spec.sort_choices:
                 raise ValidationError(
                     [
                         {
                             "field": "query.sort",
-                            "reason": f"Expected one of {', '.join(sort_choices)}",
+                            "reason": f"Expected one of {', '.join(spec.sort_choices)}",
                         }
                     ]
                 )
-            column = getattr(model, sort.lstrip("-"))
-            query = query.order_by(column.desc() if sort.startswith("-") else column.asc())
-        elif after is not None:
-            query = query.where(getattr(model, pk.key) > after)
-        query = query.order_by(getattr(model, pk.key)).limit(limit).offset(offset)
-        return [to_read(row) for row in await db.scalars(query)]
+            column = spec.columns[order.lstrip("-")]
+            query = query.order_by(column.desc() if order.startswith("-") else column.asc())
+        paged: Select[Any] = query
+        if after is not None:
+            paged = paged.where(spec.pk_column > after)
+        paged = paged.order_by(spec.pk_column).limit(limit + 1).offset(offset)
+        rows = list(await ctx.db.scalars(paged))
+        more = len(rows) > limit
+        items = [to_read(row) for row in rows[:limit]]
+        last = getattr(rows[limit - 1], pk_name) if more else None
+        following, previous = around(ctx.request, limit, offset, after, more, last)
+        if not envelope:
+            response = JSONResponse(items)
+            links = link_header(following, previous)
+            if links is not None:
+                response.raw_headers.append((b"link", links.encode()))
+            return response
+        counted = select(func.count()).select_from(model).where(*conditions)
+        total = int(await ctx.db.scalar(counted) or 0)
+        return page(items=items, total=total, next=following, prev=previous)
 
-    parameters = [
-        inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, annotation=AsyncSession),
-        inspect.Parameter(
-            "limit",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=page_size,
-            annotation=Annotated[int, Query(ge=1, le=max_page_size)],
-        ),
-        inspect.Parameter(
-            "offset",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=0,
-            annotation=Annotated[int, Query(ge=0)],
-        ),
-        inspect.Parameter(
-            "after", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=pk_type | None
-        ),
-        inspect.Parameter(
-            "sort", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=str | None
-        ),
-        *(
-            inspect.Parameter(
-                f,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=None,
-                annotation=columns[f].columns[0].type.python_type | None,
-            )
-            for f in filters
-        ),
-    ]
-    list_rows.__signature__ = inspect.Signature(parameters, return_annotation=list[read])  # type: ignore[attr-defined]
-    list_rows.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": list[read]}
-    list_rows.__name__ = list_rows.__qualname__ = f"list_{name}s"
-    router.get("/")(list_rows)
+    async def read_row(**kwargs: Any) -> Any:
+        ctx = context(kwargs, "read")
+        return tagged(to_read(await fetch(ctx, kwargs[pk_name], False)))
 
-    async def get_row(ident: Any, db: AsyncSession) -> Any:
-        return tagged(to_read(await fetch(db, ident)))
-
-    async def create_row(data: Any, db: AsyncSession) -> Any:
-        row = model(**msgspec.structs.asdict(data))
-        db.add(row)
-        await db.flush()
+    async def create_row(**kwargs: Any) -> Any:
+        ctx = context(kwargs, "create")
+        row = model(**given_fields(kwargs["data"]))
+        await run(before_create, ctx, row)
+        await allowed(ctx, "create", row)
+        ctx.db.add(row)
+        await ctx.db.flush()
         return tagged(to_read(row), 201)
 
-    async def replace_row(ident: Any, data: Any, db: AsyncSession, request: Request) -> Any:
-        row = await fetch(db, ident, request)
-        for key, value in msgspec.structs.asdict(data).items():
-            setattr(row, key, value)
-        await db.flush()
-        return tagged(to_read(row))
+    def changer() -> Callable[..., Awaitable[Any]]:
+        """A handler for PUT or PATCH (each gets its own, as its signature differs): the
+        fields sent are set, then the hook runs."""
 
-    async def update_row(ident: Any, data: Any, db: AsyncSession, request: Request) -> Any:
-        row = await fetch(db, ident, request)
-        for key, value in given_fields(data).items():
-            setattr(row, key, value)
-        await db.flush()
-        return tagged(to_read(row))
+        async def change_row(**kwargs: Any) -> Any:
+            ctx = context(kwargs, "update")
+            row = await fetch(ctx, kwargs[pk_name], True)
+            for key, value in given_fields(kwargs["data"]).items():
+                setattr(row, key, value)
+            await run(before_update, ctx, row)
+            await ctx.db.flush()
+            return tagged(to_read(row))
 
-    async def delete_row(ident: Any, db: AsyncSession, request: Request) -> None:
-        await db.delete(await fetch(db, ident, request))
+        return change_row
 
-    for fn, body in (
-        (get_row, None),
-        (create_row, create),
-        (replace_row, create),
-        (update_row, update),
-        (delete_row, None),
-    ):
-        hints: dict[str, Any] = {"db": AsyncSession}
-        parameters_of = inspect.signature(fn).parameters
-        if "ident" in parameters_of:
-            hints["ident"] = pk_type
-        if "request" in parameters_of:
-            hints["request"] = Request
-        if body is not None:
-            hints["data"] = body
-        hints["return"] = None if fn is delete_row else read
-        fn.__annotations__ = hints
-        fn.__name__ = fn.__qualname__ = f"{fn.__name__.split('_')[0]}_{name}"
-    item = "/{ident}"
-    router.get(item)(get_row)
-    router.post("/")(create_row)
-    stale = {412: "If-Match names an older version of the item"}
-    router.put(item, responses=stale)(replace_row)
-    router.patch(item, responses=stale)(update_row)
-    router.delete(item, responses=stale)(delete_row)
+    async def delete_row(**kwargs: Any) -> None:
+        ctx = context(kwargs, "delete")
+        await ctx.db.delete(await fetch(ctx, kwargs[pk_name], True))
+
+    item = "/{" + pk_name + "}"
+    stale: dict[int, Any] = {412: "If-Match names an older version of the item"}
+    listed = page if envelope else list[read]  # type: ignore[valid-type]
+    routes: list[tuple[Operation, str, str, Any, Any, Any, dict[int, Any]]] = [
+        ("list", "GET", "/", list_rows, None, listed, {}),
+        ("read", "GET", item, read_row, None, read, {}),
+        ("create", "POST", "/", create_row, spec.schemas.create, read, {}),
+        ("update", "PUT", item, changer(), spec.schemas.create, read, stale),
+        ("update", "PATCH", item, changer(), spec.schemas.update, read, stale),
+        ("delete", "DELETE", item, delete_row, None, None, stale),
+    ]
+    verbs = {"list": "list", "read": "get", "PUT": "replace", "PATCH": "update"}
+    for operation, method, path, fn, body, returns, responses in routes:
+        if operation not in spec.operations:
+            continue
+        parameters = spec.parameters(operation, body, page_size, max_page_size)
+        verb = verbs.get(method, verbs.get(operation, operation))
+        declare(fn, f"{verb}_{spec.name}{'s' if operation == 'list' else ''}", parameters, returns)
+        router.route(
+            path, (method,), dependencies=list(spec.guards.get(operation, ())), responses=responses
+        )(fn)
     return router

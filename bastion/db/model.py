@@ -6,11 +6,16 @@ import datetime
 import uuid
 from typing import Any, Self
 
-from sqlalchemy import DateTime, MetaData, func, select
+from sqlalchemy import DateTime, MetaData, event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bastion.exceptions import NotFound
+
+#: ``Column.info`` key of columns the application maintains: ``schemas_for`` leaves them out
+#: of create and update schemas (the mixins' timestamps).
+READ_ONLY_KEY = "bastion.read_only"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -75,13 +80,17 @@ class Timestamps:
     database's ``now()`` remains the default for rows inserted by plain SQL."""
 
     created_at: Mapped[datetime.datetime] = mapped_column(
-        DateTime(timezone=True), default=utc_now, server_default=func.now()
+        DateTime(timezone=True),
+        default=utc_now,
+        server_default=func.now(),
+        info={READ_ONLY_KEY: True},
     )
     updated_at: Mapped[datetime.datetime] = mapped_column(
         DateTime(timezone=True),
         default=_as_created,
         server_default=func.now(),
         onupdate=utc_now,
+        info={READ_ONLY_KEY: True},
     )
 
 
@@ -90,7 +99,7 @@ class SoftDelete:
     ``Model.not_deleted()`` in queries."""
 
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(
-        DateTime(timezone=True), default=None
+        DateTime(timezone=True), default=None, info={READ_ONLY_KEY: True}
     )
 
     def soft_delete(self) -> None:
@@ -99,3 +108,22 @@ class SoftDelete:
     @classmethod
     def not_deleted(cls) -> Any:
         return cls.deleted_at.is_(None)
+
+
+def _in_utc(names: tuple[str, ...]) -> Any:
+    """SQLite keeps no time zone, so a loaded row's timestamps would come back naive and
+    differ from the same row as written (its JSON, hence its ETag): mark them UTC again."""
+
+    def restore(target: Any, *_: Any) -> None:
+        loaded = target.__dict__
+        for name in names:
+            value = loaded.get(name)
+            if value is not None and value.tzinfo is None:
+                set_committed_value(target, name, value.replace(tzinfo=datetime.UTC))
+
+    return restore
+
+
+for _mixin, _names in ((Timestamps, ("created_at", "updated_at")), (SoftDelete, ("deleted_at",))):
+    event.listen(_mixin, "load", _in_utc(_names), propagate=True)
+    event.listen(_mixin, "refresh", _in_utc(_names), propagate=True)

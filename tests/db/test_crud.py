@@ -75,25 +75,44 @@ def test_if_match_stops_lost_updates(client):
     assert client.delete("/volumes/1", headers={"if-match": '"nope"'}).status_code == 412
 
 
+def items(response):
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
 def test_offset_pagination_is_stable(client):
     seed(client)
     first = client.get("/volumes").json()
-    second = client.get("/volumes?offset=2").json()
-    assert [v["id"] for v in first + second] == [1, 2, 3, 4]
+    assert first["total"] == 4 and first["prev"] is None
+    assert first["next"] == "/volumes?offset=2"
+    second = client.get(first["next"]).json()
+    assert [v["id"] for v in first["items"] + second["items"]] == [1, 2, 3, 4]
+    assert second["next"] is None and second["prev"] == "/volumes"
 
 
 def test_keyset_pagination(client):
     seed(client)
-    page = client.get("/volumes?after=2&limit=5").json()
-    assert [v["id"] for v in page] == [3, 4]
+    page = client.get("/volumes?after=1&limit=2").json()
+    assert [v["id"] for v in page["items"]] == [2, 3]
+    assert page["next"] == "/volumes?limit=2&after=3" and page["prev"] is None
+    assert [v["id"] for v in items(client.get(page["next"]))] == [4]
+
+
+def test_links_keep_the_filters_and_sort(client):
+    seed(client)
+    page = client.get("/volumes?sort=-year&limit=1&offset=1").json()
+    assert page["total"] == 4
+    assert page["next"] == "/volumes?sort=-year&limit=1&offset=2"
+    assert page["prev"] == "/volumes?sort=-year&limit=1"
 
 
 def test_sort_and_filter_from_allow_lists(client):
     seed(client)
-    assert [v["title"] for v in client.get("/volumes?sort=title&limit=10").json()] == [
+    assert [v["title"] for v in items(client.get("/volumes?sort=title&limit=10"))] == [
         "Beloved", "Dune", "Emma", "Ubik"]
-    assert [v["year"] for v in client.get("/volumes?sort=-year&limit=2").json()] == [1987, 1969]
-    assert [v["title"] for v in client.get("/volumes?year=1969").json()] == ["Ubik"]
+    assert [v["year"] for v in items(client.get("/volumes?sort=-year&limit=2"))] == [1987, 1969]
+    assert [v["title"] for v in items(client.get("/volumes?year=1969"))] == ["Ubik"]
+    assert client.get("/volumes?year=1969").json()["total"] == 1
     bad = client.get("/volumes?sort=password")
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "query.sort"
@@ -124,8 +143,8 @@ def test_sql_injection_payloads_are_4xx_or_harmless(client, parameter):
         response = client.get("/volumes", params={parameter: payload})
         assert response.status_code in (200, 400, 422), (parameter, payload, response.text)
         if response.status_code == 200:
-            assert response.json() == [] or parameter in ("title", "sort")
-    assert len(client.get("/volumes?limit=100").json()) == 4  # the table is unchanged
+            assert response.json()["items"] == [] or parameter in ("title", "sort")
+    assert client.get("/volumes?limit=100").json()["total"] == 4  # the table is unchanged
 
 
 def test_unknown_filter_column_fails_at_startup():

@@ -57,6 +57,12 @@ def client(database_url):
     async def remove(post_id: int, db: AsyncSession) -> None:
         (await db.get(Post, post_id)).soft_delete()
 
+    @app.get("/posts/{post_id}/times")
+    async def times(post_id: int, db: AsyncSession) -> list[str | None]:
+        post = await db.get(Post, post_id)
+        return [post.created_at.isoformat(), post.updated_at.isoformat(),
+                post.deleted_at and post.deleted_at.isoformat()]
+
     @app.get("/posts")
     async def visible(db: AsyncSession) -> list[int]:
         return list(await db.scalars(select(Post.id).where(Post.not_deleted())))
@@ -87,3 +93,14 @@ def test_int_pk_timestamps_and_soft_delete(client):
 def test_uuid_primary_key(client):
     value = client.post("/tokens").text
     assert uuid.UUID(value).version == 4
+
+
+def test_timestamps_read_back_are_in_utc_as_written(client):
+    """SQLite keeps no time zone: a row read in a later request showed naive times, so its
+    JSON (and its ETag) differed from the same row as written."""
+    written = client.post("/posts/quick").json()
+    assert written[0].endswith("+00:00")
+    client.delete("/posts/1")
+    created, updated, deleted = client.get("/posts/1/times").json()
+    assert created == written[0]
+    assert updated.endswith("+00:00") and deleted.endswith("+00:00")

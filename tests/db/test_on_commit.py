@@ -10,6 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
 from bastion.db import on_commit
+from bastion.db.testing import isolated_sync
 from bastion.testing import TestClient
 from tests.db.conftest import app_with_tables
 
@@ -66,6 +67,11 @@ def setup(database_url):
         on_commit(db, lambda: tell("undone"))
         await inner.rollback()
 
+    @app.post("/fails-before-any-query")
+    async def fails_early(db: AsyncSession) -> None:
+        on_commit(db, lambda: heard.append(("early", True)))
+        raise RuntimeError("before the session began")
+
     @app.post("/nothing-to-commit", status_code=201)
     async def nothing(db: AsyncSession) -> None:
         on_commit(db, lambda: heard.append(("idle", True)))
@@ -92,6 +98,21 @@ def test_a_rolled_back_request_runs_no_callback(setup):
     assert heard == []
     assert client.post("/events/next").status_code == 201
     assert heard == [("next", True)]  # nothing of the failed request was left behind
+
+
+def test_a_request_failing_before_its_first_query_runs_no_callback(setup):
+    client, _, heard = setup
+    assert client.post("/fails-before-any-query").status_code == 500
+    assert client.post("/nothing-to-commit").status_code == 201
+    assert heard == [("idle", True)]
+
+
+def test_inside_test_isolation_callbacks_run_at_the_request_commit(setup):
+    client, plugin, heard = setup
+    with isolated_sync(client, plugin):
+        assert client.post("/events/isolated").status_code == 201
+        assert [name for name, _ in heard] == ["isolated"]  # only the test's transaction saw it
+    assert heard == [("isolated", False)]
 
 
 def test_a_rolled_back_savepoint_drops_its_callbacks_only(setup):

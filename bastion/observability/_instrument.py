@@ -112,7 +112,7 @@ class Instrumentation:
             quiet = request.route is not None and request.route.handler in self.quiet
             log_request(request, label, status, seconds, logging.DEBUG if quiet else logging.INFO)
         if span is not None and self.tracing is not None:
-            self.tracing.end(span[0], span[1], label, status, error)
+            self.tracing.end(span[0], span[1], request.scope["method"], label, status, error)
 
     def _watch(
         self,

@@ -68,9 +68,17 @@ class Tracing:
         return span, token
 
     def end(
-        self, span: Any, token: Any, route: str, status: int, error: BaseException | None
+        self,
+        span: Any,
+        token: Any,
+        method: str,
+        route: str,
+        status: int,
+        error: BaseException | None,
     ) -> None:
-        span.update_name(f"{span.name} {route}")
+        # Not ``span.name``: a span the sampler dropped (a ``traceparent`` flagged "not
+        # sampled", or no SDK installed) is a NonRecordingSpan, which has no name.
+        span.update_name(f"{method} {route}")
         span.set_attribute("http.route", route)
         span.set_attribute("http.response.status_code", status)
         if error is not None:

@@ -83,3 +83,19 @@ def test_tracing_queries_needs_the_database_plugin_first(provider, tmp_path):
     plugins = [ObservabilityPlugin(tracing=True, tracer_provider=provider, logs=None), database]
     with pytest.raises(ConfigurationError, match=r"App\(plugins=\[SQLAlchemyPlugin\(...\), Obs"):
         App(settings=Settings(profile="test"), plugins=plugins)
+
+
+@pytest.mark.parametrize("flags", ["00", "01"])
+def test_a_span_the_sampler_drops_is_no_500(exporter, flags):
+    """With the SDK's default parent-based sampler, a caller's ``traceparent`` flagged "not
+    sampled" makes a NonRecordingSpan, which has no ``name``: every such request was a 500.
+    So was every request with tracing on and no SDK provider (the API's no-op spans)."""
+    from opentelemetry import trace
+
+    for provider in (sdk.TracerProvider(), trace.NoOpTracerProvider()):
+        provider_app = make_app(tracing=True, tracer_provider=provider)
+        provider_app.get("/ping")(lambda: "pong")
+        with TestClient(provider_app) as client:
+            headers = {"traceparent": f"00-{TRACE_ID}-{PARENT}-{flags}"}
+            assert client.get("/ping", headers=headers).text == "pong"
+            assert client.get("/ping").text == "pong"

@@ -7,8 +7,8 @@ exact names (``example.com``, ``[::1]``) and ``*.example.com`` for any subdomain
 
 The default ``("*",)`` turns the check off, so adding the middleware never breaks development;
 in production pass the real names (``Settings.allowed_hosts`` is the usual source). With any
-list other than ``*``, a missing Host, a malformed one (``evil.com/x.example.com``,
-``example.com:80@evil.com``) or an unlisted one is answered with a 400
+list other than ``*``, a missing Host, a repeated one, a malformed one
+(``evil.com/x.example.com``, ``example.com:80@evil.com``) or an unlisted one is answered with a 400
 ``application/problem+json`` "Invalid host header" (or "Missing host header").
 
 Rejections are *returned*, not raised, like the CORS preflight rejections: the app is never
@@ -23,7 +23,6 @@ import re
 from collections.abc import Sequence
 
 from bastion.exceptions import BadRequest, ConfigurationError
-from bastion.http.headers import raw_header
 from bastion.http.request import Request
 from bastion.http.response import ProblemResponse, RedirectResponse, Response, encode_json
 from bastion.types import CallNext
@@ -56,9 +55,12 @@ class TrustedHost:
     async def __call__(self, request: Request, call_next: CallNext) -> Response:
         if self.any:
             return await call_next(request)
-        host = raw_header(request.scope["headers"], b"host")
-        if host is None:
+        hosts = [value for name, value in request.scope["headers"] if name == b"host"]
+        if not hosts:
             return _bad_request(self._missing)
+        if len(hosts) > 1:  # RFC 9112 3.2: a proxy may believe the other one
+            return _bad_request(self._invalid)
+        host = hosts[0]
         hostname = _hostname(host)
         if hostname is not None:
             if self.allowed(hostname):

@@ -132,3 +132,15 @@ async def test_ipv6_may_be_listed_without_brackets():
     app = App()
     await TrustedHost(["::1"])(make_request("[::1]:8000"), app)
     assert app.calls == 1
+
+
+@pytest.mark.parametrize("second", ["evil.example", "example.com"])
+async def test_a_repeated_host_header_is_refused(second):
+    """RFC 9112 3.2: more than one Host is a 400; the first was checked while a proxy or
+    cache in front may key on the other."""
+    request = make_request("example.com")
+    request.scope["headers"].append((b"host", second.encode()))
+    app = App()
+    response = await TrustedHost(HOSTS)(request, app)
+    assert (response.status_code, app.calls) == (400, 0)
+    assert problem(response)["detail"] == "Invalid host header"

@@ -48,6 +48,7 @@ from bastion.http.sse import EventSourceResponse, ServerSentEvent
 from bastion.http.static import StaticFiles
 from bastion.http.uploads import UploadFile
 from bastion.middleware import CORS, ConditionalGet, GZip, RequestId, TrustedHost
+from bastion.observability import ObservabilityPlugin
 from bastion.security import (
     RateLimit,
     SecurityPlugin,
@@ -63,6 +64,7 @@ from bastion.websockets.pubsub import PubSub, PubSubPlugin, topic_events
 SECRET = "hostile-probe-secret-key-of-forty-bytes!"
 JWT_SECRET = "hostile-probe-jwt-secret-of-32-bytes-or-more"
 TRUSTED_ORIGIN = "https://app.example.com"
+MANAGEMENT_TOKEN = "hostile-probe-management-token"
 MAX_BODY = 64 * 1024
 tokens = JWTAuth(secret=JWT_SECRET)
 
@@ -154,6 +156,9 @@ def make_site(root: Path) -> Path:
     (root / "public" / "css" / "site.css").write_text("body{}" * 200)
     (root / "secret.txt").write_text("TOP SECRET")
     (root / "file.bin").write_bytes(bytes(range(256)) * 4)
+    for link, target in (("link.txt", root / "secret.txt"), ("linkdir", root)):
+        if not (root / "public" / link).is_symlink():
+            (root / "public" / link).symlink_to(target)
     (root / "templates").mkdir(exist_ok=True)
     (root / "templates" / "form.html").write_text(
         "<form method='post' action='/comment'>{{ csrf_input() }}<input name='text'></form>"
@@ -186,8 +191,10 @@ def create_app(root: Path) -> App[Any]:
             SessionPlugin(MemoryStore()),
             AuthPlugin(SessionAuth(), tokens, load_user=load_member),
             SecurityPlugin(
-                csrf={"trusted_origins": [TRUSTED_ORIGIN], "exempt_paths": ["/socket/longpoll"]}
+                csrf={"trusted_origins": [TRUSTED_ORIGIN], "exempt_paths": ["/socket/longpoll"]},
+                trusted_proxies=["127.0.0.1"],
             ),
+            ObservabilityPlugin(token=MANAGEMENT_TOKEN, logs=None, tracing=True),
         ],
     )
     app.mount("/static", StaticFiles(root / "public"), name="static")

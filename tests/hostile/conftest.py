@@ -4,6 +4,7 @@ started once per module; and a check that nothing the probe sends is logged as u
 from __future__ import annotations
 
 import logging
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,30 @@ def nothing_unhandled() -> Iterator[Any]:
         for r in handler.records
     ]
     assert not unhandled, unhandled
+
+
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[int, Path]]:
+    """The kitchen-sink app under a real uvicorn, with each of its HTTP parsers (they let
+    different bytes through): its port, and the file its output goes to."""
+    import os
+    import sys
+
+    from tests._processes import accepts, free_port, running
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
+    root = Path(__file__).resolve().parents[2]
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "tests.hostile.app:create_served_app",
+        "--host", "127.0.0.1", "--port", str(port), "--http", request.param,
+        "--timeout-keep-alive", "2", "--log-level", "warning",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    with log.open("wb") as output, running(
+        command, ready=lambda: accepts(port), what=f"uvicorn on port {port}",
+        cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
+    ):  # fmt: skip
+        yield port, log

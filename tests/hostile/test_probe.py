@@ -27,7 +27,7 @@ from bastion.testing import TestClient
 from bastion.testing._transport import CLIENT
 from bastion.testing.websocket import WebSocketDenied
 from bastion.websockets import WebSocketDisconnect
-from tests.hostile.app import JWT_SECRET, MAX_BODY, TRUSTED_ORIGIN, tokens
+from tests.hostile.app import JWT_SECRET, MANAGEMENT_TOKEN, MAX_BODY, TRUSTED_ORIGIN, tokens
 
 PROBLEM = "application/problem+json"
 TRACES = ("Traceback", 'File "')
@@ -269,6 +269,9 @@ STATIC = [
     ("static-windows-reserved", "GET", "/static/con", {}, 404, None),
     ("static-windows-stream", "GET", "/static/index.html::$DATA", {}, 404, None),
     ("static-dot-file", "GET", "/static/.env", {}, 404, None),
+    ("static-symlink-out", "GET", "/static/link.txt", {}, 404, None),
+    ("static-symlinked-dir-out", "GET", "/static/linkdir/secret.txt", {}, 404, None),
+    ("static-symlinked-dir-back-in", "GET", "/static/linkdir/public/index.html", {}, (200, 404), None),
     ("static-tilde", "GET", "/static/~root", {}, 404, None),
     ("static-post", "POST", "/static/index.html", {}, 405, None),
     ("static-delete", "DELETE", "/static/index.html", {}, 405, None),
@@ -376,7 +379,6 @@ HEADERS = [
     ("accept-garbage", "GET", "/nowhere", {"headers": {"accept": "text/html;;q=x,*/*;q=NaN"}}, 404, None),
     ("request-id-huge", "GET", "/", {"headers": {"x-request-id": "r" * 5000}}, 200, None),
     ("request-id-odd", "GET", "/", {"headers": {"x-request-id": "<script>\"'"}}, 200, None),
-    ("forwarded-garbage", "GET", "/", {"headers": {"x-forwarded-for": "::::, , 999.1.1.1", "forwarded": "for=;;;"}}, 200, None),
     ("origin-null", "GET", "/", {"headers": {"origin": "null"}}, 200, None),
     ("origin-garbage", "GET", "/", {"headers": {"origin": "http://[::1"}}, 200, None),
     ("referer-garbage", "GET", "/", {"headers": {"referer": "http://[bad"}}, 200, None),
@@ -398,6 +400,38 @@ HEADERS = [
     ("host-trailing-dot", "GET", "/", {"headers": {"host": "testserver."}}, (200, 400), None),
     ("host-uppercase", "GET", "/", {"headers": {"host": "TESTSERVER"}}, 200, None),
     ("host-redirect-poison", "GET", "/go?next=/x", {"headers": {"host": "evil.example"}, "follow_redirects": False}, 400, None),
+]
+
+MANAGE = {"authorization": f"Bearer {MANAGEMENT_TOKEN}"}
+OBSERVABILITY = [
+    *[(f"traceparent-{i}", "GET", "/", {"headers": {"traceparent": value, "tracestate": "a=,=b,,\x7f"}}, 200, None)
+      for i, value in enumerate([
+          "garbage", "00-" + "0" * 32 + "-" + "0" * 16 + "-01", "ff-" + "a" * 32 + "-" + "b" * 16 + "-01",
+          "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff",
+          "00-" + "g" * 32 + "-" + "b" * 16 + "-01", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", "-" * 60,
+      ])],
+    ("metrics", "GET", "/metrics", {"headers": {"accept": "application/openmetrics-text; version=garbage; charset=\x7f"}}, 200, None),
+    ("metrics-accept-garbage", "GET", "/metrics", {"headers": {"accept": ";;;,,,q=x"}}, 200, None),
+    ("metrics-post", "POST", "/metrics", {}, 405, None),
+    ("health-garbage-auth", "GET", "/health/ready", {"headers": {"authorization": "Bearer " + "x" * 5000}}, 200, None),
+    ("info-unauthorised", "GET", "/_bastion/info", {}, 401, None),
+    ("info-wrong-token", "GET", "/_bastion/info", {"headers": {"authorization": "Bearer wrong"}}, 401, None),
+    ("loggers-unauthorised", "POST", "/_bastion/loggers/root", {"json": {"level": "DEBUG"}}, 401, None),
+    ("logger-level-garbage", "POST", "/_bastion/loggers/shop", {"json": {"level": "LOUD"}, "headers": MANAGE}, (400, 422), None),
+    ("logger-level-int", "POST", "/_bastion/loggers/shop", {"json": {"level": 5}, "headers": MANAGE}, (200, 400, 422), None),
+    ("logger-level-huge", "POST", "/_bastion/loggers/shop", {"json": {"level": 10**30}, "headers": MANAGE}, (400, 422), None),
+    ("logger-level-negative", "POST", "/_bastion/loggers/shop", {"json": {"level": -5}, "headers": MANAGE}, (200, 400, 422), None),
+    ("logger-body-list", "POST", "/_bastion/loggers/shop", {"json": ["DEBUG"], "headers": MANAGE}, (400, 422), None),
+    ("logger-body-form", "POST", "/_bastion/loggers/shop", {"data": {"level": "DEBUG"}, "headers": MANAGE}, 415, None),
+    ("logger-body-empty", "POST", "/_bastion/loggers/shop", {"content": b"", "headers": {**MANAGE, **JSON}}, (400, 422), None),
+    ("logger-name-long", "POST", "/_bastion/loggers/" + "a" * 5000, {"json": {"level": "INFO"}, "headers": MANAGE}, (200, 400, 404, 422), None),
+    ("logger-name-dots", "POST", "/_bastion/loggers/..", {"json": {"level": "INFO"}, "headers": MANAGE}, (200, 400, 404, 422), None),
+    ("logger-name-odd", "GET", "/_bastion/loggers/%00%ff", {"headers": MANAGE}, (200, 400, 404), None),
+    ("logger-get", "GET", "/_bastion/loggers/shop", {"headers": MANAGE}, 200, None),
+    ("forwarded-for-garbage", "GET", "/", {"headers": {"x-forwarded-for": "::::, , 999.1.1.1, \x7f, [::1]:80"}}, (200, 400), None),
+    ("forwarded-proto-garbage", "GET", "/", {"headers": {"x-forwarded-proto": "gopher, javascript"}}, (200, 400), None),
+    ("forwarded-rfc7239-garbage", "GET", "/", {"headers": {"forwarded": 'for="[::1;proto=;;;,,,=='}}, (200, 400), None),
+    ("forwarded-for-huge", "GET", "/", {"headers": {"x-forwarded-for": ", ".join(["10.0.0.1"] * 3000)}}, (200, 400, 431), None),
 ]
 
 GOOD_NOTE = {"title": "t"}
@@ -520,7 +554,7 @@ def test_a_local_next_is_kept(client: TestClient) -> None:
     assert response.headers["location"] == "/notes?x=1"
 
 
-TABLE = [*STATIC, *FILES, *METHODS, *PATHS, *QUERIES, *HEADERS, *BODY_CASES, *FORMS]
+TABLE = [*STATIC, *FILES, *METHODS, *PATHS, *QUERIES, *HEADERS, *OBSERVABILITY, *BODY_CASES, *FORMS]
 
 
 @pytest.mark.parametrize(
@@ -625,6 +659,65 @@ def test_raw_body_longer_than_declared(raw: Raw) -> None:
     response = raw("POST", "/notes/raw", headers=headers, body=[b"{}", b"   ", b"[1]"])
     safe(response)
     assert response.status_code in (201, 400)
+
+
+def test_templates_escape_what_the_query_carries(client: TestClient) -> None:
+    payload = "<script>alert(1)</script>\"'><img src=x onerror=alert(1)>{{7*7}}"
+    response = client.get("/page", params={"name": payload})
+    assert response.status_code == 200
+    assert "<script>alert" not in response.text and "<img" not in response.text
+    assert "{{7*7}}" in response.text.replace("&#123;", "{") or "49" not in response.text
+
+
+async def _ws_exchange(app: Any, scope: dict[str, Any]) -> dict[str, Any]:
+    """The app's first answer to a WebSocket handshake (accept, close or a denial)."""
+    answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    connected = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal connected
+        if not connected:
+            connected = True
+            return {"type": "websocket.connect"}
+        await asyncio.sleep(5)
+        return {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        await answers.put(message)
+
+    task = asyncio.ensure_future(app(scope, receive, send))
+    try:
+        return await asyncio.wait_for(answers.get(), timeout=3)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    "path, query, headers",
+    [
+        ("/socket/websocket", b"vsn=\xff&token=\xfe", []),
+        ("/socket/websocket", b"vsn=2.0.0", [(b"sec-websocket-protocol", b"phoenix, base64url.bearer.phx.\xff\xfe")]),
+        ("/socket/websocket", b"vsn=2.0.0", [(b"cookie", b"session=\xff"), (b"origin", b"https://testserver")]),
+        ("/ws/games/1", b"size=\xff", []),
+        ("/ws/echo", b"", [(b"origin", b"\xff\xfe"), (b"cookie", b"a=b")]),
+        ("/ws/\udcff", b"", []),
+    ],
+)
+def test_raw_websocket_handshakes(client: TestClient, path: str, query: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    scope = {
+        "type": "websocket", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
+        "scheme": "wss", "path": path, "raw_path": path.encode("utf-8", "surrogateescape"),
+        "query_string": query, "root_path": "", "client": CLIENT, "server": ("testserver", 443),
+        "headers": [(b"host", b"testserver"), *headers], "subprotocols": [],
+        "state": dict(client._asgi.inner.state or {}),
+    }  # fmt: skip
+    answer = client.portal.call(_ws_exchange(client.app, scope), timeout=5)
+    assert answer["type"] in ("websocket.accept", "websocket.close", "websocket.http.response.start"), answer
+    if answer["type"] == "websocket.close":
+        assert answer.get("code", 1000) != 1011, answer
+    if answer["type"] == "websocket.http.response.start":
+        assert answer["status"] < 500, answer
 
 
 # -- CORS -----------------------------------------------------------------------------------
@@ -1013,6 +1106,53 @@ def test_channel_pushes_with_bad_payloads_after_join(client: TestClient) -> None
         assert reply["status"] == "error" and reply["response"]["reason"] != "internal error", reply
 
 
+def binary_push(join_ref: bytes, ref: bytes, topic: bytes, event: bytes, payload: bytes, sizes: bytes | None = None) -> bytes:
+    """Phoenix's binary push: kind 0, four sizes, then the strings and the payload."""
+    sizes = sizes if sizes is not None else bytes([len(join_ref), len(ref), len(topic), len(event)])
+    return b"\x00" + sizes + join_ref + ref + topic + event + payload
+
+
+def test_channel_binary_pushes(client: TestClient) -> None:
+    with client.websocket_connect(SOCKET, timeout=3) as ws:
+        ws.send_json(["1", "1", "room:lobby", "phx_join", {"name": "ann"}])
+        assert channel_reply(ws, "1")[4]["status"] == "ok"
+        ws.send_bytes(binary_push(b"1", b"2", b"room:lobby", b"blob", b"\x00\xff" * 10))
+        assert channel_reply(ws, "2")[4] == {"status": "ok", "response": {"bytes": 20}}
+        ws.send_bytes(binary_push(b"1", b"3", b"room:lobby", b"new_msg", b"\xff"))
+        reply = channel_reply(ws, "3")[4]
+        assert reply["status"] == "error" and reply["response"]["reason"] != "internal error", reply
+        ws.send_bytes(binary_push(b"1", b"4", b"room:other", b"blob", b"x"))
+        assert channel_reply(ws, "4")[4]["response"] == {"reason": "unmatched topic"}
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        binary_push(b"1", b"2", b"room:lobby", b"blob", b"", sizes=b"\xff\xff\xff\xff"),
+        binary_push(b"1", b"2", b"room:lobby", b"blob", b"", sizes=b"\x01"),
+        binary_push(b"\xff", b"\xfe", b"room:\xff", b"bl\xffob", b"x"),
+        b"\x00",
+        b"\x01\x01\x01\x01\x01",
+        b"\x02" + b"\x00" * 50,
+    ],
+)
+def test_malformed_binary_pushes_close_the_socket(client: TestClient, frame: bytes) -> None:
+    assert ws_close_code(client, SOCKET, frame) in (1003, 1007, 1008)
+
+
+@pytest.mark.parametrize(
+    "subprotocols",
+    [["phoenix", "base64url.bearer.phx.!!!"], ["base64url.bearer.phx." + "A" * 5000], ["x" * 300], [""], ["phoenix"] * 50],
+)
+def test_channel_socket_subprotocol_garbage(client: TestClient, subprotocols: list[str]) -> None:
+    try:
+        with client.websocket_connect(SOCKET, subprotocols=subprotocols, timeout=3) as ws:
+            ws.send_json(["1", "1", "phoenix", "heartbeat", {}])
+            assert channel_reply(ws, "1")[4]["status"] == "ok"
+    except WebSocketDenied as denied:
+        assert denied.code != 1011
+
+
 def test_channel_join_limit(client: TestClient) -> None:
     with client.websocket_connect(SOCKET, timeout=3) as ws:
         statuses = []
@@ -1132,6 +1272,14 @@ def test_longpoll_unknown_vsn_is_refused(client: TestClient, vsn: str) -> None:
     response = client.get(LONGPOLL, params=[("token", GOOD_TOKEN), ("vsn", vsn)])
     safe(response)
     assert response.status_code in (400, 403, 410) or response.json().get("status") != 200
+
+
+@pytest.mark.parametrize("token", ["garbage", "", "x" * 9000, "\u00e9".encode().decode("latin-1")])
+def test_longpoll_auth_token_header_garbage(client: TestClient, token: str) -> None:
+    response = client.get(LONGPOLL, params=[("token", GOOD_TOKEN), ("vsn", "2.0.0")],
+                          headers={"x-phoenix-authtoken": token.encode("latin-1")})
+    safe(response)
+    assert response.status_code in (200, 400, 403)
 
 
 def test_longpoll_odd_methods(client: TestClient) -> None:

@@ -307,6 +307,10 @@ def create_app(root: Path) -> App[Any]:
 
     app.include(notes)
 
+    @app.get("/prices/{amount:float}")
+    async def price(amount: float) -> dict[str, float]:
+        return {"amount": amount}
+
     @app.get("/headers")
     async def typed_headers(
         x_count: Annotated[int, Header()] = 0,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any, ClassVar, TypedDict
+from typing import Any, ClassVar, NotRequired, TypedDict
 
 
 class BastionError(Exception):
@@ -39,10 +39,17 @@ class ConfigurationError(BastionError):
 
 
 class FieldError(TypedDict):
-    """One failing field: where it is (``query.limit``, ``body.tags[2]``) and why it failed."""
+    """One failing field: where it is (``query.limit``, ``body.tags[2]``) and why it failed,
+    as a sentence about the field (``must be at least 1``). The optional keys are for
+    programs: the JSON Schema keyword that failed (``minimum``), its value (``1``), the JSON
+    type sent instead of the expected one, and an RFC 6901 pointer into a JSON body."""
 
     field: str
     reason: str
+    constraint: NotRequired[str]
+    expected: NotRequired[Any]
+    got: NotRequired[str]
+    pointer: NotRequired[str]
 
 
 class HTTPError(BastionError):
@@ -156,6 +163,8 @@ class ValidationError(HTTPError):
         self.errors = list(errors)
         first = self.errors[0] if self.errors else None
         summary = f"{first['field']}: {first['reason']}" if first else "Invalid request"
+        if len(self.errors) > 1:
+            summary += f" (and {len(self.errors) - 1} more)"
         super().__init__(detail or summary, extra={"errors": self.errors})
 
 

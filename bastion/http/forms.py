@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from bastion.exceptions import MalformedBody, PayloadTooLarge, UnsupportedMediaType
@@ -168,7 +168,10 @@ async def _parse_multipart(
             "on_part_end",
         )
     }
-    parser = MultipartParser(boundary, callbacks)
+    try:
+        parser = MultipartParser(boundary, callbacks)
+    except FormParserError as exc:  # a boundary over the parser's 256 bytes
+        raise MalformedBody(f"The multipart boundary is invalid: {exc}") from None
     try:
         async for chunk in request.stream():
             parser.write(chunk)
@@ -176,7 +179,7 @@ async def _parse_multipart(
                 await upload.write(data)
             state.pending.clear()
         parser.finalize()
-    except MultipartParseError as exc:
+    except FormParserError as exc:
         await FormData(state.items).close()
         raise MalformedBody(f"The multipart body is malformed: {exc}") from None
     except BaseException:

@@ -23,7 +23,14 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+                "properties": {
+                    "field": {"type": "string", "examples": ["body.tags[1].name"]},
+                    "reason": {"type": "string", "examples": ["must be at least 1"]},
+                    "constraint": {"type": "string", "examples": ["minimum"]},
+                    "expected": {},
+                    "got": {"type": "string"},
+                    "pointer": {"type": "string", "examples": ["/tags/1/name"]},
+                },
                 "required": ["field", "reason"],
             },
         },

@@ -10,26 +10,44 @@ import msgspec.inspect
 
 from bastion.exceptions import (
     ConfigurationError,
+    FieldError,
     MalformedBody,
     UnsupportedMediaType,
-    ValidationError,
 )
 from bastion.http.headers import raw_header
 from bastion.http.request import Request
+from bastion.http.uploads import UploadFile
 from bastion.params import _types as t
-from bastion.params._errors import from_msgspec, from_pydantic
+from bastion.params._collect import Node, build, form_check, json_check
+from bastion.params._errors import InvalidParam, from_msgspec, from_pydantic, missing, place
 from bastion.params._extract import target_type
+from bastion.params._reasons import required as required_error
+from bastion.params._reasons import wrong_type
 from bastion.params.markers import Param
 
 AsyncStep = Callable[[Request], Awaitable[Any]]
 
 
-_JSON_TYPES = ("application/json", "")
-
-
-def _content_type(request: Request) -> str:
+def _media_type(request: Request) -> str | None:
+    """The request's media type (``application/json``), None when it sent no Content-Type."""
     value = raw_header(request.scope["headers"], b"content-type")
-    return "" if value is None else value.decode("latin-1").partition(";")[0].strip().lower()
+    return None if value is None else value.decode("latin-1").partition(";")[0].strip().lower()
+
+
+def _is_json(media: str) -> bool:
+    """``application/json`` or a JSON-based ``application/*+json`` (merge-patch, problem...)."""
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _not_json(request: Request) -> UnsupportedMediaType:
+    value = raw_header(request.scope["headers"], b"content-type")
+    sent = "no Content-Type" if value is None else f"Content-Type {value.decode('latin-1')!r}"
+    return UnsupportedMediaType(
+        "Expected a JSON body sent as Content-Type: application/json (or application/*+json); "
+        f"the request has {sent}"
+    )
 
 
 def body_step(
@@ -52,16 +70,16 @@ def body_step(
     )
 
     async def extract_body(request: Request) -> Any:
-        content_type = _content_type(request)
-        if content_type not in _JSON_TYPES and not content_type.endswith("+json"):
-            raise UnsupportedMediaType(
-                f"Expected a JSON body (Content-Type: application/json), got {content_type!r}"
-            )
+        media = _media_type(request)
+        if media is not None and not _is_json(media):
+            raise _not_json(request)
         body = await request.body()
         if not body:
             if required:
-                raise ValidationError([{"field": "body", "reason": "A JSON body is required"}])
+                raise InvalidParam([_place("body", required_error())])
             return default
+        if media is None:  # a body, but nothing says it is JSON
+            raise _not_json(request)
         return decode(body)
 
     return extract_body
@@ -72,19 +90,37 @@ def _msgspec_decoder(target: Any, base: Any, context: str) -> Callable[[bytes], 
         decoder = msgspec.json.Decoder(target)
     except TypeError as exc:
         raise ConfigurationError(f"{context}: cannot decode a body as {base!r}: {exc}") from None
+    walk = build(target, json_check)
 
     def decode(body: bytes) -> Any:
         try:
             return decoder.decode(body)
         except msgspec.ValidationError as exc:
-            raise ValidationError([from_msgspec("body", str(exc))]) from None
+            raise InvalidParam(_every_error(body, exc, walk)) from None
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise MalformedBody(
-                f"The body is not valid JSON: {exc}",
-                extra={"errors": [{"field": "body", "reason": str(exc)}]},
-            ) from None
+            raise _malformed(exc) from None
 
     return decode
+
+
+def _every_error(body: bytes, first: msgspec.ValidationError, walk: Node) -> list[FieldError]:
+    """msgspec stopped at ``first``: decode the body without a type and walk it for the rest."""
+    try:
+        raw = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:  # invalid JSON after the first invalid field
+        raise _malformed(exc) from None
+    except (msgspec.ValidationError, RecursionError):  # a number out of range, deep nesting
+        errors = []
+    else:
+        errors = walk.errors(raw, "body")
+    return errors or [from_msgspec("body", str(first), root=walk.tp)]
+
+
+def _malformed(exc: BaseException) -> MalformedBody:
+    return MalformedBody(
+        f"The body is not valid JSON: {exc}",
+        extra={"errors": [{"field": "body", "reason": f"is not valid JSON: {exc}"}]},
+    )
 
 
 def _pydantic_decoder(model: Any) -> Callable[[bytes], Any]:
@@ -97,7 +133,7 @@ def _pydantic_decoder(model: Any) -> Callable[[bytes], Any]:
             errors = exc.errors(include_url=False)
             if any(e.get("type") == "json_invalid" for e in errors):
                 raise MalformedBody("The body is not valid JSON") from None
-            raise ValidationError(from_pydantic("body", [dict(e) for e in errors])) from None
+            raise InvalidParam(from_pydantic("body", [dict(e) for e in errors])) from None
 
     return decode
 
@@ -106,39 +142,79 @@ def _form_step(
     wire: str, base: Any, marker: Param | None, required: bool, default: Any, upload: bool
 ) -> AsyncStep:
     """A form field, an uploaded file, or a whole struct bound from the form."""
+    if upload:
+        return _upload_step(wire, base, required, default)
     target = target_type(base, marker)
-    whole = t.is_structured(base)
+    walk = build(target, form_check)
+    if t.is_structured(base):
+        return _struct_form_step(target, base, walk)
+    field = f"form.{wire}"
     many = t.sequence_item(base) is not None
-    checkboxes = _bool_fields(base) if whole else frozenset()
-    checkbox = not whole and _is_bool(_type_info(base))
+    checkbox = _is_bool(_type_info(base))
 
     async def extract_form(request: Request) -> Any:
-        form = await request.form()
-        if whole:
-            data = {k: (v if len(v) > 1 else v[0]) for k, v in _grouped(form).items()}
-            for name in checkboxes:
-                if data.get(name) == CHECKED:
-                    data[name] = True
-            try:
-                return msgspec.convert(data, target, strict=False)
-            except msgspec.ValidationError as exc:
-                raise ValidationError([from_msgspec("form", str(exc))]) from None
-        values = form.getlist(wire)
+        values = (await request.form()).getlist(wire)
         if not values:
             if required:
-                raise ValidationError([{"field": f"form.{wire}", "reason": "Field required"}])
+                raise missing(field)
             return default
+        if any(isinstance(v, UploadFile) for v in values):
+            raise InvalidParam([_place(field, wrong_type(["str"], "UploadFile"))])
         value = values if many else values[-1]
-        if upload:
-            return value
         if checkbox and value == CHECKED:
             return True
         try:
             return msgspec.convert(value, target, strict=False)
         except msgspec.ValidationError as exc:
-            raise ValidationError([from_msgspec(f"form.{wire}", str(exc))]) from None
+            raise InvalidParam(walk.errors(value, field) or _first(field, exc, walk)) from None
 
     return extract_form
+
+
+def _struct_form_step(target: Any, base: Any, walk: Node) -> AsyncStep:
+    """A whole struct (dataclass, TypedDict) bound from the form's fields."""
+    checkboxes, lists = _bool_fields(base), _list_fields(base)
+
+    async def extract_struct(request: Request) -> Any:
+        data = {
+            k: (v if len(v) > 1 or k in lists else v[0])
+            for k, v in _grouped(await request.form()).items()
+        }
+        for name in checkboxes:
+            if data.get(name) == CHECKED:
+                data[name] = True
+        try:
+            return msgspec.convert(data, target, strict=False)
+        except msgspec.ValidationError as exc:
+            raise InvalidParam(walk.errors(data, "form") or _first("form", exc, walk)) from None
+
+    return extract_struct
+
+
+def _upload_step(wire: str, base: Any, required: bool, default: Any) -> AsyncStep:
+    """``UploadFile`` (or a list of them): a text field of that name is no file."""
+    field = f"form.{wire}"
+    many = t.sequence_item(base) is not None
+
+    async def extract_upload(request: Request) -> Any:
+        values = (await request.form()).getlist(wire)
+        if not values:
+            if required:
+                raise missing(field)
+            return default
+        if not all(isinstance(v, UploadFile) for v in values):
+            raise InvalidParam([_place(field, wrong_type(["file"], "str"))])
+        return values if many else values[-1]
+
+    return extract_upload
+
+
+def _place(field: str, error: dict[str, Any]) -> FieldError:
+    return place(field, (), error)
+
+
+def _first(location: str, exc: msgspec.ValidationError, walk: Node) -> list[FieldError]:
+    return [from_msgspec(location, str(exc), root=walk.tp)]
 
 
 #: What a checked HTML checkbox without a ``value`` attribute sends (an unchecked one sends
@@ -150,6 +226,24 @@ def _bool_fields(base: Any) -> frozenset[str]:
     """The form names of a struct's (dataclass's, TypedDict's) boolean fields."""
     fields = getattr(_type_info(base), "fields", ())
     return frozenset(field.encode_name for field in fields if _is_bool(field.type))
+
+
+def _list_fields(base: Any) -> frozenset[str]:
+    """The form names of a struct's list (set, tuple) fields: one value sent is a list of one."""
+    fields = getattr(_type_info(base), "fields", ())
+    return frozenset(field.encode_name for field in fields if _is_list(field.type))
+
+
+def _is_list(info: Any) -> bool:
+    kinds = (
+        msgspec.inspect.ListType,
+        msgspec.inspect.SetType,
+        msgspec.inspect.FrozenSetType,
+        msgspec.inspect.VarTupleType,
+    )
+    if isinstance(info, msgspec.inspect.UnionType):
+        return any(isinstance(kind, kinds) for kind in info.types)
+    return isinstance(info, kinds)
 
 
 def _type_info(base: Any) -> Any:

@@ -94,7 +94,7 @@ def converter(target: Any, field: str) -> Callable[[Any], Any]:
         try:
             return msgspec.convert({"v": raw}, holder, strict=False).v
         except msgspec.ValidationError as exc:
-            raise InvalidParam([from_msgspec(field, str(exc), strip=".v")]) from None
+            raise InvalidParam([from_msgspec(field, str(exc), ".v", target)]) from None
 
     base, _ = t.strip_optional(t.strip_annotated(target)[0])
     constraints = _bounds(target)

@@ -70,13 +70,25 @@ class Plan:
             except InvalidParam as exc:
                 errors = [*(errors or ()), *exc.errors]
         if errors:
-            raise ValidationError(errors)
+            raise InvalidParam(errors)
         return kwargs
 
     async def kwargs(self, request: Request) -> dict[str, Any]:
-        kwargs = self.kwargs_sync(request) if self.sync_steps else {}
+        """Invalid parameters, body fields and form fields are reported together, in one 422."""
+        errors: list[FieldError] = []
+        try:
+            kwargs = self.kwargs_sync(request) if self.sync_steps else {}
+        except InvalidParam as exc:
+            kwargs, errors = {}, exc.errors
         for name, extract in self.async_steps:
-            kwargs[name] = await extract(request)
+            if errors and any(extract is step for step in self.dependencies):
+                continue  # no dependency runs for a request already refused
+            try:
+                kwargs[name] = await extract(request)
+            except InvalidParam as exc:  # a body or form field (a dependency raises its own)
+                errors += exc.errors
+        if errors:
+            raise ValidationError(errors)
         return kwargs
 
     @property

@@ -8,7 +8,6 @@ into that shape. The framework's default stays untouched for every other app.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
@@ -86,11 +85,11 @@ async def unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
 
 
 async def invalid(request: Request, exc: ValidationError | MalformedBody) -> JSONResponse:
-    """The framework's field errors (``body.user.email: Field required``) in the spec's words.
+    """The framework's field errors (``body.user.email``: is required) in the spec's words.
     Malformed JSON is a 422 too, as the spec wants."""
     found: dict[str, list[str]] = {}
     for error in exc.extra.get("errors") or [{"field": "body", "reason": exc.detail}]:
-        message = "is invalid" if isinstance(exc, MalformedBody) else _message(error["reason"])
+        message = "is invalid" if isinstance(exc, MalformedBody) else _message(error)
         found.setdefault(_field(error["field"]), []).append(message)
     return errors_response(422, found)
 
@@ -114,12 +113,15 @@ def _field(location: str) -> str:
     return name or "body"
 
 
-def _message(reason: str) -> str:
-    if reason in ("Field required", "A JSON body is required") or "got `null`" in reason:
+def _message(error: Any) -> str:
+    """Read from the error's ``constraint`` (and ``expected``, ``got``), not its sentence."""
+    constraint, expected = error.get("constraint"), error.get("expected")
+    if constraint == "required" or error.get("got") == "null":
         return BLANK
-    longest = re.search(r"length <= (\d+)", reason)
-    if longest:
-        return f"is too long (maximum is {longest.group(1)} characters)"
+    if (constraint, expected) in (("minLength", 1), ("pattern", r"\S")):
+        return BLANK  # a "not blank" rule: min_length=1, or the pattern \S
+    if constraint == "maxLength":
+        return f"is too long (maximum is {expected} characters)"
     return "is invalid"
 
 

@@ -33,7 +33,9 @@ def test_missing_form_field_is_named():
 
     response = TestClient(app).post("/f", data={"other": "x"})
     assert response.status_code == 422
-    assert response.json()["errors"] == [{"field": "form.username", "reason": "Field required"}]
+    assert response.json()["errors"] == [
+        {"field": "form.username", "reason": "is required", "constraint": "required"}
+    ]
 
 
 def test_invalid_form_value():

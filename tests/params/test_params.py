@@ -41,7 +41,9 @@ def test_missing_required_query_names_the_field():
     app.get("/search")(lambda q: q)
     response = TestClient(app).get("/search")
     assert response.status_code == 422
-    assert response.json()["errors"] == [{"field": "query.q", "reason": "Field required"}]
+    assert response.json()["errors"] == [
+        {"field": "query.q", "reason": "is required", "constraint": "required"}
+    ]
 
 
 def test_query_constraints_from_annotated():
@@ -162,7 +164,14 @@ def test_struct_body():
     bad = client.post("/items", json={"name": "x", "tags": ["a", 2]})
     assert bad.status_code == 422
     assert bad.json()["errors"] == [
-        {"field": "body.tags[1]", "reason": "Expected `str`, got `int`"}
+        {
+            "field": "body.tags[1]",
+            "reason": "must be a string",
+            "constraint": "type",
+            "expected": "string",
+            "got": "integer",
+            "pointer": "/tags/1",
+        }
     ]
 
 
@@ -174,7 +183,9 @@ def test_missing_body_field_is_named():
         return item
 
     response = TestClient(app).post("/items", json={"tags": []})
-    assert response.json()["errors"] == [{"field": "body.name", "reason": "Field required"}]
+    assert response.json()["errors"] == [
+        {"field": "body.name", "reason": "is required", "constraint": "required", "pointer": "/name"}
+    ]
 
 
 def test_dataclass_body():

@@ -102,7 +102,9 @@ def converter(target: Any, field: str) -> Callable[[Any], Any]:
         low, high = constraints
 
         def convert_int(raw: Any) -> Any:
-            if type(raw) is str and raw.isdigit() and raw.isascii():
+            # Up to 18 digits: int() is exact and cheap; longer (even 5,000 digits, which
+            # int() refuses with ValueError) goes through msgspec and its range check.
+            if type(raw) is str and len(raw) <= 18 and raw.isdigit() and raw.isascii():
                 value = int(raw)
                 if low <= value <= high:
                     return value

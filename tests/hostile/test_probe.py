@@ -40,7 +40,6 @@ def xfail(who: str) -> pytest.MarkDecorator:
 
 
 BODIES = xfail("JSON content type 415 / multipart / UploadFile (bastion/params/_body.py, forms, uploads)")
-DIGITS = xfail("integers over 4300 digits in query/header/cookie params: ValueError, 500 (bastion/params)")
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -342,7 +341,7 @@ QUERIES = [
     ("query-bad-escape", "GET", "/notes?tag=%zz", {}, (200, 400), None),
     ("query-only-separators", "GET", "/notes?&&&;;;===", {}, (200, 400), None),
     ("query-nul", "GET", "/notes?tag=%00", {}, (200, 400, 422), None),
-    ("query-huge-int", "GET", "/notes", {"params": {"limit": "9" * 5000}}, 422, "query.limit", DIGITS),
+    ("query-huge-int", "GET", "/notes", {"params": {"limit": "9" * 5000}}, 422, "query.limit"),
     ("query-negative-zero", "GET", "/notes", {"params": {"limit": "-0"}}, 422, "query.limit"),
     ("query-int-nan", "GET", "/notes", {"params": {"limit": "NaN"}}, 422, "query.limit"),
     ("query-int-inf", "GET", "/notes", {"params": {"limit": "Infinity"}}, 422, "query.limit"),
@@ -369,8 +368,8 @@ QUERIES = [
 HEADERS = [
     ("header-int-garbage", "GET", "/headers", {"headers": {"x-count": "many"}}, 422, "header.x-count"),
     ("header-int-huge", "GET", "/headers", {"headers": {"x-count": "9" * 4000}}, (200, 422), None),
-    ("header-int-5000-digits", "GET", "/headers", {"headers": {"x-count": "9" * 5000}}, 422, "header.x-count", DIGITS),
-    ("cookie-int-5000-digits", "GET", "/headers", {"headers": {"cookie": "visits=" + "9" * 5000}}, 422, "cookie.visits", DIGITS),
+    ("header-int-5000-digits", "GET", "/headers", {"headers": {"x-count": "9" * 5000}}, 422, "header.x-count"),
+    ("cookie-int-5000-digits", "GET", "/headers", {"headers": {"cookie": "visits=" + "9" * 5000}}, 422, "cookie.visits"),
     ("cookie-int-garbage", "GET", "/headers", {"headers": {"cookie": "visits=lots"}}, 422, "cookie.visits"),
     ("cookie-garbage-syntax", "GET", "/headers", {"headers": {"cookie": "=;=;;;visits"}}, (200, 400, 422), None),
     ("cookie-quoted", "GET", "/headers", {"headers": {"cookie": 'visits="1"'}}, (200, 422), None),

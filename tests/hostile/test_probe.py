@@ -6,8 +6,6 @@ problem+json document (Conduit's own error shape excepted); where the docs promi
 a field or a reason, that is what must come back, and what the docs say is refused must be.
 Nothing may be logged as unhandled (conftest.py) and nothing may hang: every WebSocket
 receive and every raw ASGI call has a short timeout.
-
-Cases that wait on another engineer's fix are marked ``xfail(strict=False)`` naming who.
 """
 
 from __future__ import annotations
@@ -33,13 +31,6 @@ PROBLEM = "application/problem+json"
 TRACES = ("Traceback", 'File "')
 JSON = {"content-type": "application/json"}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-def xfail(who: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=False, reason=f"issue 12: {who}")
-
-
-BODIES = xfail("JSON content type 415 / multipart / UploadFile (bastion/params/_body.py, forms, uploads)")
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -476,8 +467,8 @@ BODY_CASES = [
     ("json-oversized-chunked", "POST", "/notes/raw", {"content": iter([b"[" + b"1," * 20000, b"1," * 20000 + b"1]"]), "headers": JSON}, 413, None),
     ("json-charset-latin1", "POST", "/notes", {"content": b'{"title":"t"}', "headers": {"content-type": "application/json; charset=latin-1", **AUTH}}, (201, 415), None),
     ("json-content-type-case", "POST", "/notes", {"content": b'{"title":"t"}', "headers": {"content-type": "APPLICATION/JSON", **AUTH}}, 201, None),
-    ("json-no-content-type", "POST", "/notes", {"content": b'{"title":"t"}', "headers": AUTH}, 415, None, BODIES),
-    ("json-garbage-content-type", "POST", "/notes", {"content": b'{"title":"t"}', "headers": {"content-type": ";;;==,,/", **AUTH}}, 415, None, BODIES),
+    ("json-no-content-type", "POST", "/notes", {"content": b'{"title":"t"}', "headers": AUTH}, 415, None),
+    ("json-garbage-content-type", "POST", "/notes", {"content": b'{"title":"t"}', "headers": {"content-type": ";;;==,,/", **AUTH}}, 415, None),
     ("json-text-plain", "POST", "/notes", {"content": b'{"title":"t"}', "headers": {"content-type": "text/plain", **AUTH}}, 415, None),
     ("json-multipart-type", "POST", "/notes", {"content": b'{"title":"t"}', "headers": {"content-type": "multipart/form-data; boundary=x", **AUTH}}, 415, None),
     ("json-no-auth", "POST", "/notes", {"json": GOOD_NOTE}, 401, None),
@@ -510,7 +501,7 @@ FORMS = [
     ("upload-no-boundary", "POST", "/upload", {"content": b"x", "headers": {"content-type": "multipart/form-data"}}, 400, "boundary"),
     ("upload-empty-boundary", "POST", "/upload", {"content": b"x", "headers": {"content-type": "multipart/form-data; boundary="}}, 400, None),
     ("upload-quoted-boundary", "POST", "/upload", {"content": _part(b"file", b"x", b'; filename="a"') + b"--B--\r\n", "headers": {"content-type": 'multipart/form-data; boundary="B"'}}, 201, None),
-    ("upload-boundary-too-long", "POST", "/upload", {"content": b"--" + b"B" * 300 + b"\r\n", "headers": {"content-type": "multipart/form-data; boundary=" + "B" * 300}}, 400, None, BODIES),
+    ("upload-boundary-too-long", "POST", "/upload", {"content": b"--" + b"B" * 300 + b"\r\n", "headers": {"content-type": "multipart/form-data; boundary=" + "B" * 300}}, 400, None),
     ("upload-truncated", "POST", "/upload", {"content": b'--B\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nabc', "headers": {"content-type": MULTI}}, 400, None),
     ("upload-no-final-boundary", "POST", "/upload", {"content": _part(b"file", b"abc", b'; filename="a"'), "headers": {"content-type": MULTI}}, 400, None),
     ("upload-garbage", "POST", "/upload", {"content": b"\x00\xff" * 500, "headers": {"content-type": MULTI}}, 400, None),
@@ -521,10 +512,10 @@ FORMS = [
     ("upload-traversal-filename", "POST", "/upload", {"files": {"file": ("../../etc/passwd", b"x")}}, 201, None),
     ("upload-nul-filename", "POST", "/upload", {"content": _part(b"file", b"abc", b'; filename="a\x00b"') + b"--B--\r\n", "headers": {"content-type": MULTI}}, (201, 400), None),
     ("upload-bad-utf8-filename", "POST", "/upload", {"content": _part(b"file", b"abc", b'; filename="\xff\xfe"') + b"--B--\r\n", "headers": {"content-type": MULTI}}, (201, 400), None),
-    ("upload-rfc2231-filename", "POST", "/upload", {"content": _part(b"file", b"abc", b"; filename*=UTF-8''%ff%fe") + b"--B--\r\n", "headers": {"content-type": MULTI}}, (201, 400, 422), None, BODIES),
+    ("upload-rfc2231-filename", "POST", "/upload", {"content": _part(b"file", b"abc", b"; filename*=UTF-8''%ff%fe") + b"--B--\r\n", "headers": {"content-type": MULTI}}, (201, 400, 422), None),
     ("upload-base64-encoding", "POST", "/upload", {"content": b'--B\r\nContent-Disposition: form-data; name="file"; filename="a"\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!!\r\n--B--\r\n', "headers": {"content-type": MULTI}}, (201, 400), None),
-    ("upload-nested-multipart", "POST", "/upload", {"content": b'--B\r\nContent-Disposition: form-data; name="file"\r\nContent-Type: multipart/mixed; boundary=C\r\n\r\n--C\r\n\r\nx\r\n--C--\r\n\r\n--B--\r\n', "headers": {"content-type": MULTI}}, (201, 400, 422), None, BODIES),
-    ("upload-text-field-for-file", "POST", "/upload", {"data": {"file": "not a file"}, "files": {"other": ("a", b"x")}}, 422, "form.file", BODIES),
+    ("upload-nested-multipart", "POST", "/upload", {"content": b'--B\r\nContent-Disposition: form-data; name="file"\r\nContent-Type: multipart/mixed; boundary=C\r\n\r\n--C\r\n\r\nx\r\n--C--\r\n\r\n--B--\r\n', "headers": {"content-type": MULTI}}, (201, 400, 422), None),
+    ("upload-text-field-for-file", "POST", "/upload", {"data": {"file": "not a file"}, "files": {"other": ("a", b"x")}}, 422, "form.file"),
     ("upload-missing", "POST", "/upload", {"data": {"caption": "x"}, "files": {"other": ("a", b"x")}}, 422, "form.file"),
     ("upload-too-large", "POST", "/upload", {"files": {"file": ("big", b"x" * (MAX_BODY + 1))}}, 413, None),
     ("upload-caption-too-long", "POST", "/upload", {"data": {"caption": "c" * 51}, "files": {"file": ("a", b"x")}}, 422, "form.caption"),
@@ -1377,7 +1368,7 @@ CONDUIT_CASES = [
     pytest.param("POST", "/api/users", {"content": b'{"user":' * 3000 + b"}" * 3000, "headers": JSON}, (422,), id="register-deep"),
     pytest.param("POST", "/api/users", {"content": b'{"user":{"username":"\\ud800","email":"a@b.c","password":"secret-password"}}', "headers": JSON}, (201, 422), id="register-lone-surrogate"),
     pytest.param("POST", "/api/users", {"content": b'{"user":{}}', "headers": {"content-type": "text/plain"}}, (415,), id="register-text-plain"),
-    pytest.param("POST", "/api/users", {"content": b'{"user":{}}'}, (415,), marks=BODIES, id="register-no-content-type"),
+    pytest.param("POST", "/api/users", {"content": b'{"user":{}}'}, (415,), id="register-no-content-type"),
     pytest.param("POST", "/api/users", {"content": b"x" * (2 * 1024 * 1024), "headers": JSON}, (413,), id="register-oversized"),
     pytest.param("POST", "/api/users/login", {"json": {"user": {"email": "nobody@example.com", "password": "x"}}}, (401, 422), id="login-unknown"),
     pytest.param("POST", "/api/users/login", {"json": {"user": {"email": {"$gt": ""}, "password": {"$gt": ""}}}}, (422,), id="login-injection"),

@@ -389,4 +389,5 @@ def test_login_and_reset_attempts_are_throttled_per_address_and_email(
         resets = [client.post("/auth/password-reset", json={"email": "ada@example.com"})
                   for _ in range(6)]
         assert [r.status_code for r in resets] == [202] * 5 + [429]
-        assert client.post("/auth/login", content=b"{not json").status_code == 400
+        assert client.post("/auth/login", content=b"{not json",
+                           headers={"content-type": "application/json"}).status_code == 400

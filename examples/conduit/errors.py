@@ -58,15 +58,6 @@ def taken(*fields: str) -> ApiError:
     return ApiError(409, {field: [TAKEN] for field in fields})
 
 
-def require(**values: Any) -> None:
-    """422 naming every field whose value is blank (empty or only whitespace)."""
-    blank = [
-        name for name, value in values.items() if not isinstance(value, str) or not value.strip()
-    ]
-    if blank:
-        raise ApiError(422, {name: [BLANK] for name in blank})
-
-
 def errors_response(
     status_code: int, errors: dict[str, list[str]], exc: HTTPError | None = None
 ) -> JSONResponse:

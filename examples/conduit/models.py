@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, MetaData, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bastion.db import Model
@@ -81,7 +81,7 @@ class Tag(ConduitModel):
 
 
 class ArticleTag(ConduitModel):
-    """A tag on an article; ``position`` keeps the ``tagList`` in the order it was given."""
+    """A tag on an article; a ``tagList`` is shown sorted by name, as RealWorld's reference does."""
 
     __tablename__ = "article_tags"
 
@@ -91,7 +91,6 @@ class ArticleTag(ConduitModel):
     tag_id: Mapped[int] = mapped_column(
         ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    position: Mapped[int] = mapped_column(Integer)
 
 
 class Favorite(ConduitModel):

@@ -3,6 +3,8 @@
 Every body is wrapped in an object named after the resource (``{"user": {...}}``); field
 names are camelCase on the wire (``tagList``, ``createdAt``) and snake_case in Python. Update
 bodies use ``UNSET`` for "not sent", so ``"bio": null`` (clear it) differs from leaving it out.
+Every rule a field has (not blank, a longest length) is on its type here, so the check and
+the OpenAPI document cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,10 +15,20 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-Name = Annotated[str, msgspec.Meta(max_length=100)]
-Email = Annotated[str, msgspec.Meta(max_length=254)]
-Password = Annotated[str, msgspec.Meta(max_length=1024)]
-Title = Annotated[str, msgspec.Meta(max_length=255)]
+#: Something other than spaces: RealWorld refuses blank fields ("can't be blank"), and stating
+#: it here makes the validation and the OpenAPI document one rule (minLength 1, pattern \S).
+NOT_BLANK = r"\S"
+
+
+def filled(max_length: int | None = None) -> msgspec.Meta:
+    return msgspec.Meta(min_length=1, max_length=max_length, pattern=NOT_BLANK)
+
+
+Name = Annotated[str, filled(100)]
+Email = Annotated[str, filled(254)]
+Password = Annotated[str, filled(1024)]
+Title = Annotated[str, filled(255)]
+Text = Annotated[str, filled()]
 Image = Annotated[str, msgspec.Meta(max_length=1000)]
 TagName = Annotated[str, msgspec.Meta(max_length=100)]
 Timestamp = Annotated[
@@ -95,8 +107,8 @@ class ProfileResponse(Wire):
 # -- articles --------------------------------------------------------------------------------
 class NewArticle(Wire):
     title: Title
-    description: str
-    body: str
+    description: Text
+    body: Text
     tag_list: list[TagName] | None = None
 
 
@@ -106,8 +118,8 @@ class NewArticleRequest(Wire):
 
 class ArticleChanges(Wire):
     title: Title | UnsetType = UNSET
-    description: str | UnsetType = UNSET
-    body: str | UnsetType = UNSET
+    description: Text | UnsetType = UNSET
+    body: Text | UnsetType = UNSET
     tag_list: list[TagName] | UnsetType = UNSET
 
 
@@ -145,7 +157,7 @@ class ArticleList(Wire):
 
 # -- comments --------------------------------------------------------------------------------
 class NewComment(Wire):
-    body: str
+    body: Text
 
 
 class NewCommentRequest(Wire):

@@ -71,12 +71,12 @@ async def seed(db: AsyncSession) -> None:
         )
         db.add(article)
         await db.flush()
-        for position, name in enumerate(tag_names):
+        for name in tag_names:
             if name not in tags:
                 tags[name] = Tag(name=name)
                 db.add(tags[name])
                 await db.flush()
-            db.add(ArticleTag(article_id=article.id, tag_id=tags[name].id, position=position))
+            db.add(ArticleTag(article_id=article.id, tag_id=tags[name].id))
         if author == "bob":
             db.add(Favorite(user_id=users["alice"].id, article_id=article.id))
             db.add(

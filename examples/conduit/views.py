@@ -90,19 +90,19 @@ async def article(
 
 
 async def tag_lists(db: AsyncSession, article_ids: Sequence[int]) -> dict[int, list[str]]:
-    """Each article's tags, in the order its author gave them."""
+    """Each article's tags sorted by name, as RealWorld's reference shows them. Sorted here,
+    not by the database, whose collation (PostgreSQL's locale) would order case differently."""
     if not article_ids:
         return {}
     query = (
         select(ArticleTag.article_id, Tag.name)
         .join(Tag, Tag.id == ArticleTag.tag_id)
         .where(ArticleTag.article_id.in_(article_ids))
-        .order_by(ArticleTag.article_id, ArticleTag.position)
     )
     found: dict[int, list[str]] = {}
     for article_id, name in await db.execute(query):
         found.setdefault(article_id, []).append(name)
-    return found
+    return {article_id: sorted(names) for article_id, names in found.items()}
 
 
 async def comments(

@@ -1,6 +1,8 @@
 """App-wide behaviour: every error (even the router's own) in the spec's shape, the OpenAPI
 document and docs page, CORS for browser frontends."""
 
+import pytest
+
 
 def test_an_unknown_route_is_404_in_the_spec_shape(client):
     response = client.get("/api/nothing-here")
@@ -42,3 +44,49 @@ def test_the_openapi_document_shows_the_spec_error_shape(client):
                 assert "application/problem+json" not in response.get("content", {}), (method, path, status)
     forbidden = document["paths"]["/api/articles/{slug}"]["put"]["responses"]["403"]
     assert forbidden["content"]["application/json"]["schema"]["$ref"].endswith("/Errors")
+
+
+def test_the_document_states_every_rule_the_handlers_enforce(client):
+    """A client generating requests from the document (schemathesis did) never sends a blank
+    field or an out-of-range page expecting it to be accepted."""
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    filled = {
+        "NewUser": ["username", "email", "password"],
+        "LoginUser": ["email", "password"],
+        "UserChanges": ["email", "username", "password"],
+        "NewArticle": ["title", "description", "body"],
+        "ArticleChanges": ["title", "description", "body"],
+        "NewComment": ["body"],
+    }
+    for name, fields in filled.items():
+        for field in fields:
+            schema = schemas[name]["properties"][field]
+            schema = next((s for s in schema.get("anyOf", [schema]) if s.get("type") == "string"), schema)
+            assert (schema["minLength"], schema["pattern"]) == (1, r"\S"), (name, field)
+    for path in ("/api/articles", "/api/articles/feed"):
+        parameters = {p["name"]: p["schema"] for p in document["paths"][path]["get"]["parameters"]}
+        assert (parameters["limit"]["minimum"], parameters["limit"]["maximum"]) == (0, 1000)
+        assert (parameters["offset"]["minimum"], parameters["offset"]["maximum"]) == (0, 2**31 - 1)
+    comment = document["paths"]["/api/articles/{slug}/comments/{comment_id}"]["delete"]["parameters"]
+    comment_id = next(p["schema"] for p in comment if p["name"] == "comment_id")
+    assert (comment_id["minimum"], comment_id["maximum"]) == (1, 2**31 - 1)
+
+
+@pytest.mark.parametrize("value", ["", " ", "\t\n"])
+@pytest.mark.parametrize(("path", "wrapper", "field"), [
+    ("/api/users", "user", "username"), ("/api/users/login", "user", "email"),
+    ("/api/user", "user", "username"), ("/api/articles", "article", "title"),
+])
+def test_a_blank_field_is_refused_as_the_document_says(client, api, path, wrapper, field, value):
+    auth = api.register("jake")
+    bodies = {
+        "/api/users": {"username": "ann", "email": "ann@example.com", "password": "secret"},
+        "/api/users/login": {"email": "jake@example.com", "password": "secret-password"},
+        "/api/user": {},
+        "/api/articles": {"title": "t", "description": "d", "body": "b"},
+    }
+    method = client.put if path == "/api/user" else client.post
+    response = method(path, headers=auth, json={wrapper: {**bodies[path], field: value}})
+    assert response.status_code == 422
+    assert response.json() == {"errors": {field: ["can't be blank"]}}

@@ -15,7 +15,7 @@ def test_create_answers_201_with_the_article(client, api):
     assert set(article) == {"slug", "title", "description", "body", "tagList", "createdAt", "updatedAt", "favorited", "favoritesCount", "author"}
     assert article["slug"] == "how-to-train-your-dragon"
     assert (article["title"], article["description"], article["body"]) == (ARTICLE["title"], ARTICLE["description"], ARTICLE["body"])
-    assert article["tagList"] == ["training", "dragons"]  # the order given, not sorted
+    assert article["tagList"] == ["dragons", "training"]  # sorted, as RealWorld's reference
     assert TIMESTAMP.match(article["createdAt"]) and article["createdAt"] == article["updatedAt"]
     assert (article["favorited"], article["favoritesCount"]) == (False, 0)
     assert article["author"] == {"username": "jake", "bio": None, "image": None, "following": False}
@@ -24,7 +24,7 @@ def test_create_answers_201_with_the_article(client, api):
 def test_tag_list_is_optional_and_drops_blanks_and_repeats(client, api):
     auth = api.register("jake")
     assert api.article(auth, "No tags")["tagList"] == []
-    assert api.article(auth, "Messy tags", tags=["b", "", "a", "b", " "])["tagList"] == ["b", "a"]
+    assert api.article(auth, "Messy tags", tags=["b", "", "a", "b", " "])["tagList"] == ["a", "b"]
 
 
 def test_the_same_title_twice_gets_a_second_slug(client, api):
@@ -108,11 +108,43 @@ def test_limit_and_offset_page_the_list_and_the_count_is_the_total(client, api):
     assert client.get("/api/articles?offset=100").json() == {"articles": [], "articlesCount": 25}
 
 
-@pytest.mark.parametrize(("query", "field"), [("limit=-1", "limit"), ("limit=x", "limit"), ("offset=-3", "offset"), ("limit=100000", "limit")])
-def test_bad_limit_or_offset_is_422(client, query, field):
-    response = client.get(f"/api/articles?{query}")
+@pytest.mark.parametrize(("query", "field"), [
+    ("limit=-1", "limit"), ("limit=x", "limit"), ("offset=-3", "offset"), ("limit=100000", "limit"),
+    ("offset=9223372036854775808", "offset"), ("offset=2147483648", "offset"),
+    ("limit=99999999999999999999999", "limit"),
+])
+@pytest.mark.parametrize("path", ["/api/articles", "/api/articles/feed"])
+def test_bad_limit_or_offset_is_422(client, api, path, query, field):
+    """Offsets no database holds (SQLite's driver overflowed: a 500) are bad input too."""
+    response = client.get(f"{path}?{query}", headers=api.register("jake"))
     assert response.status_code == 422
     assert list(response.json()["errors"]) == [field]
+
+
+def test_the_largest_offset_is_an_empty_page(client, api):
+    response = client.get("/api/articles?offset=2147483647", headers=api.register("jake"))
+    assert response.json() == {"articles": [], "articlesCount": 0}
+
+
+def test_tag_lists_are_sorted_wherever_an_article_is_shown(client, api):
+    """RealWorld's reference (and its conformance suite) shows tagList sorted by name."""
+    jake, anna = api.register("jake"), api.register("anna")
+    client.post("/api/profiles/jake/follow", headers=anna)
+    tags = ["training", "dragons", "Zebra", "apple"]
+    ordered = ["Zebra", "apple", "dragons", "training"]
+    slug = api.article(jake, "Dragons", tags=tags)["slug"]
+    assert api.article(jake, "Copy", tags=tags)["tagList"] == ordered  # create
+    shown = [
+        client.get(f"/api/articles/{slug}").json()["article"],
+        client.get("/api/articles").json()["articles"][0],
+        client.get("/api/articles/feed", headers=anna).json()["articles"][0],
+        client.post(f"/api/articles/{slug}/favorite", headers=anna).json()["article"],
+        client.delete(f"/api/articles/{slug}/favorite", headers=anna).json()["article"],
+        client.put(f"/api/articles/{slug}", headers=jake, json={"article": {"body": "New"}}).json()["article"],
+    ]
+    assert [article["tagList"] for article in shown] == [ordered] * len(shown)
+    changed = client.put(f"/api/articles/{slug}", headers=jake, json={"article": {"tagList": ["b", "a"]}})
+    assert changed.json()["article"]["tagList"] == ["a", "b"]
 
 
 def test_filter_by_tag_author_and_favorited(client, api):
@@ -198,7 +230,7 @@ def test_update_replaces_the_tags(client, api):
     auth = api.register("jake")
     api.article(auth, "Dragons", tags=["a", "b"])
     updated = client.put("/api/articles/dragons", headers=auth, json={"article": {"tagList": ["c", "a"]}}).json()["article"]
-    assert updated["tagList"] == ["c", "a"]
+    assert updated["tagList"] == ["a", "c"]
     assert client.get("/api/tags").json() == {"tags": ["a", "c"]}
 
 

@@ -1,5 +1,7 @@
 """Comments: list, add, delete your own."""
 
+import pytest
+
 from tests.conduit.test_users import TIMESTAMP
 
 
@@ -101,3 +103,12 @@ def test_deleting_a_comment_needs_a_token(client, api):
     response = client.delete(f"/api/articles/{slug}/comments/{comment['id']}")
     assert response.status_code == 401
     assert response.json() == {"errors": {"token": ["is missing"]}}
+
+
+@pytest.mark.parametrize("comment_id", ["0", "2147483648", "9223372036854775808", "99999999999999999999999"])
+def test_a_comment_id_no_database_holds_is_422(client, api, comment_id):
+    auth = api.register("jake")
+    slug = api.article(auth, "Dragons")["slug"]
+    response = client.delete(f"/api/articles/{slug}/comments/{comment_id}", headers=auth)
+    assert response.status_code == 422
+    assert response.json() == {"errors": {"comment_id": ["is invalid"]}}

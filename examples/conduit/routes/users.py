@@ -10,7 +10,7 @@ from bastion import Router
 
 from .. import views
 from ..auth import Credentials, Viewer
-from ..errors import BODY_ERRORS, ApiError, documented, require, taken
+from ..errors import BODY_ERRORS, ApiError, documented, taken
 from ..models import User
 from ..schemas import LoginRequest, NewUserRequest, UpdateUserRequest, UserResponse
 
@@ -22,7 +22,6 @@ async def register(
     body: NewUserRequest, db: AsyncSession, credentials: Credentials
 ) -> UserResponse:
     new = body.user
-    require(username=new.username, email=new.email, password=new.password)
     await ensure_free(db, username=new.username, email=new.email)
     user = User(
         username=new.username, email=new.email, password_hash=await credentials.hash(new.password)
@@ -34,7 +33,6 @@ async def register(
 
 @router.post("/users/login", status_code=200, responses=documented(*BODY_ERRORS, 401))
 async def login(body: LoginRequest, db: AsyncSession, credentials: Credentials) -> UserResponse:
-    require(email=body.user.email, password=body.user.password)
     user = await db.scalar(select(User).where(User.email == body.user.email))
     if not await credentials.check(user, body.user.password) or user is None:
         raise ApiError(401, {"credentials": ["invalid"]})
@@ -52,8 +50,6 @@ async def update(
 ) -> UserResponse:
     """A partial update: fields left out stay as they are; ``bio`` and ``image`` may be null."""
     changes = body.user
-    sent = {"email": changes.email, "username": changes.username, "password": changes.password}
-    require(**{name: value for name, value in sent.items() if value is not UNSET})
     username = changes.username if isinstance(changes.username, str) else None
     email = changes.email if isinstance(changes.email, str) else None
     await ensure_free(

@@ -57,7 +57,8 @@ class JobsBackend(Protocol):
         """Put a failed attempt back as pending until ``run_at``, recording ``error``."""
 
     async def fail(self, job_id: str, *, worker: str, error: str) -> None:
-        """Keep a job as failed for good, recording ``error``."""
+        """Keep a job as failed for good, recording ``error``. A job whose cancellation was
+        asked ends ``cancelled`` instead (by ``fail`` or ``retry``): it is not run again."""
 
     async def release(self, ids: Sequence[str], *, worker: str) -> None:
         """Hand running jobs back as pending without counting their attempt (shutdown)."""

@@ -1,5 +1,6 @@
 """The database battery: SQLAlchemy 2 (async) with a session per request."""
 
+from bastion.db._current import current_session
 from bastion.db.errors import InvalidValue
 from bastion.db.model import UUIDPK, IntPK, Model, SoftDelete, Timestamps
 from bastion.db.plugin import SQLAlchemyPlugin
@@ -15,5 +16,6 @@ __all__ = [
     "SQLAlchemyPlugin",
     "SoftDelete",
     "Timestamps",
+    "current_session",
     "on_commit",
 ]

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool, QueuePool
 
+from bastion.db import _current
 from bastion.db._direct import allow_direct_reads, end_direct_reads, idle
 from bastion.db._lazy import RequestSession, enable_lazy_transactions, supports_lazy_transactions
 from bastion.db.engine import check_connection, create_engine
@@ -122,6 +123,7 @@ class SQLAlchemyPlugin:
         await turn.take()
         session = self.sessions()
         allow_direct_reads(session)
+        current = _current.enter(session)  # bastion.db.current_session() until the end
 
         async def finish() -> None:
             """After the handler: commit (then ``on_commit`` callbacks run), then give the
@@ -149,6 +151,7 @@ class SQLAlchemyPlugin:
                 if session.in_transaction() or session.sync_session.identity_map:
                     await asyncio.shield(session.close())  # a connection must go back
             finally:
+                _current.leave(current)
                 turn.give_up()
 
 

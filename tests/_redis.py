@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests._processes import free_port, missing, running
@@ -27,12 +28,45 @@ def _answers(port: int) -> bool:
 
 def start_redis(base: Path) -> Iterator[str]:
     """Yield a ``redis://`` URL of a fresh server; stop it afterwards."""
+    with redis_server(base) as (url, _):
+        yield url
+
+
+@contextmanager
+def redis_server(
+    base: Path, *, port: int | None = None, appendonly: bool = False
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Yield the URL and process of a redis-server keeping its files in ``base``; stop it
+    afterwards. With ``appendonly`` every write is fsynced to the append-only file, so a
+    server started again on the same ``base`` (and ``port``) holds what was acknowledged,
+    even after a SIGKILL."""
     binary = shutil.which("redis-server")
     if binary is None:
         missing("Redis is not installed (redis-server not found)")
-    port = free_port()
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(base),
-               "--save", "", "--appendonly", "no", "--protected-mode", "yes"]
-    with running(command, ready=lambda: _answers(port), what=f"redis-server on port {port}",
-                 timeout=15, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-        yield f"redis://127.0.0.1:{port}/0"
+    port = port or free_port()
+    persistence = (
+        ["--appendonly", "yes", "--appendfsync", "always"] if appendonly else ["--appendonly", "no"]
+    )
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(base),
+        "--save",
+        "",
+        *persistence,
+        "--protected-mode",
+        "yes",
+    ]
+    with running(
+        command,
+        ready=lambda: _answers(port),
+        what=f"redis-server on port {port}",
+        timeout=15,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as process:
+        yield f"redis://127.0.0.1:{port}/0", process

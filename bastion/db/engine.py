@@ -68,7 +68,11 @@ def _tune_sqlite(connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front (waiting up to busy_timeout for it). A plain
+    # (deferred) BEGIN that reads and then writes cannot wait: if another connection wrote in
+    # between, SQLite answers "database is locked" at once, a 500 under concurrent writes.
+    # Rails and Django (transaction_mode="IMMEDIATE") make the same choice.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def check_connection(engine: AsyncEngine) -> None:

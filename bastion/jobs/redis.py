@@ -601,7 +601,11 @@ class RedisJobsBackend:
             if seconds < 0.002:  # BLPOP would read a 0 ms timeout as "forever"
                 return
             keys = [f"{self.prefix}w:{queue}" for queue in names]
-            await client.blpop(keys, timeout=round(seconds, 3))
+            # bounded even when redis-py retries the BLPOP through a reconnection
+            async with asyncio.timeout(seconds + 1.0):
+                await client.blpop(keys, timeout=round(seconds, 3))
+        except TimeoutError:
+            return
         except (RedisError, OSError):
             # Redis is away: pause instead of spinning; the next claim reports the error.
             await asyncio.sleep(min(seconds, 1.0))

@@ -1,0 +1,460 @@
+"""The worker: claims jobs from a backend and runs them, at most ``concurrency`` at a time.
+
+Delivery is at least once. While a job runs its lease is renewed (every third of it); a
+worker that dies stops renewing, and ``rescue`` (any worker calls it now and then) hands the
+job to another. A job that raises or runs over its timeout is retried after an exponential
+backoff with jitter, and kept as failed after its last attempt; one whose arguments no longer
+decode, or that this worker does not know, is failed or retried with a sentence that says so.
+Nothing a job does stops the worker; a backend that goes away is retried with backoff.
+
+``stop()`` (SIGTERM) stops claiming, lets running jobs finish for ``grace`` seconds, then
+cancels the rest and hands them back (``release``) without counting their attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import random
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bastion.exceptions import ConfigurationError
+from bastion.jobs._args import InvalidJobArguments
+from bastion.jobs._inject import Runner
+from bastion.jobs._runtime import log_fields
+from bastion.jobs.backend import JobsBackend
+from bastion.jobs.record import JobRecord
+
+if TYPE_CHECKING:
+    from bastion.di.container import Container
+    from bastion.jobs._metrics import JobMetrics
+    from bastion.jobs.registry import Jobs
+
+logger = logging.getLogger("bastion.jobs")
+#: How long a backend that failed is left alone, at most (the delay doubles up to this).
+MAX_RECONNECT_DELAY = 30.0
+
+
+def worker_id() -> str:
+    """``host:pid:random``: unique across machines and restarts, readable in ``jobs list``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Seconds before attempt ``attempt + 1``: ``base * 2**(attempt-1)`` up to ``cap``, of
+    which a random half is kept ("equal jitter"), so failed jobs do not retry in lockstep."""
+    delay = min(base * 2.0 ** max(attempt - 1, 0), cap)
+    return delay / 2 + random.uniform(0.0, delay / 2)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for the job's error list: the type, the message and where it was raised."""
+    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
+    return text[:2000]
+
+
+class Worker:
+    """Runs the jobs of ``jobs`` found in ``backend``'s ``queues``.
+
+    ``queues`` defaults to every queue the registry's jobs name (and ``default``); a job sent
+    elsewhere with ``using(queue=...)`` needs a worker for that queue. ``lease`` is how long a
+    claimed job stays this worker's without renewal, so a dead worker's jobs wait at most that
+    long; ``poll`` bounds the wait for new jobs when the backend sends no notification.
+    """
+
+    def __init__(
+        self,
+        jobs: Jobs,
+        backend: JobsBackend,
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int = 10,
+        lease: float = 30.0,
+        poll: float = 1.0,
+        grace: float = 30.0,
+        rescue_every: float = 15.0,
+        retry_backoff: float = 1.0,
+        max_backoff: float = 3600.0,
+        container: Container | None = None,
+        metrics: JobMetrics | None = None,
+        name: str | None = None,
+        cron: bool = True,
+    ) -> None:
+        check_worker_options(concurrency, lease, poll, grace)
+        self.jobs = jobs
+        self.backend = backend
+        self.queues = list(queues) if queues else _queues_of(jobs)
+        self.concurrency = concurrency
+        self.lease = lease
+        self.poll = poll
+        self.grace = grace
+        self.rescue_every = rescue_every
+        self.retry_backoff = retry_backoff
+        self.max_backoff = max_backoff
+        self.container = container if container is not None else jobs.container
+        self.metrics = metrics
+        self.id = name or worker_id()
+        self.cron = cron
+        self.runners: dict[str, Runner] = {}
+        self.running: dict[str, tuple[asyncio.Task[None], JobRecord]] = {}
+        self._cancel_asked: set[str] = set()
+        self._stopping = asyncio.Event()
+        self._slot = asyncio.Event()
+        self._sleeper: asyncio.Task[Any] | None = None
+        #: Exceptions jobs raised, kept when set to a list (the testing helpers re-raise them).
+        self.errors: list[BaseException] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.id} queues={self.queues} concurrency={self.concurrency}>"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def compile(self) -> None:
+        """Compile every job's dependencies (once; ``run`` calls it)."""
+        if not self.runners:
+            self.runners = {
+                name: Runner(job, self.container) for name, job in self.jobs.jobs.items()
+            }
+
+    def stop(self) -> None:
+        """Stop claiming; ``run`` returns once running jobs end or ``grace`` has passed."""
+        self._stopping.set()
+        if self._sleeper is not None:
+            self._sleeper.cancel()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Claim and run jobs until ``stop()``; then drain (see the module docstring)."""
+        self.compile()
+        logger.info(
+            "worker %s: queues %s, up to %d at a time",
+            self.id,
+            ", ".join(self.queues),
+            self.concurrency,
+            extra={"worker": self.id, "queues": self.queues},
+        )
+        housekeeping = asyncio.create_task(self._housekeeping())
+        scheduler = self._start_scheduler()
+        try:
+            await self._claim_loop()
+        finally:
+            for task in (housekeeping, scheduler):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            await self._drain()
+            logger.info("worker %s stopped", self.id, extra={"worker": self.id})
+
+    async def run_once(self) -> int:
+        """Claim what is available now, run it to the end, return how many ran (tests)."""
+        self.compile()
+        total = 0
+        while True:
+            claimed = await self.backend.claim(
+                self.queues, self.concurrency, worker=self.id, lease=self.lease
+            )
+            if not claimed:
+                return total
+            total += len(claimed)
+            await asyncio.gather(*(self._execute(record) for record in claimed))
+
+    # -- claiming ----------------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        failures = 0
+        while not self.stopping:
+            free = self.concurrency - len(self.running)
+            if free <= 0:
+                self._slot.clear()
+                await self._sleep(self._slot.wait())
+                continue
+            try:
+                claimed = await self.backend.claim(
+                    self.queues, free, worker=self.id, lease=self.lease
+                )
+            except Exception as exc:
+                failures += 1
+                delay = min(0.1 * 2**failures, MAX_RECONNECT_DELAY)
+                logger.warning(
+                    "worker %s: claiming failed (%s); trying again in %.1f s",
+                    self.id,
+                    describe(exc),
+                    delay,
+                    extra={"worker": self.id},
+                )
+                await self._sleep(asyncio.sleep(delay))
+                continue
+            if failures:
+                logger.info("worker %s: the backend answers again", self.id)
+                failures = 0
+            for record in claimed:
+                self._start(record)
+            if len(claimed) < free:
+                await self._sleep(self.backend.wait(self.queues, self.poll))
+
+    async def _sleep(self, waiting: Awaitable[Any]) -> None:
+        """Wait for ``waiting`` unless ``stop()`` comes first; a failed wait is a short nap."""
+        self._sleeper = asyncio.ensure_future(waiting)
+        try:
+            await self._sleeper
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+        except Exception as exc:
+            logger.warning("worker %s: waiting failed (%s)", self.id, describe(exc))
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(min(self.poll, 1.0))
+        finally:
+            self._sleeper = None
+
+    def _start(self, record: JobRecord) -> None:
+        task = asyncio.create_task(self._execute(record), name=f"job {record.name} {record.id}")
+        self.running[record.id] = (task, record)
+        task.add_done_callback(functools.partial(self._done, record.id))
+
+    def _done(self, job_id: str, _task: object = None) -> None:
+        self.running.pop(job_id, None)
+        self._cancel_asked.discard(job_id)
+        self._slot.set()
+
+    # -- running one job ---------------------------------------------------------------------
+    async def _execute(self, record: JobRecord) -> None:
+        started = time.time()
+        fields = log_fields(record, worker=self.id)
+        if self.metrics is not None:
+            self.metrics.started(record, started)
+        logger.debug("started %s %s", record.name, record.id, extra=fields)
+        runner = self.runners.get(record.name)
+        try:
+            if runner is None:
+                raise UnknownJob(record.name, sorted(self.runners))
+            kwargs = runner.spec.decode(record.args)
+            if record.timeout is not None:
+                async with asyncio.timeout(record.timeout):
+                    await runner(kwargs)
+            else:
+                await runner(kwargs)
+        except asyncio.CancelledError:
+            if record.id not in self._cancel_asked:
+                raise  # shutting down: _drain releases it
+            await self._report(self.backend.fail, record.id, worker=self.id, error="cancelled")
+            logger.info("cancelled %s %s", record.name, record.id, extra=fields)
+            self._count(record, "failed", started)
+        except InvalidJobArguments as exc:
+            error = f"arguments no longer fit {record.name}: {exc.detail}"
+            if self.errors is not None:
+                self.errors.append(exc)
+            await self._report(self.backend.fail, record.id, worker=self.id, error=error)
+            logger.error("failed %s %s: %s", record.name, record.id, error, extra=fields)
+            self._count(record, "failed", started)
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) and record.timeout is not None:
+                error = f"TimeoutError: ran over its timeout of {record.timeout:g} s"
+            elif isinstance(exc, UnknownJob):
+                error = str(exc)
+            else:
+                error = describe(exc)
+            await self._failed(record, error, exc, started, fields)
+        else:
+            await self._report(self.backend.succeed, record.id, worker=self.id)
+            self._count(record, "succeeded", started)
+            logger.info(
+                "succeeded %s %s in %.1f ms",
+                record.name,
+                record.id,
+                (time.time() - started) * 1000,
+                extra=fields,
+            )
+
+    async def _failed(
+        self,
+        record: JobRecord,
+        error: str,
+        exc: Exception,
+        started: float,
+        fields: dict[str, Any],
+    ) -> None:
+        exc_info = None if isinstance(exc, UnknownJob | TimeoutError) else exc
+        if self.errors is not None:
+            self.errors.append(exc)
+        if record.attempt < record.max_attempts:
+            run_at = time.time() + backoff(record.attempt, self.retry_backoff, self.max_backoff)
+            await self._report(
+                self.backend.retry, record.id, worker=self.id, run_at=run_at, error=error
+            )
+            logger.warning(
+                "attempt %d/%d of %s %s failed, retrying in %.1f s: %s",
+                record.attempt,
+                record.max_attempts,
+                record.name,
+                record.id,
+                run_at - time.time(),
+                error,
+                exc_info=exc_info,
+                extra=fields,
+            )
+            self._count(record, "retried", started)
+        else:
+            await self._report(self.backend.fail, record.id, worker=self.id, error=error)
+            logger.error(
+                "failed %s %s after %d attempts: %s",
+                record.name,
+                record.id,
+                record.attempt,
+                error,
+                exc_info=exc_info,
+                extra=fields,
+            )
+            self._count(record, "failed", started)
+
+    def _count(self, record: JobRecord, outcome: str, started: float) -> None:
+        if self.metrics is not None:
+            self.metrics.finished(record, outcome, time.time() - started)
+
+    async def _report(self, method: Callable[..., Awaitable[Any]], *args: Any, **kw: Any) -> None:
+        """Tell the backend how a job ended, trying again while it is unreachable (for up
+        to a lease: after that the job is rescued and runs again anyway)."""
+        deadline = time.monotonic() + self.lease
+        delay = 0.05
+        while True:
+            try:
+                await method(*args, **kw)
+                return
+            except Exception as exc:
+                if time.monotonic() + delay > deadline:
+                    logger.error(
+                        "worker %s: could not record the outcome of job %s (%s); it will run "
+                        "again when its lease runs out",
+                        self.id,
+                        args[0] if args else "?",
+                        describe(exc),
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    # -- leases, rescue, depth ---------------------------------------------------------------
+    async def _housekeeping(self) -> None:
+        every = max(self.lease / 3, 0.01)
+        next_rescue = time.monotonic() + random.uniform(0, self.rescue_every)
+        next_depth = time.monotonic()
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.renew()
+                now = time.monotonic()
+                if now >= next_rescue:
+                    next_rescue = now + self.rescue_every * random.uniform(0.8, 1.2)
+                    rescued = await self.backend.rescue()
+                    if rescued:
+                        logger.warning(
+                            "rescued %d job(s) whose worker stopped renewing their lease",
+                            rescued,
+                            extra={"worker": self.id},
+                        )
+                if self.metrics is not None and now >= next_depth:
+                    next_depth = now + 5.0
+                    self.metrics.set_depth(await self.backend.counts())
+            except Exception as exc:
+                logger.warning("worker %s: housekeeping failed (%s)", self.id, describe(exc))
+
+    async def renew(self) -> None:
+        """Extend the leases of running jobs; cancel those whose cancellation was asked."""
+        if not self.running:
+            return
+        cancelled = await self.backend.extend(list(self.running), worker=self.id, lease=self.lease)
+        for job_id in cancelled:
+            entry = self.running.get(job_id)
+            if entry is not None and job_id not in self._cancel_asked:
+                self._cancel_asked.add(job_id)
+                entry[0].cancel()
+
+    async def _drain(self) -> None:
+        """Let running jobs finish within ``grace``; cancel and release the others."""
+        if not self.running:
+            return
+        tasks = [task for task, _ in self.running.values()]
+        logger.info(
+            "worker %s: waiting up to %g s for %d running job(s)",
+            self.id,
+            self.grace,
+            len(tasks),
+        )
+        _, late = await asyncio.wait(tasks, timeout=self.grace) if self.grace > 0 else ((), tasks)
+        if not late:
+            return
+        ids = [job_id for job_id, (task, _) in list(self.running.items()) if task in late]
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        try:
+            await self.backend.release(ids, worker=self.id)
+            logger.warning(
+                "worker %s: handed %d unfinished job(s) back to the queue",
+                self.id,
+                len(ids),
+                extra={"worker": self.id, "job_ids": ids},
+            )
+        except Exception as exc:
+            logger.error(
+                "worker %s: could not hand back %d job(s) (%s); they run again when their "
+                "lease runs out",
+                self.id,
+                len(ids),
+                describe(exc),
+            )
+
+    # -- cron ----------------------------------------------------------------------------------
+    def _start_scheduler(self) -> asyncio.Task[Any] | None:
+        """Every worker runs the scheduler; only the holder of the "cron" lock enqueues."""
+        crons = self.jobs.crons
+        if not self.cron or not crons:
+            return None
+        from bastion.jobs.cron import run_scheduler
+
+        async def scheduler() -> None:
+            try:
+                await run_scheduler(crons, self.backend, holder=self.id, stop=self._stopping)
+            except Exception:
+                logger.exception("worker %s: the cron scheduler stopped", self.id)
+
+        return asyncio.create_task(scheduler(), name=f"cron scheduler of {self.id}")
+
+
+def check_worker_options(concurrency: int, lease: float, poll: float, grace: float) -> None:
+    """Refuse options no worker can run with, in a sentence."""
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency={concurrency!r}: a worker runs at least 1 job")
+    if not lease > 0 or not poll > 0:
+        raise ConfigurationError(f"lease={lease!r} and poll={poll!r} must be > 0 seconds")
+    if not grace >= 0:
+        raise ConfigurationError(f"grace={grace!r} must be 0 or more seconds")
+
+
+class UnknownJob(Exception):
+    """A stored job whose name this worker does not know (not deployed here yet, renamed)."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        super().__init__(
+            f"no job named {name!r} in this worker (it knows {shown or 'none'}); deploy the "
+            "code that defines it, or keep @jobs.job(name=...) when renaming a job"
+        )
+
+
+def _queues_of(jobs: Jobs) -> list[str]:
+    return sorted({"default", *(job.options.queue for job in jobs.jobs.values())})

@@ -1,7 +1,8 @@
 """``login`` and ``logout`` for session authentication.
 
 Logging in rotates the session id, so an id an attacker planted before the login (session
-fixation) is worth nothing after it; logging out forgets the session and rotates again.
+fixation) is worth nothing after it, and with the CSRF middleware on it rotates the CSRF secret
+for the same reason; logging out forgets the session and rotates again.
 A user with a ``password_hash`` also has a fingerprint of it kept in the session: changing
 the password ends every other session of that user.
 """
@@ -15,6 +16,8 @@ from bastion.auth.backends.session import CHECK_KEY, SESSION_KEY
 from bastion.auth.identity import Identity
 from bastion.auth.sessions.session import Session
 from bastion.http.connection import HTTPConnection
+from bastion.security.csrf import ACTIVE as CSRF_ACTIVE
+from bastion.security.csrf import rotate_csrf_token
 
 
 def login(connection: HTTPConnection, user: Any, *, subject: str | None = None) -> None:
@@ -26,6 +29,8 @@ def login(connection: HTTPConnection, user: Any, *, subject: str | None = None) 
         session.clear()
     session.rotate()
     session[SESSION_KEY] = subject
+    if connection.scope.get(CSRF_ACTIVE) is not None:
+        rotate_csrf_token(connection)
     check = password_check(user)
     if check is not None:
         session[CHECK_KEY] = check

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from markupsafe import Markup
 
 from bastion.exceptions import ConfigurationError, Forbidden, HTTPError
+from bastion.http.connection import HTTPConnection
 from bastion.http.cookies import SameSite, build_set_cookie
 from bastion.http.forms import FORM_TYPES
 from bastion.http.request import Request
@@ -253,13 +254,14 @@ def csrf_input(request: Request) -> Markup:
     return Markup('<input type="hidden" name="{}" value="{}">').format(middleware.field_name, token)
 
 
-def rotate_csrf_token(request: Request) -> None:
-    """Give the browser a new secret (and cookie) with this response, e.g. at login."""
+def rotate_csrf_token(request: HTTPConnection) -> None:
+    """Give the browser a new secret (and cookie) with this response, e.g. at login.
+    ``bastion.auth.login`` calls it for you when the CSRF middleware is on."""
     middleware = _middleware(request)
     request.scope[SECRET] = request.scope[FRESH] = middleware.tokens.new_secret()
 
 
-def _middleware(request: Request) -> CSRF:
+def _middleware(request: HTTPConnection) -> CSRF:
     middleware: CSRF | None = request.scope.get(ACTIVE)
     if middleware is None:
         raise ConfigurationError(

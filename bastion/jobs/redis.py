@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.parse
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -432,6 +433,14 @@ def _enqueue_args(record: JobRecord) -> list[str | bytes]:
     ]
 
 
+def _without_password(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
 def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode()
 
@@ -540,7 +549,16 @@ class RedisJobsBackend:
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         """Connect and check that the server answers (idempotent)."""
-        await self._connection().client.ping()
+        from redis.exceptions import RedisError
+
+        try:
+            await self._connection().client.ping()
+        except (RedisError, OSError) as exc:
+            where = _without_password(self.url) if self.url else "the Redis client given"
+            raise ConfigurationError(
+                f"The Redis jobs backend cannot reach {where} ({exc}): start Redis there, "
+                "or give JobsPlugin(backend=...) the URL of a running server"
+            ) from exc
 
     async def stop(self) -> None:
         """Close the clients this backend made; the jobs stay in Redis."""
@@ -582,33 +600,35 @@ class RedisJobsBackend:
         return _records(flat)
 
     async def wait(self, queues: Sequence[str], seconds: float) -> None:
-        """Block on the queues' wake-up lists (BLPOP), at most until the next scheduled job."""
+        """Block on the queues' wake-up lists (BLPOP), at most until the next scheduled job.
+
+        Bounded by ``seconds`` even while Redis is away (redis-py retries commands through
+        reconnections): then it returns, and the worker's next claim meets the error."""
         if seconds <= 0 or not queues:
             return
         from redis.exceptions import RedisError
 
-        connection = self._connection()
-        client = connection.client
+        client = self._connection().client
         names = list(dict.fromkeys(queues))
+        started = time.monotonic()
         try:
-            async with client.pipeline(transaction=False) as pipe:
-                for queue in names:
-                    pipe.zrange(f"{self.prefix}s:{queue}", 0, 0, withscores=True)
-                firsts = await pipe.execute()
-            due = min((entries[0][1] for entries in firsts if entries), default=None)
-            if due is not None:
-                seconds = min(seconds, due - time.time())
-            if seconds < 0.002:  # BLPOP would read a 0 ms timeout as "forever"
-                return
-            keys = [f"{self.prefix}w:{queue}" for queue in names]
-            # bounded even when redis-py retries the BLPOP through a reconnection
-            async with asyncio.timeout(seconds + 1.0):
-                await client.blpop(keys, timeout=round(seconds, 3))
+            async with asyncio.timeout(seconds + 0.25):
+                async with client.pipeline(transaction=False) as pipe:
+                    for queue in names:
+                        pipe.zrange(f"{self.prefix}s:{queue}", 0, 0, withscores=True)
+                    firsts = await pipe.execute()
+                due = min((entries[0][1] for entries in firsts if entries), default=None)
+                block = seconds - (time.monotonic() - started)
+                if due is not None:
+                    block = min(block, due - time.time())
+                if block < 0.002:  # BLPOP would read a 0 ms timeout as "forever"
+                    return
+                keys = [f"{self.prefix}w:{queue}" for queue in names]
+                await client.blpop(keys, timeout=round(block, 3))
         except TimeoutError:
             return
-        except (RedisError, OSError):
-            # Redis is away: pause instead of spinning; the next claim reports the error.
-            await asyncio.sleep(min(seconds, 1.0))
+        except (RedisError, OSError):  # refused at once: pause instead of spinning
+            await asyncio.sleep(max(0.0, min(seconds, 1.0) - (time.monotonic() - started)))
 
     async def extend(self, ids: Sequence[str], *, worker: str, lease: float) -> set[str]:
         if not ids:

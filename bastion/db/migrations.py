@@ -2,7 +2,7 @@
 
 bastion --app shop:app db init                 # creates migrations/
 bastion --app shop:app db revision --autogenerate -m "add books"
-bastion --app shop:app db upgrade [REV]        # default head; a line per migration
+bastion --app shop:app db upgrade [REV]        # default head (every branch's); a line each
 bastion --app shop:app db downgrade REV        # e.g. -1 or base
 bastion --app shop:app db current | history | seed
 """
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shlex
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,37 +28,84 @@ TEMPLATE = Path(__file__).parent / "migration_template"
 console = Console(stderr=True)
 
 
-def _config(directory: Path, metadata: Any) -> Any:
+def _config(directory: Path, metadata: Any, branches: Sequence[tuple[Path, Any]] = ()) -> Any:
+    """Alembic's configuration: the app's folder, plus the branches batteries ship (their
+    folders as more version locations, their tables' metadata beside the app's, so that
+    autogenerate neither drops nor recreates them)."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(directory))
+    if branches:
+        locations = [directory / "versions", *(folder for folder, _ in branches)]
+        config.set_main_option("path_separator", "os")
+        config.set_main_option(
+            "version_locations", os.pathsep.join(str(p).replace("%", "%%") for p in locations)
+        )
+        if metadata is not None:
+            metadata = [metadata, *(tables for _, tables in branches)]
     config.attributes["metadata"] = metadata
     return config
 
 
-def _with_connection(plugin: SQLAlchemyPlugin, directory: Path, run: Callable[[Any], Any]) -> None:
-    """Open the plugin's database and run an Alembic command on one connection."""
+def _with_connection(
+    plugin: SQLAlchemyPlugin, directory: Path, run: Callable[[Any], Any], *, commit: bool = True
+) -> None:
+    """Open the plugin's database and run an Alembic command on one connection, in one
+    transaction (rolled back unless ``commit``)."""
     from bastion.db.engine import create_engine
     from bastion.db.model import Model
 
     assert plugin.url is not None
-    config = _config(directory, plugin.metadata or Model.metadata)
+    config = _config(directory, plugin.metadata or Model.metadata, plugin.migration_branches)
 
     async def main() -> None:
         engine = create_engine(plugin.url or "", echo=False)
         try:
-            async with engine.begin() as connection:
+            async with engine.connect() as connection:
 
                 def work(sync_connection: Any) -> None:
                     config.attributes["connection"] = sync_connection
                     run(config)
 
-                await connection.run_sync(work)
+                async with connection.begin() as transaction:
+                    await connection.run_sync(work)
+                    if not commit:
+                        await transaction.rollback()
         finally:
             await engine.dispose()
 
     asyncio.run(main())
+
+
+def _new_revision(config: Any, directory: Path, message: str, autogenerate: bool) -> None:
+    """``alembic revision`` in the app's folder, on the app's own head. With batteries'
+    branches, autogenerate compares the models with the database as it will be once those
+    are applied: they are applied first, in the transaction the caller rolls back."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    if not config.get_main_option("version_locations"):
+        command.revision(config, message, autogenerate=autogenerate)
+        return
+    versions = (directory / "versions").resolve()
+    scripts = ScriptDirectory.from_config(config)
+    own: list[str] = []
+    batteries: list[str] = []
+    for head in scripts.get_heads():
+        script = scripts.get_revision(head)
+        mine = script is not None and Path(script.path).resolve().parent == versions
+        (own if mine else batteries).append(head)
+    if autogenerate:
+        for head in batteries:
+            command.upgrade(config, head)
+    command.revision(
+        config,
+        message,
+        autogenerate=autogenerate,
+        head=own[0] if len(own) == 1 else "base" if not own else "head",
+        version_path=str(versions),
+    )
 
 
 def _progress() -> None:
@@ -110,13 +158,12 @@ def db_commands(plugin: SQLAlchemyPlugin, app: Any) -> click.Group:
     @click.pass_obj
     def revision(directory: Path, message: str, autogenerate: bool) -> None:
         """Write a new migration."""
-        from alembic import command
-
         _need(directory)
         _with_connection(
             plugin,
             directory,
-            lambda config: command.revision(config, message, autogenerate=autogenerate),
+            lambda config: _new_revision(config, directory, message, autogenerate),
+            commit=False,  # writing a migration changes no database
         )
         console.print(f"Wrote a migration: {message}")
 
@@ -129,7 +176,8 @@ def db_commands(plugin: SQLAlchemyPlugin, app: Any) -> click.Group:
 
         _need(directory)
         _progress()
-        _with_connection(plugin, directory, lambda config: command.upgrade(config, revision))
+        target = "heads" if revision == "head" else revision  # the app's and batteries' heads
+        _with_connection(plugin, directory, lambda config: command.upgrade(config, target))
         console.print(f"[green]Database at {revision}[/]")
 
     @db.command(context_settings={"ignore_unknown_options": True})  # lets "-1" through
@@ -165,7 +213,7 @@ def db_commands(plugin: SQLAlchemyPlugin, app: Any) -> click.Group:
         from alembic.script import ScriptDirectory
 
         _need(directory)
-        scripts = ScriptDirectory.from_config(_config(directory, None))
+        scripts = ScriptDirectory.from_config(_config(directory, None, plugin.migration_branches))
         for script in scripts.walk_revisions():
             click.echo(f"{script.revision}  {script.doc}")
 

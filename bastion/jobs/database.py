@@ -1,0 +1,766 @@
+"""The database jobs backend: PostgreSQL and SQLite through the app's SQLAlchemy engine.
+
+    app = App(plugins=[SQLAlchemyPlugin(), JobsPlugin(jobs, backend="database")])
+
+Jobs are rows of ``bastion_jobs`` (``_db_schema.py``; ``bastion db upgrade`` creates it from
+the migration in ``bastion/jobs/migrations/``). A job enqueued with ``session=db`` is written
+in that session's transaction: it exists only if the transaction commits.
+
+- Claiming is one ``UPDATE … WHERE id IN (SELECT … ORDER BY priority, run_at LIMIT n FOR
+  UPDATE SKIP LOCKED) RETURNING``: on PostgreSQL concurrent claimers skip each other's rows;
+  SQLite runs one writer at a time (a write statement takes the lock before it reads), so no
+  job is handed to two workers either way.
+- Waking: on PostgreSQL ``enqueue`` sends a NOTIFY in its transaction (delivered at commit)
+  that a LISTEN connection turns into a wake-up within milliseconds; on SQLite waiting
+  workers are woken in-process and poll every ``poll_interval`` seconds for other processes'
+  jobs. Either way ``wait`` also sleeps until the next scheduled job is due.
+- Unique keys: a job holding its key has it in ``unique_holder``, under a unique index, so
+  two enqueues of one key cannot both succeed, even in concurrent transactions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from bastion.exceptions import ConfigurationError
+from bastion.jobs._db_listen import CHANNEL, Listener, Waiters, payload
+from bastion.jobs._db_schema import jobs, leaders, metadata
+from bastion.jobs.record import FINISHED, JobRecord, JobState
+
+if TYPE_CHECKING:
+    from bastion.app import App
+    from bastion.db.plugin import SQLAlchemyPlugin
+
+__all__ = ["MIGRATIONS", "DatabaseBackend", "metadata"]
+
+#: The folder of the jobs tables' migrations: an Alembic branch labelled ``bastion_jobs``.
+MIGRATIONS = Path(__file__).parent / "migrations"
+BRANCH = "bastion_jobs"
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+_c = jobs.c
+
+
+def _state(state: JobState) -> Any:
+    """A state as SQL text, not a parameter: the partial indexes' predicates must match."""
+    return literal_column(f"'{state.value}'")
+
+
+def _states(states: Sequence[JobState]) -> Any:
+    return _c.state.in_([_state(s) for s in states])
+
+
+_PENDING, _RUNNING = _state(JobState.PENDING), _state(JobState.RUNNING)
+_IS_PENDING, _IS_RUNNING = _c.state == _PENDING, _c.state == _RUNNING
+_IS_FINISHED = _states(sorted(FINISHED))
+_NOW: Any = bindparam("now")
+#: A finishing job keeps its unique key until ``unique_until``, or gives it up now.
+_KEY_AFTER_FINISH = case((_c.unique_until > _NOW, _c.unique_holder), else_=null())
+
+
+def _appended(item: Any) -> Any:
+    """``errors`` (a JSON list as text) with one more item (``item``: JSON text SQL)."""
+    return case(
+        (_c.errors == "[]", literal("[") + item + literal("]")),
+        else_=func.substr(_c.errors, 1, func.length(_c.errors) - 1) + literal(",") + item + "]",
+    )
+
+
+_ERROR = _appended(bindparam("b_error"))  # b_error: the error already encoded as JSON
+_HELD = and_(_c.id == bindparam("b_id"), _c.worker == bindparam("b_worker"), _IS_RUNNING)
+_CANCELLING = _c.cancel_requested == true()
+
+_CLAIM = (
+    update(jobs)
+    .where(
+        _c.id.in_(
+            select(_c.id)
+            .where(
+                _IS_PENDING, _c.queue.in_(bindparam("queues", expanding=True)), _c.run_at <= _NOW
+            )
+            .order_by(_c.priority, _c.run_at)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(
+        state=_RUNNING,
+        worker=bindparam("b_worker"),
+        lease_until=bindparam("b_until"),
+        started_at=_NOW,
+        attempt=_c.attempt + 1,
+    )
+    .returning(*jobs.c)
+)
+_EXTEND = (
+    update(jobs)
+    .where(
+        _c.id.in_(bindparam("ids", expanding=True)),
+        _c.worker == bindparam("b_worker"),
+        _IS_RUNNING,
+    )
+    .values(lease_until=bindparam("b_until"))
+    .returning(_c.id, _c.cancel_requested)
+)
+_SUCCEED = (
+    update(jobs)
+    .where(_HELD)
+    .values(
+        state=_state(JobState.SUCCEEDED),
+        finished_at=_NOW,
+        worker=null(),
+        lease_until=null(),
+        unique_holder=_KEY_AFTER_FINISH,
+    )
+)
+_RETRY = (
+    update(jobs)
+    .where(_HELD)
+    .values(
+        state=case((_CANCELLING, _state(JobState.CANCELLED)), else_=_PENDING),
+        run_at=case((_CANCELLING, _c.run_at), else_=bindparam("b_run_at")),
+        finished_at=case((_CANCELLING, _NOW), else_=null()),
+        unique_holder=case((_CANCELLING, _KEY_AFTER_FINISH), else_=_c.unique_holder),
+        errors=_ERROR,
+        worker=null(),
+        lease_until=null(),
+    )
+    .returning(_c.queue, _c.state, _c.run_at)
+)
+_FAIL = (
+    update(jobs)
+    .where(_HELD)
+    .values(
+        state=case((_CANCELLING, _state(JobState.CANCELLED)), else_=_state(JobState.FAILED)),
+        finished_at=_NOW,
+        unique_holder=_KEY_AFTER_FINISH,
+        errors=_ERROR,
+        worker=null(),
+        lease_until=null(),
+    )
+)
+_RELEASE = (
+    update(jobs)
+    .where(
+        _c.id.in_(bindparam("ids", expanding=True)),
+        _c.worker == bindparam("b_worker"),
+        _IS_RUNNING,
+    )
+    .values(
+        state=case((_CANCELLING, _state(JobState.CANCELLED)), else_=_PENDING),
+        finished_at=case((_CANCELLING, _NOW), else_=null()),
+        unique_holder=case((_CANCELLING, _KEY_AFTER_FINISH), else_=_c.unique_holder),
+        attempt=case((_c.attempt > 0, _c.attempt - 1), else_=0),
+        worker=null(),
+        lease_until=null(),
+    )
+    .returning(_c.queue, _c.state, _c.run_at)
+)
+_LOST = (
+    literal('"lease expired: worker ')
+    + func.replace(func.replace(func.coalesce(_c.worker, "?"), "\\", "\\\\"), '"', '\\"')
+    + literal(' stopped renewing it"')
+)
+_OUT_OF_ATTEMPTS = _c.attempt >= _c.max_attempts
+_RESCUE = (
+    update(jobs)
+    .where(_IS_RUNNING, _c.lease_until < _NOW)
+    .values(
+        state=case(
+            (_CANCELLING, _state(JobState.CANCELLED)),
+            (_OUT_OF_ATTEMPTS, _state(JobState.FAILED)),
+            else_=_PENDING,
+        ),
+        finished_at=case((or_(_CANCELLING, _OUT_OF_ATTEMPTS), _NOW), else_=null()),
+        unique_holder=case(
+            (or_(_CANCELLING, _OUT_OF_ATTEMPTS), _KEY_AFTER_FINISH), else_=_c.unique_holder
+        ),
+        errors=_appended(_LOST),
+        worker=null(),
+        lease_until=null(),
+    )
+    .returning(_c.queue, _c.state, _c.run_at)
+)
+_CANCEL = (
+    update(jobs)
+    .where(_c.id == bindparam("b_id"), _states([JobState.PENDING, JobState.RUNNING]))
+    .values(
+        state=case((_IS_PENDING, _state(JobState.CANCELLED)), else_=_c.state),
+        cancel_requested=case((_IS_RUNNING, true()), else_=_c.cancel_requested),
+        finished_at=case((_IS_PENDING, _NOW), else_=_c.finished_at),
+        unique_holder=case((_IS_PENDING, _KEY_AFTER_FINISH), else_=_c.unique_holder),
+    )
+    .returning(_c.id)
+)
+_other = jobs.alias("other")
+_FREE_EXPIRED_KEY = (  # finished jobs whose window ended give up a key wanted again
+    update(jobs)
+    .where(
+        _c.unique_holder == bindparam("key"),
+        _IS_FINISHED,
+        or_(_c.unique_until.is_(None), _c.unique_until <= _NOW),
+        _c.id != bindparam("b_id"),
+    )
+    .values(unique_holder=null())
+)
+_REQUEUE = (
+    update(jobs)
+    .where(_c.id == bindparam("b_id"), _states([JobState.FAILED, JobState.CANCELLED]))
+    .values(
+        state=_PENDING,
+        attempt=0,
+        run_at=_NOW,
+        cancel_requested=false(),
+        finished_at=null(),
+        worker=null(),
+        lease_until=null(),
+        # it takes its key back unless another job holds it now
+        unique_holder=case(
+            (
+                exists().where(_other.c.unique_holder == _c.unique_key, _other.c.id != _c.id),
+                null(),
+            ),
+            else_=_c.unique_key,
+        ),
+    )
+    .returning(_c.queue)
+)
+_HOLDER = select(_c.id).where(_c.unique_holder == bindparam("key"))
+_KEY_OF = select(_c.unique_key).where(_c.id == bindparam("b_id"))
+_GET = select(jobs).where(_c.id == bindparam("b_id"))
+_COUNTS = select(_c.queue, _c.state, func.count()).group_by(_c.queue, _c.state)
+_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("payload")))
+_INSERT_VALUES = {
+    column.name: bindparam(f"v_{column.name}", type_=column.type) for column in jobs.c
+}
+
+
+class DatabaseBackend:
+    """A ``JobsBackend`` on the app's database: ``DatabaseBackend.for_app(app)`` (what
+    ``JobsPlugin(backend="database")`` uses), or given a ``SQLAlchemyPlugin``, an
+    ``AsyncEngine`` or a URL. ``poll_interval``: how often a waiting worker looks for jobs
+    other processes enqueued when no notification can tell it (SQLite, or while the LISTEN
+    connection is being reopened)."""
+
+    transactional = True
+
+    def __init__(
+        self,
+        database: SQLAlchemyPlugin | AsyncEngine | str,
+        *,
+        poll_interval: float = 0.05,
+    ) -> None:
+        from bastion.db.plugin import SQLAlchemyPlugin
+
+        if isinstance(database, SQLAlchemyPlugin):
+            database.include_migrations(MIGRATIONS, metadata)  # `bastion db upgrade` applies it
+        self._source = database
+        self.poll_interval = poll_interval
+        self._engine: AsyncEngine | None = None
+        self._ops: AsyncEngine | None = None  # single statements (autocommit on PostgreSQL)
+        self._own_engine = False
+        self._postgres = False
+        self._waiters = Waiters()
+        self._listener: Listener | None = None
+        self._due_queries: dict[int, Any] = {}
+
+    @classmethod
+    def for_app(cls, app: App[Any], **options: Any) -> DatabaseBackend:
+        """The backend on ``app``'s ``SQLAlchemyPlugin``; a start-up error without one."""
+        from bastion.db.plugin import SQLAlchemyPlugin
+
+        for plugin in app.plugins:
+            if isinstance(plugin, SQLAlchemyPlugin):
+                return cls(plugin, **options)
+        raise ConfigurationError(
+            "The database jobs backend needs the database battery: "
+            "App(plugins=[SQLAlchemyPlugin(), JobsPlugin(...)]), or choose backend='memory' "
+            "or 'redis://…'"
+        )
+
+    def __repr__(self) -> str:
+        engine = self._engine
+        where = engine.url.render_as_string(hide_password=True) if engine else "not started"
+        return f"DatabaseBackend({where})"
+
+    # -- connecting --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._engine is not None:
+            return
+        from bastion.db.engine import create_engine
+        from bastion.db.plugin import SQLAlchemyPlugin
+
+        source = self._source
+        if isinstance(source, SQLAlchemyPlugin):
+            if source.engine is None:
+                raise ConfigurationError(
+                    "The database jobs backend started before the database: list "
+                    "SQLAlchemyPlugin() before JobsPlugin(...) in App(plugins=[...])"
+                )
+            engine = source.engine
+        elif isinstance(source, AsyncEngine):
+            engine = source
+        else:
+            engine = create_engine(source)
+            self._own_engine = True
+        dialect = engine.dialect
+        if dialect.name == "postgresql" and dialect.driver != "asyncpg":
+            raise ConfigurationError(
+                f"The database jobs backend speaks to PostgreSQL through asyncpg, not "
+                f"{dialect.driver}: use a postgresql+asyncpg:// URL"
+            )
+        if dialect.name not in ("postgresql", "sqlite"):
+            raise ConfigurationError(
+                f"The database jobs backend runs on PostgreSQL and SQLite, not {dialect.name}; "
+                "use backend='redis://…' or 'memory'"
+            )
+        self._postgres = dialect.name == "postgresql"
+        self._engine = engine
+        if self._postgres:
+            self._ops = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._listener = Listener(self._listen_connection, self._waiters)
+        else:
+            self._ops = engine
+
+    async def stop(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()
+        self._waiters.wake(None)  # let waiting workers notice
+        engine, self._engine, self._ops = self._engine, None, None
+        if engine is not None and self._own_engine:
+            await engine.dispose()
+        self._own_engine = False
+
+    async def _listen_connection(self) -> Any:
+        """A connection of its own for LISTEN, opened as the engine opens its connections."""
+        import asyncpg  # type: ignore[import-untyped]
+
+        engine = self._started()
+        args, options = engine.dialect.create_connect_args(engine.url)
+        for adapter_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+            options.pop(adapter_only, None)
+        from bastion.db.plugin import SQLAlchemyPlugin
+
+        if isinstance(self._source, SQLAlchemyPlugin):
+            options.update(self._source.engine_options.get("connect_args", {}))
+        options.setdefault("timeout", 10)
+        return await asyncpg.connect(*args, **options)
+
+    def _started(self) -> AsyncEngine:
+        if self._engine is None:
+            raise ConfigurationError(
+                "The database jobs backend is not started: run the app with its lifespan "
+                "(JobsPlugin starts it), or await backend.start()"
+            )
+        return self._engine
+
+    @asynccontextmanager
+    async def _connect(self, *, transaction: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction (``transaction``: also on PostgreSQL, where single
+        statements otherwise run in autocommit); a missing table is a setup error."""
+        engine = self._started() if transaction else (self._ops or self._started())
+        try:
+            async with engine.begin() as connection:
+                yield connection
+        except DBAPIError as exc:
+            raise _missing_tables(exc) or exc from None
+
+    # -- producing -----------------------------------------------------------------------------
+
+    async def enqueue(self, records: Sequence[JobRecord], *, session: Any = None) -> list[str]:
+        if not records:
+            return []
+        now = time.time()
+        if session is not None:
+            if not isinstance(session, AsyncSession):
+                raise TypeError(f"enqueue(session=...) takes an AsyncSession, not {session!r}")
+            self._started()
+            try:
+                ids = await self._write(session, records, now)
+            except DBAPIError as exc:
+                raise _missing_tables(exc) or exc from None
+            from bastion.db import on_commit
+
+            on_commit(session, partial(self._wake_for, records))
+            return ids
+        keyed = any(record.unique_key is not None for record in records)
+        async with self._connect(transaction=keyed or len(records) > 1) as connection:
+            ids = await self._write(connection, records, now)
+        self._wake_for(records)
+        return ids
+
+    async def _write(
+        self, db: AsyncConnection | AsyncSession, records: Sequence[JobRecord], now: float
+    ) -> list[str]:
+        """Insert ``records`` through ``db`` (its transaction); NOTIFY on PostgreSQL."""
+        ids = [record.id for record in records]
+        plain = [_row(record) for record in records if record.unique_key is None]
+        notified = False
+        if len(plain) == 1 and self._postgres and len(records) == 1:
+            # one round trip: the INSERT and its NOTIFY in one statement
+            record = records[0]
+            statement = _NOTIFY.add_cte(insert(jobs).values(_INSERT_VALUES).cte("job"))
+            values = {f"v_{name}": value for name, value in plain[0].items()}
+            await db.execute(statement, {**values, "payload": payload(record.queue, record.run_at)})
+            notified = True
+        elif plain:
+            await db.execute(insert(jobs), plain)
+        for index, record in enumerate(records):
+            if record.unique_key is not None:
+                ids[index] = await self._insert_keyed(db, record, now)
+        if self._postgres and not notified:
+            for queue, run_at in _earliest(records).items():
+                await db.execute(_NOTIFY, {"payload": payload(queue, run_at)})
+        return ids
+
+    async def _insert_keyed(
+        self, db: AsyncConnection | AsyncSession, record: JobRecord, now: float
+    ) -> str:
+        """Store ``record`` unless a job holds its key; return the holder's id."""
+        key = record.unique_key
+        statement = self._upsert(jobs).on_conflict_do_nothing(
+            index_elements=[_c.unique_holder], index_where=_c.unique_holder.is_not(None)
+        )
+        for _ in range(10):
+            await db.execute(_FREE_EXPIRED_KEY, {"key": key, "now": now, "b_id": record.id})
+            stored = (await db.execute(statement.returning(_c.id), _row(record))).scalar()
+            if stored is not None:
+                return str(stored)
+            holder = (await db.execute(_HOLDER, {"key": key})).scalar()
+            if holder is not None:  # else it let go in between: try again
+                return str(holder)
+        raise RuntimeError(f"unique key {key!r} changed hands ten times during one enqueue")
+
+    def _upsert(self, table: Any) -> Any:
+        """The dialect's INSERT, which knows ON CONFLICT."""
+        return (postgresql if self._postgres else sqlite).insert(table)
+
+    def _wake_for(self, records: Sequence[JobRecord]) -> None:
+        for queue, run_at in _earliest(records).items():
+            self._waiters.wake(queue, run_at)
+
+    async def _notify(self, db: AsyncConnection, changed: Sequence[Any]) -> None:
+        """Tell waiting workers (here, and elsewhere on PostgreSQL) of jobs pending again."""
+        due: dict[str, float] = {}
+        for queue, state, run_at in changed:
+            if state == JobState.PENDING.value:
+                due[queue] = min(run_at, due.get(queue, math.inf))
+        for queue, run_at in due.items():
+            self._waiters.wake(queue, run_at)
+            if self._postgres:
+                await db.execute(_NOTIFY, {"payload": payload(queue, run_at)})
+
+    # -- consuming -----------------------------------------------------------------------------
+
+    async def claim(
+        self, queues: Sequence[str], limit: int, *, worker: str, lease: float
+    ) -> list[JobRecord]:
+        if limit <= 0 or not queues:
+            return []
+        now = time.time()
+        params = {
+            "queues": list(queues),
+            "now": now,
+            "limit": limit,
+            "b_worker": worker,
+            "b_until": now + lease,
+        }
+        async with self._connect() as connection:
+            rows = (await connection.execute(_CLAIM, params)).all()
+        claimed = [_record(row) for row in rows]
+        claimed.sort(key=lambda job: (job.priority, job.run_at))
+        return claimed
+
+    async def wait(self, queues: Sequence[str], seconds: float) -> None:
+        import asyncio
+
+        self._started()
+        wanted = frozenset(queues)
+        waiter = self._waiters.add(wanted)  # before looking: a wake-up meanwhile counts
+        try:
+            listener = self._listener
+            if listener is not None:
+                listener.start()
+            deadline = time.monotonic() + max(seconds, 0.0)
+            due = await self._next_due(wanted)
+            while True:
+                if waiter.event.is_set():  # told of a job (and when it is due) since
+                    waiter.event.clear()
+                    due = min(due, waiter.due)
+                    waiter.due = math.inf
+                now = time.time()
+                left = deadline - time.monotonic()
+                if due <= now or left <= 0 or self._engine is None:
+                    return
+                polling = listener is None or not listener.connected
+                pause = min(left, due - now, self.poll_interval if polling else math.inf)
+                try:
+                    await asyncio.wait_for(waiter.event.wait(), pause)
+                except TimeoutError:
+                    if polling:
+                        due = await self._next_due(wanted)
+        finally:
+            self._waiters.discard(waiter)
+
+    async def _next_due(self, queues: frozenset[str]) -> float:
+        """When the earliest pending job of ``queues`` is due (inf: none is pending)."""
+        if not queues:
+            return math.inf
+        names = sorted(queues)
+        statement = self._due_queries.get(len(names))
+        if statement is None:  # one indexed lookup per queue
+            per_queue = [
+                select(func.min(_c.run_at).label("run_at")).where(
+                    _IS_PENDING, _c.queue == bindparam(f"q{i}")
+                )
+                for i in range(len(names))
+            ]
+            lookups = union_all(*per_queue).subquery() if len(per_queue) > 1 else None
+            statement = per_queue[0] if lookups is None else select(func.min(lookups.c.run_at))
+            self._due_queries[len(names)] = statement
+        async with self._connect() as connection:
+            due = (
+                await connection.execute(statement, {f"q{i}": q for i, q in enumerate(names)})
+            ).scalar()
+        return math.inf if due is None else float(due)
+
+    async def extend(self, ids: Sequence[str], *, worker: str, lease: float) -> set[str]:
+        if not ids:
+            return set()
+        params = {"ids": list(ids), "b_worker": worker, "b_until": time.time() + lease}
+        async with self._connect() as connection:
+            rows = (await connection.execute(_EXTEND, params)).all()
+        return {job_id for job_id, cancelling in rows if cancelling}
+
+    async def succeed(self, job_id: str, *, worker: str) -> None:
+        async with self._connect() as connection:
+            await connection.execute(
+                _SUCCEED, {"b_id": job_id, "b_worker": worker, "now": time.time()}
+            )
+
+    async def retry(self, job_id: str, *, worker: str, run_at: float, error: str) -> None:
+        params = {
+            "b_id": job_id,
+            "b_worker": worker,
+            "b_run_at": run_at,
+            "b_error": _encode(error).decode(),
+            "now": time.time(),
+        }
+        async with self._connect() as connection:
+            changed = (await connection.execute(_RETRY, params)).all()
+            await self._notify(connection, changed)
+
+    async def fail(self, job_id: str, *, worker: str, error: str) -> None:
+        params = {
+            "b_id": job_id,
+            "b_worker": worker,
+            "b_error": _encode(error).decode(),
+            "now": time.time(),
+        }
+        async with self._connect() as connection:
+            await connection.execute(_FAIL, params)
+
+    async def release(self, ids: Sequence[str], *, worker: str) -> None:
+        if not ids:
+            return
+        params = {"ids": list(ids), "b_worker": worker, "now": time.time()}
+        async with self._connect() as connection:
+            changed = (await connection.execute(_RELEASE, params)).all()
+            await self._notify(connection, changed)
+
+    async def rescue(self) -> int:
+        async with self._connect() as connection:
+            changed = (await connection.execute(_RESCUE, {"now": time.time()})).all()
+            await self._notify(connection, changed)
+        return len(changed)
+
+    # -- operating -----------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> bool:
+        async with self._connect() as connection:
+            found = (
+                await connection.execute(_CANCEL, {"b_id": job_id, "now": time.time()})
+            ).first()
+        return found is not None
+
+    async def requeue(self, job_id: str) -> bool:
+        now = time.time()
+        for _ in range(3):
+            try:
+                async with self._connect(transaction=True) as connection:
+                    key = (await connection.execute(_KEY_OF, {"b_id": job_id})).scalar()
+                    if key is not None:
+                        free = {"key": key, "now": now, "b_id": job_id}
+                        await connection.execute(_FREE_EXPIRED_KEY, free)
+                    queues = (
+                        await connection.execute(_REQUEUE, {"b_id": job_id, "now": now})
+                    ).all()
+                    await self._notify(
+                        connection, [(queue, JobState.PENDING.value, now) for (queue,) in queues]
+                    )
+                return bool(queues)
+            except IntegrityError:  # another job took the key meanwhile: look again
+                continue
+        return False
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        async with self._connect() as connection:
+            row = (await connection.execute(_GET, {"b_id": job_id})).first()
+        return None if row is None else _record(row)
+
+    async def counts(self) -> dict[tuple[str, JobState], int]:
+        async with self._connect() as connection:
+            rows = (await connection.execute(_COUNTS)).all()
+        return {(queue, JobState(state)): count for queue, state, count in rows}
+
+    async def purge(self, *, states: Sequence[JobState], older_than: float) -> int:
+        doomed = sorted(FINISHED.intersection(states))
+        if not doomed:
+            return 0
+        statement = delete(jobs).where(_states(doomed), _c.finished_at < bindparam("older"))
+        async with self._connect() as connection:
+            result = await connection.execute(statement, {"older": older_than})
+        return int(result.rowcount)
+
+    async def lead(self, name: str, *, holder: str, ttl: float) -> bool:
+        now = time.time()
+        table = leaders
+        statement = (
+            self._upsert(table)
+            .values(name=name, holder=holder, until=now + ttl)
+            .on_conflict_do_update(
+                index_elements=[table.c.name],
+                set_={"holder": holder, "until": now + ttl},
+                where=or_(table.c.holder == holder, table.c.until <= now),
+            )
+            .returning(table.c.holder)
+        )
+        async with self._connect() as connection:
+            won = (await connection.execute(statement)).first()
+        return won is not None
+
+    async def list(
+        self,
+        *,
+        state: JobState | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+    ) -> list[JobRecord]:
+        statement = select(jobs).order_by(_c.enqueued_at.desc()).limit(max(limit, 0))
+        if state is not None:
+            statement = statement.where(_c.state == _state(JobState(state)))
+        if queue is not None:
+            statement = statement.where(_c.queue == queue)
+        if name is not None:
+            statement = statement.where(_c.name == name)
+        async with self._connect() as connection:
+            rows = (await connection.execute(statement)).all()
+        return [_record(row) for row in rows]
+
+
+def _row(record: JobRecord) -> dict[str, Any]:
+    """The columns of a job being enqueued (stored as pending, holding its key)."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "queue": record.queue,
+        "args": record.args,
+        "priority": record.priority,
+        "run_at": record.run_at,
+        "attempt": record.attempt,
+        "max_attempts": record.max_attempts,
+        "timeout": record.timeout,
+        "unique_key": record.unique_key,
+        "unique_until": record.unique_until,
+        "unique_holder": record.unique_key,
+        "tags": _encode(list(record.tags)).decode(),
+        "state": JobState.PENDING.value,
+        "errors": _encode(record.errors).decode(),
+        "enqueued_at": record.enqueued_at,
+        "started_at": record.started_at,
+        "finished_at": None,
+        "worker": None,
+        "lease_until": None,
+        "cancel_requested": False,
+        "trace": None if record.trace is None else _encode(record.trace).decode(),
+    }
+
+
+def _record(row: Any) -> JobRecord:
+    return JobRecord(
+        id=row.id,
+        name=row.name,
+        queue=row.queue,
+        args=bytes(row.args),
+        priority=row.priority,
+        run_at=row.run_at,
+        attempt=row.attempt,
+        max_attempts=row.max_attempts,
+        timeout=row.timeout,
+        unique_key=row.unique_key,
+        unique_until=row.unique_until,
+        tags=tuple(_decode(row.tags)),
+        state=JobState(row.state),
+        errors=_decode(row.errors),
+        enqueued_at=row.enqueued_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        worker=row.worker,
+        lease_until=row.lease_until,
+        cancel_requested=bool(row.cancel_requested),
+        trace=None if row.trace is None else _decode(row.trace),
+    )
+
+
+def _earliest(records: Sequence[JobRecord]) -> dict[str, float]:
+    """Each queue's earliest run_at among ``records``: what one notification tells."""
+    due: dict[str, float] = {}
+    for record in records:
+        due[record.queue] = min(record.run_at, due.get(record.queue, math.inf))
+    return due
+
+
+def _missing_tables(exc: DBAPIError) -> ConfigurationError | None:
+    """The jobs tables were never created: say how to create them."""
+    text = str(exc.orig).lower()
+    if "bastion_jobs" in text and ("no such table" in text or "does not exist" in text):
+        return ConfigurationError(
+            "The jobs tables do not exist in this database: run `bastion --app <app> db "
+            "upgrade` (after `db init` if the app has no migrations yet), which applies the "
+            "jobs battery's migration with the app's; in tests, create them with "
+            "bastion.jobs.database.metadata.create_all"
+        )
+    return None

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from bastion.di.depends import Depends
 from bastion.exceptions import (
     ConfigurationError,
@@ -26,7 +28,7 @@ from bastion.params import _types as t
 from bastion.params._body import body_step
 from bastion.params._errors import InvalidParam
 from bastion.params._extract import check_constraints, sync_step
-from bastion.params.markers import File, Form, Param
+from bastion.params.markers import File, Form, Param, Path, Query
 
 if TYPE_CHECKING:
     from bastion.di.container import Container
@@ -160,6 +162,8 @@ def compile_plan(
             plan.params.append(ParamInfo(name, "request", name, base, True))
             continue
         location = _location(name, base, marker, path_params)
+        if marker is None and location in ("path", "query"):
+            marker = _marker_from_meta(location, extras)
         if location is None:
             raise ConfigurationError(
                 f"{context}: nothing provides {t.type_name(base)}. Declare where it comes from "
@@ -229,6 +233,22 @@ def _request(request: Request) -> Request:
 
 def _websocket(request: Request) -> Any:
     return request.scope["bastion.websocket"]
+
+
+_META_CONSTRAINTS = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "pattern")
+
+
+def _marker_from_meta(location: str, extras: tuple[Any, ...]) -> Param | None:
+    """``Annotated[int, msgspec.Meta(ge=1)]`` on a path or query parameter: the constraints
+    apply as if written ``Query(ge=1)`` (ignored otherwise, in checks and OpenAPI alike)."""
+    meta = next((e for e in extras if isinstance(e, msgspec.Meta)), None)
+    if meta is None:
+        return None
+    given = {k: getattr(meta, k) for k in _META_CONSTRAINTS if getattr(meta, k) is not None}
+    if not given and meta.description is None:
+        return None
+    marker = Path if location == "path" else Query
+    return marker(description=meta.description, **given)
 
 
 def _location(

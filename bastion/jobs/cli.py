@@ -160,9 +160,7 @@ def jobs_commands(plugin: JobsPlugin) -> click.Group:
             for record in records:
                 click.echo(msgspec.json.encode(_row(record)).decode())
             return
-        console = Console()
-        console.print(_depth_table(counts))
-        console.print(_jobs_table(records))
+        _print(_depth_table(counts), _jobs_table(records))
 
     @jobs.command("retry")
     @click.argument("job_ids", nargs=-1, required=True)
@@ -222,6 +220,16 @@ def jobs_commands(plugin: JobsPlugin) -> click.Group:
         click.echo(f"Deleted {deleted} job(s) ({names}) finished before {_when(before)}.")
 
     return jobs
+
+
+def _print(*tables: Table) -> None:
+    """Fit a terminal; a pipe or file gets whole rows (ids are copied from here)."""
+    console = Console()
+    if not console.is_terminal:
+        natural = max(Console(width=100_000).measure(t).maximum for t in tables)
+        console = Console(width=max(console.width, natural))
+    for table in tables:
+        console.print(table)
 
 
 def _report(ids: tuple[str, ...], results: list[bool], done: str, refused: str) -> None:

@@ -47,11 +47,13 @@ _PRELUDE = """
 local P = ARGV[1]
 local FIELDS = {$FIELDS}
 local function wake(q, n)
-  if n > 8 then n = 8 end
+  -- at most 8 tokens wait in a list: enough to wake that many idle workers at once
+  local k = P .. 'w:' .. q
+  n = math.min(n, 8 - redis.call('LLEN', k))
+  if n <= 0 then return end
   local t = {}
   for i = 1, n do t[i] = '1' end
-  local k = P .. 'w:' .. q
-  if redis.call('LPUSH', k, unpack(t)) > 8 then redis.call('LTRIM', k, 0, 7) end
+  redis.call('LPUSH', k, unpack(t))
 end
 local function add_error(jk, errors, err)
   if not errors or errors == '[]' then errors = '[' .. err .. ']'
@@ -110,13 +112,18 @@ for i = 0, n - 1 do
     out[i + 1] = holder
   else
     local m = ARGV[b+5] .. string.format('%012x', seq + i) .. id
-    redis.call('HSET', jk, 'n', ARGV[b+8], 'q', q, 'p', pr, 'ra', ra, 'a', ARGV[b+9],
-      'ma', ARGV[b+10], 's', 'pending', 'e', ARGV[b+11], 'ea', ARGV[b+12], 'x', ARGV[b+13], 'm', m)
+    local h = {'n', ARGV[b+8], 'q', q, 'p', pr, 'ra', ra, 'a', ARGV[b+9], 'ma', ARGV[b+10],
+      's', 'pending', 'e', ARGV[b+11], 'ea', ARGV[b+12], 'x', ARGV[b+13], 'm', m}
     if uk ~= '' then
-      redis.call('HSET', jk, 'uk', uk)
+      h[#h + 1] = 'uk'
+      h[#h + 1] = uk
       redis.call('SET', P .. 'u:' .. uk, id)
     end
-    if uu ~= '' then redis.call('HSET', jk, 'uu', uu) end
+    if uu ~= '' then
+      h[#h + 1] = 'uu'
+      h[#h + 1] = uu
+    end
+    redis.call('HSET', jk, unpack(h))
     redis.call('ZADD', P .. 'all', ARGV[b+12], id)
     if tonumber(ra) <= now then
       redis.call('ZADD', P .. 'q:' .. q, pr, m)

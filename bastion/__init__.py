@@ -28,6 +28,7 @@ from bastion.exceptions import (
     UnsupportedMediaType,
     ValidationError,
 )
+from bastion.http.background import BackgroundTasks
 from bastion.http.request import Request
 from bastion.http.response import (
     HTMLResponse,
@@ -47,6 +48,7 @@ from bastion.websockets import WebSocket, WebSocketDisconnect
 __all__ = [
     "App",
     "ASGIMiddleware",
+    "BackgroundTasks",
     "BadRequest",
     "BastionError",
     "Body",

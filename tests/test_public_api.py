@@ -3,7 +3,7 @@
 import bastion
 
 EXPECTED = {
-    "App", "ASGIMiddleware", "BadRequest", "BastionError", "Body", "ConfigurationError",
+    "App", "ASGIMiddleware", "BackgroundTasks", "BadRequest", "BastionError", "Body", "ConfigurationError",
     "Conflict", "Controller", "Cookie", "Depends", "File", "Forbidden", "Form", "HTMLResponse",
     "HTTPError", "Header", "JSONResponse", "MethodNotAllowed", "NotFound", "Path",
     "PayloadTooLarge", "Plugin", "PreconditionFailed", "ProblemResponse", "Query", "RedirectResponse", "Request",

@@ -33,6 +33,7 @@ from bastion.exceptions import (
     MalformedBody,
     Unauthorized,
 )
+from bastion.http.background import BackgroundTasks
 from bastion.http.request import Request
 from bastion.http.response import Response
 from bastion.routing.router import Router
@@ -209,7 +210,7 @@ class AuthRoutes:
             middleware=reset_limit,
         )
         async def password_reset(
-            body: ResetRequest, request: Request, db: AsyncSession
+            body: ResetRequest, request: Request, db: AsyncSession, tasks: BackgroundTasks
         ) -> Response:
             """Send a reset link if the account exists; the answer is the same either way."""
             response = Response(b"", 202)
@@ -227,7 +228,7 @@ class AuthRoutes:
                     if result is not None:
                         await result
 
-                response.background = deliver  # sent after answering: no timing signal
+                tasks.add_task(deliver)  # sent after answering: no timing signal
             return response
 
         @router.post("/password-reset/confirm", status_code=204)

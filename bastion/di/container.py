@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bastion.di.depends import Depends
+from bastion.http.background import BackgroundTasks, background_tasks
 from bastion.http.request import Request
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ class Container:
     """Holds what dependencies need beyond a request."""
 
     def __init__(self, on_change: Callable[[], None]) -> None:
-        self.providers: dict[Any, Depends] = {}
+        #: ``tasks: BackgroundTasks`` works in every app: its teardown runs after the response.
+        self.providers: dict[Any, Depends] = {BackgroundTasks: Depends(background_tasks)}
         self.overrides = Overrides(on_change)
         self._app_values: dict[Any, Any] = {}
         self._app_stack = AsyncExitStack()

@@ -94,8 +94,6 @@ class FileResponse(Response):
             await self._send(scope, receive, send, AsyncFile(file), info)
         finally:
             file.close()
-        if self.background is not None:
-            await self.background()
 
     async def _send(
         self,

@@ -7,7 +7,7 @@ twice; ``response.headers`` is an editable view for middleware.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -18,7 +18,6 @@ from bastion.http.cookies import SameSite, build_set_cookie
 from bastion.http.headers import MutableHeaders, RawHeaders
 from bastion.types import Receive, Scope, Send
 
-BackgroundTask = Callable[[], Awaitable[Any]]
 _NO_BODY_STATUSES = frozenset({204, 304}) | frozenset(range(100, 200))
 
 
@@ -40,7 +39,7 @@ class Response:
     media_type: ClassVar[str | None] = None
     content_type_header: ClassVar[tuple[bytes, bytes] | None] = None
 
-    __slots__ = ("background", "body", "raw_headers", "status_code")
+    __slots__ = ("body", "raw_headers", "status_code")
 
     def __init__(
         self,
@@ -63,7 +62,6 @@ class Response:
                 (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
             )
         self.raw_headers = raw
-        self.background: BackgroundTask | None = None
 
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):
@@ -117,8 +115,6 @@ class Response:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
-        if self.background is not None:
-            await self.background()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status_code}>"

@@ -118,8 +118,6 @@ class EventSourceResponse(Response):
                 await send({"type": "http.response.body", "body": b""})
         finally:
             await _close(source)
-        if self.background is not None:
-            await self.background()
 
     async def _stream(self, source: AsyncIterator[Any], receive: Receive, send: Send) -> bool:
         """Send every event, with pings while idle; False if the client went away first."""

@@ -35,8 +35,6 @@ class StreamingResponse(Response):
                 data = chunk.encode() if isinstance(chunk, str) else chunk
                 await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
-        if self.background is not None:
-            await self.background()
 
 
 async def iterate(content: Content) -> AsyncIterator[bytes | str]:

@@ -53,7 +53,6 @@ class ConditionalGet:
         if not_modified(request.headers, etag, http_date(_header(headers, b"last-modified"))):
             unchanged = Response(b"", 304)
             unchanged.raw_headers = [(k, v) for k, v in headers if k in _KEPT]
-            unchanged.background = response.background
             return unchanged
         return response
 

@@ -262,7 +262,11 @@ async def test_head_sends_headers_only_and_closes_the_unstarted_source():
 
 
 async def test_background_task_runs_after_the_stream():
+    from bastion import App, BackgroundTasks
+    from bastion.testing import AsyncTestClient
+
     order = []
+    app = App()
 
     async def source():
         yield "x"
@@ -271,7 +275,11 @@ async def test_background_task_runs_after_the_stream():
     async def after():
         order.append("background")
 
-    response = EventSourceResponse(source())
-    response.background = after
-    await Peer().run(response)
+    @app.get("/events")
+    async def events(tasks: BackgroundTasks) -> EventSourceResponse:
+        tasks.add_task(after)
+        return EventSourceResponse(source())
+
+    async with AsyncTestClient(app) as client:
+        await client.get("/events")
     assert order == ["streamed", "background"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shlex
 import shutil
 from collections.abc import Callable, Sequence
@@ -88,14 +89,8 @@ def _new_revision(config: Any, directory: Path, message: str, autogenerate: bool
     if not config.get_main_option("version_locations"):
         command.revision(config, message, autogenerate=autogenerate)
         return
-    versions = (directory / "versions").resolve()
     scripts = ScriptDirectory.from_config(config)
-    own: list[str] = []
-    batteries: list[str] = []
-    for head in scripts.get_heads():
-        script = scripts.get_revision(head)
-        mine = script is not None and Path(script.path).resolve().parent == versions
-        (own if mine else batteries).append(head)
+    own, batteries = _split_by_folder(scripts, scripts.get_heads(), directory)
     if autogenerate:
         for head in batteries:
             command.upgrade(config, head)
@@ -104,8 +99,37 @@ def _new_revision(config: Any, directory: Path, message: str, autogenerate: bool
         message,
         autogenerate=autogenerate,
         head=own[0] if len(own) == 1 else "base" if not own else "head",
-        version_path=str(versions),
+        version_path=str(directory / "versions"),
     )
+
+
+def _downgrade(config: Any, directory: Path, revision: str) -> None:
+    """``alembic downgrade``; with batteries' branches, ``-N`` steps back from the app's own
+    revision (alone, Alembic would pick one of the heads, maybe a battery's)."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    if config.get_main_option("version_locations") and re.fullmatch(r"-\d+", revision):
+        applied = MigrationContext.configure(config.attributes["connection"]).get_current_heads()
+        own, _ = _split_by_folder(ScriptDirectory.from_config(config), applied, directory)
+        if len(own) == 1:
+            revision = f"{own[0]}@{revision}"
+    command.downgrade(config, revision)
+
+
+def _split_by_folder(
+    scripts: Any, revisions: Sequence[str], directory: Path
+) -> tuple[list[str], list[str]]:
+    """``revisions`` in the app's folder, and the others (batteries')."""
+    versions = (directory / "versions").resolve()
+    own: list[str] = []
+    others: list[str] = []
+    for revision in revisions:
+        script = scripts.get_revision(revision)
+        mine = script is not None and Path(script.path).resolve().parent == versions
+        (own if mine else others).append(revision)
+    return own, others
 
 
 def _progress() -> None:
@@ -185,11 +209,10 @@ def db_commands(plugin: SQLAlchemyPlugin, app: Any) -> click.Group:
     @click.pass_obj
     def downgrade(directory: Path, revision: str) -> None:
         """Revert migrations down to REVISION (e.g. -1, or base)."""
-        from alembic import command
 
         _need(directory)
         _progress()
-        _with_connection(plugin, directory, lambda config: command.downgrade(config, revision))
+        _with_connection(plugin, directory, lambda config: _downgrade(config, directory, revision))
         console.print(f"[yellow]Database at {revision}[/]")
 
     @db.command()

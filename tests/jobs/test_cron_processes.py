@@ -1,0 +1,158 @@
+"""Cron across processes on a real Redis: two scheduler processes over a minute of
+seconds-granularity ticks, the leader SIGKILLed half-way and replaced; every tick's job is
+stored once and run once.
+
+This is the slowest test of the jobs battery (about 65 s, nearly all of it waiting for the
+clock); it sits alone in this file so that ``pytest -n 2 --dist loadfile`` runs it beside
+the rest of the suite instead of after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bastion.jobs.cron import Cron
+from bastion.jobs.redis import RedisJobsBackend
+
+ROOT = Path(__file__).resolve().parents[2]
+LEASE = 3.0
+QUEUE = "cron-test"
+JOB = "tests.cron.tick"
+
+#: A scheduler process: runs the schedule until SIGTERM, logging to stderr.
+SCHEDULER = f"""
+import asyncio, logging, signal, sys
+from bastion.jobs.cron import Cron, run_scheduler
+from bastion.jobs.redis import RedisJobsBackend
+
+async def main(url, prefix, holder):
+    logging.basicConfig(level=logging.INFO, format='%(created).3f %(name)s %(message)s')
+    backend = RedisJobsBackend(url, prefix=prefix)
+    await backend.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    entry = Cron({JOB!r}, '* * * * * *', queue={QUEUE!r})
+    await run_scheduler([entry], backend, holder=holder, stop=stop, lease={LEASE})
+    await backend.stop()
+    print('stopped', flush=True)
+
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+class Scheduler:
+    def __init__(self, holder: str, url: str, prefix: str, folder: Path) -> None:
+        self.holder = holder
+        self.log = folder / f"{holder}.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", SCHEDULER, url, prefix, holder],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+
+    def took_the_lead(self) -> float | None:
+        """When this process took the lead (epoch, from its log), or None."""
+        for line in self.log.read_text().splitlines():
+            if f"{self.holder} took the cron lead" in line:
+                return float(line.split()[0])
+        return None
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def terminate(self) -> float:
+        """SIGTERM; return how long it took to exit."""
+        began = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=10)
+        return time.monotonic() - began
+
+
+async def until(check: object, timeout: float, what: str) -> float:
+    """Poll ``check()`` until true; return the time it took."""
+    began = time.monotonic()
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() - began < timeout, what
+        await asyncio.sleep(0.05)
+    return time.monotonic() - began
+
+
+@pytest.fixture
+async def backend(redis_url: str) -> AsyncIterator[RedisJobsBackend]:
+    backend = RedisJobsBackend(redis_url, prefix=f"test:{uuid.uuid4().hex[:12]}:")
+    await backend.start()
+    yield backend
+    await backend.stop()
+
+
+async def test_a_cron_job_with_two_schedulers_fires_once_per_tick_over_a_minute(
+    backend: RedisJobsBackend, tmp_path: Path
+) -> None:
+    url, prefix = str(backend.url), backend.prefix
+    ran: Counter[str] = Counter()  # unique key -> times a worker was handed its job
+    late: list[float] = []
+    running = True
+
+    async def worker() -> None:  # claims and finishes the jobs as they come due
+        while running:
+            for job in await backend.claim([QUEUE], 100, worker="runner", lease=30):
+                ran[job.unique_key or ""] += 1
+                late.append((job.started_at or 0) - job.run_at)
+                await backend.succeed(job.id, worker="runner")
+            await backend.wait([QUEUE], 0.05)
+
+    runner = asyncio.create_task(worker())
+    began = time.time()
+    schedulers = [Scheduler(name, url, prefix, tmp_path) for name in ("s1", "s2")]
+    try:
+        await until(lambda: any(s.took_the_lead() for s in schedulers), 15, "nobody led")
+        first_lead = min(s.took_the_lead() or math.inf for s in schedulers)
+        await asyncio.sleep(max(0.0, began + 30 - time.time()))
+        leader = next(s for s in schedulers if s.took_the_lead())
+        survivor = next(s for s in schedulers if s is not leader)
+        leader.kill()  # mid-minute, without a word: its lock lives until its lease ends
+        schedulers = [survivor, Scheduler("s3", url, prefix, tmp_path)]
+        waited = await until(
+            lambda: any(s.took_the_lead() for s in schedulers), 2 * LEASE, "no one took over"
+        )
+        assert waited <= LEASE + LEASE / 3 + 0.5  # a non-leader asks every lease/3
+        await asyncio.sleep(max(0.0, first_lead + 61 - time.time()))
+        ended = time.time()
+        for scheduler in schedulers:
+            assert scheduler.terminate() < 2, "SIGTERM stops a scheduler promptly"
+            assert scheduler.process.returncode == 0, scheduler.log.read_text()
+        await asyncio.sleep(0.3)  # the worker takes the last due jobs
+    finally:
+        running = False
+        for scheduler in schedulers:
+            if scheduler.process.poll() is None:
+                scheduler.kill()
+        await runner
+
+    # from the first scheduler's first turn (the processes take a moment to start) to the end
+    window = Cron(JOB, "* * * * * *").ticks(first_lead, ended)
+    assert len(window) >= 60
+    keys = [f"cron:{JOB}:{int(tick)}" for tick in window]
+    stored = Counter(
+        job.unique_key for job in await backend.list(name=JOB, limit=1000) if job.unique_key
+    )
+    assert [key for key in keys if stored[key] != 1] == [], "each tick stored exactly once"
+    assert [key for key in keys if ran[key] != 1] == [], "each tick's job ran exactly once"
+    assert max(ran.values()) == 1
+    assert sorted(late)[len(late) // 2] < 0.5  # the jobs run at their tick, not later

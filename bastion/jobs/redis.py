@@ -70,11 +70,28 @@ local function free_unique(id, uk, uu, now)
     redis.call('DEL', k)
   end
 end
+local function forget(id, dk)
+  local jk = P .. 'j:' .. id
+  local uk = redis.call('HGET', jk, 'uk')
+  if uk and redis.call('GET', P .. 'u:' .. uk) == id then redis.call('DEL', P .. 'u:' .. uk) end
+  redis.call('DEL', jk)
+  redis.call('ZREM', dk, id)
+  redis.call('ZREM', P .. 'all', id)
+end
+local KEEP = $KEEP
 local function finish(id, jk, q, state, nows, uk, uu)
   redis.call('HSET', jk, 's', state, 'fa', nows)
   redis.call('HDEL', jk, 'w', 'lu')
-  redis.call('ZADD', P .. 'd:' .. q .. ':' .. state, nows, id)
+  local dk = P .. 'd:' .. q .. ':' .. state
+  redis.call('ZADD', dk, nows, id)
   free_unique(id, uk, uu, tonumber(nows))
+  if KEEP and state == 'succeeded' then
+    -- retention, a few at a time: each success forgets up to 4 successes older than KEEP
+    local before = '(' .. string.format('%.6f', tonumber(nows) - KEEP)
+    for _, old in ipairs(redis.call('ZRANGEBYSCORE', dk, '-inf', before, 'LIMIT', 0, 4)) do
+      forget(old, dk)
+    end
+  end
 end
 local function pend(id, jk, q, pr, m)
   redis.call('HSET', jk, 's', 'pending')
@@ -338,12 +355,7 @@ for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
     local dk = P .. 'd:' .. q .. ':' .. ARGV[i]
     local ids = redis.call('ZRANGEBYSCORE', dk, '-inf', '(' .. older, 'LIMIT', 0, limit - n)
     for _, id in ipairs(ids) do
-      local jk = P .. 'j:' .. id
-      local uk = redis.call('HGET', jk, 'uk')
-      if uk and redis.call('GET', P .. 'u:' .. uk) == id then redis.call('DEL', P .. 'u:' .. uk) end
-      redis.call('DEL', jk)
-      redis.call('ZREM', dk, id)
-      redis.call('ZREM', P .. 'all', id)
+      forget(id, dk)
       n = n + 1
     end
     if n >= limit then return n end
@@ -492,10 +504,12 @@ def _records(flat: Sequence[Any]) -> list[JobRecord]:
 class _Connection:
     """A client and its scripts, for one event loop."""
 
-    def __init__(self, client: Redis, prefix: str) -> None:
+    def __init__(self, client: Redis, prefix: str, keep_succeeded: float | None) -> None:
         self.client = client
+        keep = "nil" if keep_succeeded is None else repr(float(keep_succeeded))
+        prelude = _PRELUDE.replace("$KEEP", keep)
         self.scripts = {
-            name: client.register_script(_PRELUDE + source) for name, source in _SCRIPTS.items()
+            name: client.register_script(prelude + source) for name, source in _SCRIPTS.items()
         }
         self.lead = client.register_script(_LEAD)
         self.prefix = prefix
@@ -509,6 +523,9 @@ class RedisJobsBackend:
 
     Every worker and app process uses the same server and ``prefix``. Not transactional:
     a job enqueued inside a database transaction is sent when it commits (``on_commit``).
+    Succeeded jobs are forgotten ``keep_succeeded`` seconds after they finish (a day; None
+    keeps them until ``bastion jobs purge``), so Redis' memory does not grow with every job
+    run; failed and cancelled jobs stay for inspection and retry until purged.
     With a URL, a client is made per event loop (a test client and the server may run the app
     in different loops); a client passed in is the caller's to close.
     """
@@ -521,6 +538,7 @@ class RedisJobsBackend:
         *,
         client: Redis | None = None,
         prefix: str = "bastion:jobs:",
+        keep_succeeded: float | None = 86_400.0,
     ) -> None:
         if (url is None) == (client is None):
             raise ConfigurationError(
@@ -537,8 +555,14 @@ class RedisJobsBackend:
             raise ConfigurationError(
                 "The Redis jobs backend needs redis-py: pip install 'bastion[redis]'"
             ) from None
+        if keep_succeeded is not None and not keep_succeeded > 0:
+            raise ConfigurationError(
+                f"RedisJobsBackend(keep_succeeded={keep_succeeded!r}): give a number of "
+                "seconds above 0, or None to keep succeeded jobs until purged"
+            )
         self.url = url
         self.prefix = prefix
+        self.keep_succeeded = keep_succeeded
         self._given = client
         self._connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Connection]
         self._connections = weakref.WeakKeyDictionary()
@@ -550,7 +574,7 @@ class RedisJobsBackend:
             from redis.asyncio import Redis
 
             client = self._given or Redis.from_url(str(self.url))
-            found = self._connections[loop] = _Connection(client, self.prefix)
+            found = self._connections[loop] = _Connection(client, self.prefix, self.keep_succeeded)
         return found
 
     # -- lifecycle -----------------------------------------------------------------------------

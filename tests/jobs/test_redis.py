@@ -200,6 +200,46 @@ async def test_a_unique_key_held_in_its_window_expires_by_itself(
     assert "u:soon" not in await _keys(backend)
 
 
+async def test_succeeded_jobs_are_forgotten_after_keep_succeeded(
+    redis_url: str, prefix: str
+) -> None:
+    backend = RedisJobsBackend(redis_url, prefix=prefix, keep_succeeded=0.3)
+    old = [job(unique_key=f"k{i}") for i in range(3)]
+    failed = job(max_attempts=1)
+    await backend.enqueue([*old, failed])
+    for claimed in await backend.claim(["default"], 10, worker="w", lease=LEASE):
+        if claimed.id == failed.id:
+            await backend.fail(claimed.id, worker="w", error="boom")
+        else:
+            await backend.succeed(claimed.id, worker="w")
+    await asyncio.sleep(0.4)
+    fresh = job()
+    await backend.enqueue([fresh])
+    await backend.claim(["default"], 1, worker="w", lease=LEASE)
+    await backend.succeed(fresh.id, worker="w")  # forgets the old successes, a few at a time
+    assert [await backend.get(r.id) for r in old] == [None, None, None]
+    assert await backend.counts() == {
+        ("default", JobState.SUCCEEDED): 1,
+        ("default", JobState.FAILED): 1,
+    }
+    assert {j.id for j in await backend.list()} == {fresh.id, failed.id}
+    assert not {f"u:k{i}" for i in range(3)} & await _keys(backend)
+    await backend.stop()
+
+
+async def test_keep_succeeded_none_keeps_them_until_purged(redis_url: str, prefix: str) -> None:
+    backend = RedisJobsBackend(redis_url, prefix=prefix, keep_succeeded=None)
+    first, second = job(), job()
+    await backend.enqueue([first, second])
+    await backend.claim(["default"], 1, worker="w", lease=LEASE)
+    await backend.succeed(first.id, worker="w")
+    await asyncio.sleep(0.05)
+    await backend.claim(["default"], 1, worker="w", lease=LEASE)
+    await backend.succeed(second.id, worker="w")
+    assert (await backend.counts())[("default", JobState.SUCCEEDED)] == 2
+    await backend.stop()
+
+
 async def test_list_pages_through_more_jobs_than_one_script_call_reads(
     backend: RedisJobsBackend,
 ) -> None:
@@ -272,6 +312,8 @@ def test_misconfiguration_says_what_to_change(redis_url: str) -> None:
         RedisJobsBackend()
     with pytest.raises(ConfigurationError, match="redis://, rediss:// or unix://"):
         RedisJobsBackend("http://localhost:6379")
+    with pytest.raises(ConfigurationError, match="keep_succeeded=0.*above 0, or None"):
+        RedisJobsBackend(redis_url, keep_succeeded=0)
 
 
 async def test_enqueue_with_a_session_says_redis_is_not_transactional(

@@ -25,6 +25,7 @@ class Runtime:
         self.backend = backend
         self.container = container
         self.metrics: JobMetrics | None = None
+        self.tracer: Any = None  # ObservabilityPlugin's, when it traces
 
     def enqueued(self, records: Sequence[JobRecord]) -> None:
         metrics = self.metrics
@@ -53,12 +54,9 @@ def log_fields(record: JobRecord, **more: Any) -> dict[str, Any]:
     }
 
 
-def observability_metrics(app: Any) -> Any:
-    """The app's ``ObservabilityPlugin`` metrics (None without it or with metrics off)."""
+def observability(app: Any) -> Any:
+    """The app's ``ObservabilityPlugin`` (looked for only if that battery is loaded)."""
     module = sys.modules.get("bastion.observability.plugin")
     if module is None or app is None:
         return None
-    for plugin in app.plugins:
-        if isinstance(plugin, module.ObservabilityPlugin):
-            return plugin.metrics
-    return None
+    return next((p for p in app.plugins if isinstance(p, module.ObservabilityPlugin)), None)

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bastion.exceptions import ConfigurationError
-from bastion.jobs._runtime import Runtime, observability_metrics
+from bastion.jobs._runtime import Runtime, observability
 from bastion.jobs.backend import JobsBackend
 from bastion.jobs.registry import Jobs
 from bastion.jobs.worker import Worker, check_worker_options
@@ -147,6 +147,9 @@ class JobsPlugin:
         self._check_crons()
         await self.backend.start()
         self.runtime.metrics = self._metrics(app)
+        obs = observability(app)
+        tracing = obs.tracing if obs is not None else None
+        self.runtime.tracer = tracing.tracer if tracing is not None else None
         self._add_readiness_check(app)
         task: asyncio.Task[None] | None = None
         if self.run_worker:
@@ -173,6 +176,7 @@ class JobsPlugin:
             self.backend,
             container=self.runtime.container,
             metrics=self.runtime.metrics,
+            tracer=self.runtime.tracer,
             **options,
         )
 
@@ -186,7 +190,8 @@ class JobsPlugin:
                 )
 
     def _metrics(self, app: App[Any]) -> Any:
-        metrics = observability_metrics(app)
+        obs = observability(app)
+        metrics = obs.metrics if obs is not None else None
         if metrics is None:
             return None
         from bastion.jobs._metrics import JobMetrics

@@ -91,6 +91,7 @@ class Worker:
         metrics: JobMetrics | None = None,
         name: str | None = None,
         cron: bool = True,
+        tracer: Any = None,
     ) -> None:
         check_worker_options(concurrency, lease, poll, grace)
         self.jobs = jobs
@@ -115,6 +116,9 @@ class Worker:
         self._sleeper: asyncio.Task[Any] | None = None
         #: Exceptions jobs raised, kept when set to a list (the testing helpers re-raise them).
         self.errors: list[BaseException] | None = None
+        #: An OpenTelemetry tracer (ObservabilityPlugin's, with tracing on): a span per run.
+        self.tracer = tracer
+        self._failed_attempts: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} queues={self.queues} concurrency={self.concurrency}>"
@@ -233,6 +237,46 @@ class Worker:
 
     # -- running one job ---------------------------------------------------------------------
     async def _execute(self, record: JobRecord) -> None:
+        if self.tracer is None:
+            await self._attempt(record)
+            return
+        span, token = self._open_span(record)
+        try:
+            await self._attempt(record)
+        except BaseException as exc:
+            span.record_exception(exc)
+            raise
+        finally:
+            self._close_span(span, token, record)
+
+    def _open_span(self, record: JobRecord) -> tuple[Any, Any]:
+        """A consumer span for one attempt, child of the code that enqueued the job."""
+        from opentelemetry import context, propagate, trace
+
+        parent = propagate.extract(record.trace or {})
+        span = self.tracer.start_span(
+            f"job {record.name}",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "bastion.jobs",
+                "messaging.destination.name": record.queue,
+                "messaging.message.id": record.id,
+                "job.attempt": record.attempt,
+            },
+        )
+        return span, context.attach(trace.set_span_in_context(span, parent))
+
+    def _close_span(self, span: Any, token: Any, record: JobRecord) -> None:
+        from opentelemetry import context, trace
+
+        if record.id in self._failed_attempts:
+            self._failed_attempts.discard(record.id)
+            span.set_status(trace.Status(trace.StatusCode.ERROR))
+        span.end()
+        context.detach(token)
+
+    async def _attempt(self, record: JobRecord) -> None:
         started = time.time()
         fields = log_fields(record, worker=self.id)
         if self.metrics is not None:
@@ -322,6 +366,8 @@ class Worker:
             self._count(record, "failed", started)
 
     def _count(self, record: JobRecord, outcome: str, started: float) -> None:
+        if self.tracer is not None and outcome != "succeeded":
+            self._failed_attempts.add(record.id)
         if self.metrics is not None:
             self.metrics.finished(record, outcome, time.time() - started)
 

@@ -249,3 +249,58 @@ def test_cron_schedules_stack_on_one_job() -> None:
     assert [c.expression for c in jobs.crons] == ["0 19 * * *", "0 7 * * *"]
     assert len({c.name for c in jobs.crons}) == 2
     assert list(jobs.jobs) == [report.name]
+
+
+# -- tracing ---------------------------------------------------------------------------------
+
+
+async def test_a_jobs_span_continues_the_trace_of_the_request_that_enqueued_it() -> None:
+    sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="the otel extra is missing")
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    exporter = InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    jobs = Jobs()
+    done = asyncio.Event()
+
+    @jobs.job(max_attempts=1)
+    async def audit(fail: bool) -> None:
+        done.set()
+        if fail:
+            raise ValueError("audit refused")
+
+    app = App(
+        settings=Settings(profile="dev"),
+        plugins=[
+            ObservabilityPlugin(logs=None, tracing=True, tracer_provider=provider),
+            JobsPlugin(jobs, backend="memory", run_worker=True, poll=0.05),
+        ],
+    )
+
+    @app.post("/audit")
+    async def enqueue_audit(fail: bool = False) -> None:
+        await audit.enqueue(fail=fail)
+
+    async with AsyncTestClient(app) as client:
+        await client.post("/audit")
+        await asyncio.wait_for(done.wait(), 5)
+        done.clear()
+        await client.post("/audit?fail=true")
+        await asyncio.wait_for(done.wait(), 5)
+        for _ in range(100):
+            if len([s for s in exporter.get_finished_spans() if s.kind == SpanKind.CONSUMER]) == 2:
+                break
+            await asyncio.sleep(0.02)
+    spans = exporter.get_finished_spans()
+    servers = [s for s in spans if s.kind == SpanKind.SERVER]
+    runs = [s for s in spans if s.kind == SpanKind.CONSUMER]
+    assert [s.name for s in runs] == [f"job {audit.name}"] * 2
+    for server, run in zip(servers, runs, strict=True):
+        assert run.context.trace_id == server.context.trace_id
+        assert run.parent is not None and run.parent.span_id == server.context.span_id
+        assert run.attributes["messaging.destination.name"] == "default"
+    assert runs[0].status.status_code != StatusCode.ERROR
+    assert runs[1].status.status_code == StatusCode.ERROR

@@ -147,6 +147,7 @@ for i = 0, n - 1 do
       woken[q] = (woken[q] or 0) + 1
     else
       redis.call('ZADD', P .. 's:' .. q, ra, id)
+      woken[q] = woken[q] or 1  -- so a waiting worker sets its wait to end at this run_at
     end
     queues[q] = true
     out[i + 1] = id
@@ -255,6 +256,7 @@ else
     redis.call('HSET', jk, 's', 'pending')
     redis.call('HDEL', jk, 'w', 'lu')
     redis.call('ZADD', P .. 's:' .. q, ra, id)
+    wake(q, 1)
   end
 end
 return 1

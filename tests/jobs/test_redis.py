@@ -76,10 +76,31 @@ async def test_wait_wakes_within_milliseconds_of_an_enqueue(
 
 async def test_wait_returns_when_the_next_scheduled_job_is_due(backend: RedisJobsBackend) -> None:
     await backend.enqueue([job(run_at=time.time() + 0.3)])
+    await _redis(backend, "delete", f"{backend.prefix}w:default")  # its token, taken by another
     start = time.monotonic()
     await asyncio.wait_for(backend.wait(["default"], 10.0), timeout=5)
     assert 0.2 < time.monotonic() - start < 1.5
     assert len(await backend.claim(["default"], 10, worker="w", lease=LEASE)) == 1
+
+
+async def test_a_job_enqueued_for_later_while_a_worker_waits_starts_on_time(
+    backend: RedisJobsBackend, peer: RedisJobsBackend
+) -> None:
+    started: list[float] = []
+
+    async def worker() -> None:  # as bastion.jobs.worker does, with a long poll
+        while not started:
+            if await peer.claim(["default"], 1, worker="w", lease=LEASE):
+                started.append(time.time())
+            else:
+                await peer.wait(["default"], 5.0)
+
+    running = asyncio.create_task(worker())
+    await asyncio.sleep(0.05)  # the worker blocks in wait()
+    run_at = time.time() + 0.3  # as cron enqueues a tick ahead of time
+    await backend.enqueue([job(run_at=run_at)])
+    await asyncio.wait_for(running, timeout=5)
+    assert run_at <= started[0] < run_at + 0.1
 
 
 async def test_wait_on_other_queues_sleeps_through_an_enqueue(backend: RedisJobsBackend) -> None:

@@ -35,14 +35,16 @@ def parse(text: str) -> tuple[str, float]:
 
 
 class Waiter:
-    """One ``wait()`` call: its queues, an event, and the earliest run_at it was told of."""
+    """One ``wait()`` call: its queues, an event, the earliest run_at it was told of, and
+    whether to look at the table again (notifications may have been missed)."""
 
-    __slots__ = ("due", "event", "queues")
+    __slots__ = ("due", "event", "queues", "recheck")
 
     def __init__(self, queues: frozenset[str]) -> None:
         self.queues = queues
         self.event = asyncio.Event()
         self.due = math.inf
+        self.recheck = False
 
 
 class Waiters:
@@ -59,12 +61,18 @@ class Waiters:
     def discard(self, waiter: Waiter) -> None:
         self._waiting.discard(waiter)
 
-    def wake(self, queue: str | None, run_at: float = 0.0) -> None:
-        """A job of ``queue`` is due at ``run_at`` (``None``: anything may have changed)."""
+    def wake(self, queue: str, run_at: float) -> None:
+        """A job of ``queue`` is due at ``run_at`` (an empty queue name: of any queue)."""
         for waiter in self._waiting:
-            if queue is None or queue in waiter.queues or not queue:
+            if queue in waiter.queues or not queue:
                 waiter.due = min(waiter.due, run_at)
                 waiter.event.set()
+
+    def recheck(self) -> None:
+        """Anything may have changed unannounced: every waiter looks at the table again."""
+        for waiter in self._waiting:
+            waiter.recheck = True
+            waiter.event.set()
 
 
 class Listener:
@@ -112,7 +120,7 @@ class Listener:
                     pause = 0.1
             if self.connected:
                 self.connected = False
-                self._waiters.wake(None)  # waiters go back to polling
+                self._waiters.recheck()  # waiters go back to polling
             await asyncio.sleep(pause)
             pause = min(pause * 2, 5.0)
 
@@ -123,7 +131,7 @@ class Listener:
             connection.add_termination_listener(lambda _connection: lost.set())
             await connection.add_listener(CHANNEL, self._notified)
             self.connected = True
-            self._waiters.wake(None)  # what was sent while not listening: look again
+            self._waiters.recheck()  # what was sent while not listening: look again
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lost.wait(), self._ping)

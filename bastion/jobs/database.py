@@ -357,7 +357,7 @@ class DatabaseBackend:
         listener, self._listener = self._listener, None
         if listener is not None:
             await listener.stop()
-        self._waiters.wake(None)  # let waiting workers notice
+        self._waiters.recheck()  # let waiting workers notice
         engine, self._engine, self._ops = self._engine, None, None
         if engine is not None and self._own_engine:
             await engine.dispose()
@@ -518,11 +518,16 @@ class DatabaseBackend:
             while True:
                 if waiter.event.is_set():  # told of a job (and when it is due) since
                     waiter.event.clear()
+                    if self._engine is None:  # stopped
+                        return
+                    if waiter.recheck:
+                        waiter.recheck = False
+                        due = await self._next_due(wanted)
                     due = min(due, waiter.due)
                     waiter.due = math.inf
                 now = time.time()
                 left = deadline - time.monotonic()
-                if due <= now or left <= 0 or self._engine is None:
+                if due <= now or left <= 0:
                     return
                 polling = listener is None or not listener.connected
                 pause = min(left, due - now, self.poll_interval if polling else math.inf)

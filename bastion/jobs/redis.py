@@ -17,7 +17,9 @@ Keys (under ``prefix``, ``bastion:jobs:`` by default)::
 One enqueue, claim or finish is one round trip (EVALSHA). Times are the callers' epoch
 seconds, passed into the scripts as exact strings. The client reconnects by itself after
 Redis restarts (redis-py's retry); what Redis keeps across a restart is its persistence
-configuration's business (``appendonly yes`` keeps everything).
+configuration's business (``appendonly yes`` keeps everything). Needs Redis 6.2 or later
+(BLPOP with a fractional timeout) on one server: the scripts touch keys they compute, which
+Redis Cluster refuses. docs/jobs.md, "Redis backend", is the user's view.
 """
 
 from __future__ import annotations

@@ -69,6 +69,11 @@ class Settings(msgspec.Struct, kw_only=True):
     openapi_url: str | None = "/openapi.json"
     #: For ``SQLAlchemyPlugin``; None means a SQLite file named after the app.
     database_url: str | None = None
+    #: For ``JobsPlugin``: "memory", "database" or a redis:// URL; None means the database
+    #: when ``SQLAlchemyPlugin`` is installed, else memory.
+    jobs_backend: str | None = None
+    #: Run a jobs worker inside every app process (small deployments); None means off.
+    jobs_worker: bool | None = None
 
     def __post_init__(self) -> None:
         cls = type(self)

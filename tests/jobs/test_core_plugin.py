@@ -34,6 +34,17 @@ def test_backend_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert type(plugin.backend).__name__ == "RedisJobsBackend"
 
 
+def test_backend_comes_from_bastion_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bastion import Settings
+
+    monkeypatch.delenv("BASTION_JOBS_BACKEND", raising=False)
+    (tmp_path / "bastion.toml").write_text('jobs_backend = "redis://127.0.0.1:1/0"\n')
+    settings = Settings.load(root=tmp_path, env_file=None)
+    plugin = JobsPlugin(Jobs())
+    App(settings=settings, plugins=[plugin])
+    assert type(plugin.backend).__name__ == "RedisJobsBackend"
+
+
 def test_an_unknown_backend_says_what_to_write() -> None:
     with pytest.raises(ConfigurationError, match="'memory', 'database'"):
         App(plugins=[JobsPlugin(Jobs(), backend="rabbit")])

@@ -74,6 +74,11 @@ class Settings(msgspec.Struct, kw_only=True):
     jobs_backend: str | None = None
     #: Run a jobs worker inside every app process (small deployments); None means off.
     jobs_worker: bool | None = None
+    #: For ``MailPlugin``: smtp://, smtps://, console:// or memory://; None means console://
+    #: in dev, memory:// in test, and refused in prod.
+    mail_url: str | None = None
+    #: The From address of mail that names none (``MailPlugin``).
+    mail_from: str | None = None
 
     def __post_init__(self) -> None:
         cls = type(self)

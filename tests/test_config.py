@@ -295,6 +295,6 @@ def test_subclass_required_field_says_where_to_set_it(tmp_path: Path):
 
 
 def test_unknown_key_without_a_close_match_lists_the_known_ones(tmp_path: Path):
-    write(tmp_path, "bastion.toml", "[mailer]\nhost = 'x'\n")
-    with pytest.raises(ConfigurationError, match=r"unknown setting 'mailer'\. Known settings: "):
+    write(tmp_path, "bastion.toml", "[widgets]\nhost = 'x'\n")
+    with pytest.raises(ConfigurationError, match=r"unknown setting 'widgets'\. Known settings: "):
         load(tmp_path)

@@ -9,6 +9,7 @@ fingerprint of the password hash, so they stop working once used.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -145,7 +146,10 @@ class AuthRoutes:
         auth = next((p for p in plugins if isinstance(p, AuthPlugin)), None)
         if auth is not None:
             self.challenge = auth.challenges
-        if self.send_reset_link is log_reset_link and app.settings.profile == "prod":
+        self.deliver_reset = self.send_reset_link
+        if self.deliver_reset is log_reset_link:  # MailPlugin in the app: mail the link
+            self.deliver_reset = _mailed_reset_links(plugins) or log_reset_link
+        if self.deliver_reset is log_reset_link and app.settings.profile == "prod":
             logger.warning("AuthRoutes: reset links are only logged; pass send_reset_link=")
         self.resets = ResetTokens(app.settings.secret_key, self.reset_max_age, app.settings)
         app.include(self.router())
@@ -224,7 +228,7 @@ class AuthRoutes:
                 link = ResetLink(user.email, template.format(token=token), token)
 
                 async def deliver() -> None:
-                    result = self.send_reset_link(link)
+                    result = self.deliver_reset(link)
                     if result is not None:
                         await result
 
@@ -253,6 +257,13 @@ class AuthRoutes:
         return Unauthorized(
             "Wrong e-mail or password", headers={"www-authenticate": self.challenge}
         )
+
+
+def _mailed_reset_links(plugins: list[Any]) -> ResetSender | None:
+    """The mail battery's delivery of reset links, when the app has ``MailPlugin``."""
+    module = sys.modules.get("bastion.mail.plugin")
+    mail = next((p for p in plugins if module and isinstance(p, module.MailPlugin)), None)
+    return mail.password_reset_sender() if mail is not None else None
 
 
 async def address_and_email(request: Request) -> str:

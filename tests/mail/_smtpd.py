@@ -57,11 +57,13 @@ class Received:
 @dataclass
 class Recorder:
     """The aiosmtpd handler: keeps every message; ``refuse`` maps an address to the reply
-    its RCPT gets; ``stall`` seconds are slept before answering DATA."""
+    its RCPT gets; the next ``greylist`` RCPTs get a 451; ``stall`` seconds are slept
+    before answering DATA."""
 
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     stall: float = 0.0
+    greylist: int = 0
     mechanisms: list[str] = field(default_factory=list)
 
     async def handle_RCPT(
@@ -69,6 +71,9 @@ class Recorder:
     ) -> str:  # noqa: E501
         if address in self.refuse:
             return self.refuse[address]
+        if self.greylist > 0:
+            self.greylist -= 1
+            return "451 Greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -18,47 +18,62 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
+from bastion.jobs.backend import JobsBackend
 from bastion.jobs.cron import Cron
 from bastion.jobs.redis import RedisJobsBackend
 
 ROOT = Path(__file__).resolve().parents[2]
-LEASE = 3.0
 QUEUE = "cron-test"
 JOB = "tests.cron.tick"
 
-#: A scheduler process: runs the schedule until SIGTERM, logging to stderr.
+#: A scheduler process: runs the schedule on a Redis or database backend until SIGTERM,
+#: logging to stderr.
 SCHEDULER = f"""
-import asyncio, logging, signal, sys
-from bastion.jobs.cron import Cron, run_scheduler
-from bastion.jobs.redis import RedisJobsBackend
+import asyncio, logging, signal, sys, time
 
-async def main(url, prefix, holder):
+from bastion.jobs.cron import Cron, run_scheduler
+
+async def main(kind, url, prefix, holder, lease):
     logging.basicConfig(level=logging.INFO, format='%(created).3f %(name)s %(message)s')
-    backend = RedisJobsBackend(url, prefix=prefix)
+    if kind == 'redis':
+        from bastion.jobs.redis import RedisJobsBackend
+        backend = RedisJobsBackend(url, prefix=prefix)
+    else:
+        from bastion.jobs.database import DatabaseBackend
+        backend = DatabaseBackend(url)
     await backend.start()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    stop, asked = asyncio.Event(), [0.0]
+
+    def terminate():
+        asked[0] = time.monotonic()
+        stop.set()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
     entry = Cron({JOB!r}, '* * * * * *', queue={QUEUE!r})
-    await run_scheduler([entry], backend, holder=holder, stop=stop, lease={LEASE})
+    await run_scheduler([entry], backend, holder=holder, stop=stop, lease=float(lease))
+    stopped = time.monotonic()
     await backend.stop()
-    print('stopped', flush=True)
+    print('stopped in', stopped - asked[0], 'closed in', time.monotonic() - stopped, flush=True)
 
 asyncio.run(main(*sys.argv[1:]))
 """
 
 
 class Scheduler:
-    def __init__(self, holder: str, url: str, prefix: str, folder: Path) -> None:
+    """A scheduler process on ``target``'s backend; its log says when it led and stopped."""
+
+    def __init__(self, holder: str, target: Target, folder: Path) -> None:
         self.holder = holder
         self.log = folder / f"{holder}.log"
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", SCHEDULER, url, prefix, holder],
+                [sys.executable, "-c", SCHEDULER, *target.argv, holder, str(target.lease)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
@@ -72,6 +87,11 @@ class Scheduler:
                 return float(line.split()[0])
         return None
 
+    def stopped_in(self) -> float:
+        """How long run_scheduler took to return once SIGTERM set its stop event."""
+        line = next(x for x in self.log.read_text().splitlines() if x.startswith("stopped in"))
+        return float(line.split()[2])
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
@@ -84,10 +104,10 @@ class Scheduler:
         return time.monotonic() - began
 
 
-async def until(check: object, timeout: float, what: str) -> float:
+async def until(check: Callable[[], object], timeout: float, what: str) -> float:
     """Poll ``check()`` until true; return the time it took."""
     began = time.monotonic()
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() - began < timeout, what
         await asyncio.sleep(0.05)
     return time.monotonic() - began
@@ -104,7 +124,22 @@ async def backend(redis_url: str) -> AsyncIterator[RedisJobsBackend]:
 async def test_a_cron_job_with_two_schedulers_fires_once_per_tick_over_a_minute(
     backend: RedisJobsBackend, tmp_path: Path
 ) -> None:
-    url, prefix = str(backend.url), backend.prefix
+    target = Target(("redis", str(backend.url), backend.prefix), lease=3.0)
+    await two_schedulers_fire_each_tick_once(backend, target, tmp_path, seconds=61)
+
+
+class Target(NamedTuple):
+    argv: tuple[str, str, str]  # kind, url, prefix
+    lease: float
+
+
+async def two_schedulers_fire_each_tick_once(
+    backend: JobsBackend, target: Target, folder: Path, *, seconds: float
+) -> None:
+    """Two scheduler processes run ``seconds`` of every-second ticks while this process works
+    the jobs; half-way the leader is SIGKILLed and a third process started. Each tick's job
+    must be stored once and run once."""
+    lease = target.lease
     ran: Counter[str] = Counter()  # unique key -> times a worker was handed its job
     late: list[float] = []
     running = True
@@ -118,25 +153,26 @@ async def test_a_cron_job_with_two_schedulers_fires_once_per_tick_over_a_minute(
             await backend.wait([QUEUE], 0.05)
 
     runner = asyncio.create_task(worker())
-    began = time.time()
-    schedulers = [Scheduler(name, url, prefix, tmp_path) for name in ("s1", "s2")]
+    schedulers = [Scheduler(name, target, folder) for name in ("s1", "s2")]
     try:
-        await until(lambda: any(s.took_the_lead() for s in schedulers), 15, "nobody led")
+        await until(lambda: any(s.took_the_lead() for s in schedulers), 20, "nobody led")
         first_lead = min(s.took_the_lead() or math.inf for s in schedulers)
-        await asyncio.sleep(max(0.0, began + 30 - time.time()))
+        await asyncio.sleep(max(0.0, first_lead + seconds / 2 - time.time()))
         leader = next(s for s in schedulers if s.took_the_lead())
         survivor = next(s for s in schedulers if s is not leader)
-        leader.kill()  # mid-minute, without a word: its lock lives until its lease ends
-        schedulers = [survivor, Scheduler("s3", url, prefix, tmp_path)]
+        leader.kill()  # without a word: its lock lives until its lease ends
+        schedulers = [survivor, Scheduler("s3", target, folder)]
         waited = await until(
-            lambda: any(s.took_the_lead() for s in schedulers), 2 * LEASE, "no one took over"
+            lambda: any(s.took_the_lead() for s in schedulers), 2 * lease, "no one took over"
         )
-        assert waited <= LEASE + LEASE / 3 + 0.5  # a non-leader asks every lease/3
-        await asyncio.sleep(max(0.0, first_lead + 61 - time.time()))
+        assert waited <= lease + lease / 3 + 0.5  # a non-leader asks every lease/3
+        await asyncio.sleep(max(0.0, first_lead + seconds - time.time()))
         ended = time.time()
         for scheduler in schedulers:
-            assert scheduler.terminate() < 2, "SIGTERM stops a scheduler promptly"
+            exited = scheduler.terminate()
             assert scheduler.process.returncode == 0, scheduler.log.read_text()
+            assert scheduler.stopped_in() < 0.5, "SIGTERM stops run_scheduler promptly"
+            assert exited < 10, "and the process exits"
         await asyncio.sleep(0.3)  # the worker takes the last due jobs
     finally:
         running = False
@@ -147,7 +183,7 @@ async def test_a_cron_job_with_two_schedulers_fires_once_per_tick_over_a_minute(
 
     # from the first scheduler's first turn (the processes take a moment to start) to the end
     window = Cron(JOB, "* * * * * *").ticks(first_lead, ended)
-    assert len(window) >= 60
+    assert len(window) >= int(seconds) - 1
     keys = [f"cron:{JOB}:{int(tick)}" for tick in window]
     stored = Counter(
         job.unique_key for job in await backend.list(name=JOB, limit=1000) if job.unique_key

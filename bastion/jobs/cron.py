@@ -310,6 +310,8 @@ class _Scheduler:
         records: list[JobRecord] = []
         for entry in self.entries:
             cursor = self.cursors[entry.name]
+            if cursor is not None and cursor > until:
+                cursor = None  # the clock went back: start over rather than wait for it
             last = entry.last_at_or_before(now)
             if (
                 last is not None

@@ -31,26 +31,37 @@ LEASE = 15.0
 
 
 class FakeClock:
-    """Virtual time: ``sleep`` waits until ``advance`` reaches its deadline."""
+    """Virtual time: ``sleep`` waits until ``run_until`` reaches its deadline. Sleeps run on a
+    monotonic timeline, as asyncio's do: setting the wall clock (``t``) does not move them."""
 
     def __init__(self, now: float) -> None:
-        self.t = now
+        self.mono = 0.0
+        self.offset = now
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
+
+    @property
+    def t(self) -> float:
+        return self.mono + self.offset
+
+    @t.setter
+    def t(self, wall: float) -> None:
+        self.offset = wall - self.mono
 
     def now(self) -> float:
         return self.t
 
     async def sleep(self, seconds: float) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.t + max(seconds, 0.0), next(self._order), future))
+        deadline = self.mono + max(seconds, 0.0)
+        heapq.heappush(self._sleepers, (deadline, next(self._order), future))
         await future
 
     def asleep(self) -> int:
         return sum(1 for *_, future in self._sleepers if not future.done())
 
     async def run_until(self, end: float, *, tasks: int) -> None:
-        """Let ``tasks`` scheduler tasks run until virtual time ``end``: wait until all of them
+        """Let ``tasks`` scheduler tasks run until wall time ``end``: wait until all of them
         sleep, then jump to the earliest deadline and wake it."""
         while True:
             for _ in range(10_000):
@@ -61,11 +72,12 @@ class FakeClock:
                 raise AssertionError("a scheduler neither slept nor finished")
             while self._sleepers and self._sleepers[0][2].done():
                 heapq.heappop(self._sleepers)  # cancelled sleeps
-            if not self._sleepers or self._sleepers[0][0] > end:
-                self.t = max(self.t, end)
+            end_mono = end - self.offset
+            if not self._sleepers or self._sleepers[0][0] > end_mono:
+                self.mono = max(self.mono, end_mono)
                 return
-            self.t = max(self.t, self._sleepers[0][0])
-            while self._sleepers and self._sleepers[0][0] <= self.t:
+            self.mono = max(self.mono, self._sleepers[0][0])
+            while self._sleepers and self._sleepers[0][0] <= self.mono:
                 _, _, future = heapq.heappop(self._sleepers)
                 if not future.done():
                     future.set_result(None)
@@ -364,6 +376,21 @@ async def test_enqueue_failing_is_retried(caplog: pytest.LogCaptureFixture) -> N
     assert max(fired.values()) == 1
     # three retries with backoff: 0.5 + 1 + 2 s without a queue; then every tick
     assert cron.ticks(START + 4, START + 40) == sorted(t for t in fired if t > START + 4)
+
+
+async def test_a_clock_set_back_does_not_silence_the_schedule() -> None:
+    clock = FakeClock(START)
+    backend = FakeBackend(clock)
+    cron = Cron("app.tick", "*/5 * * * * *")
+    a = start([cron], backend, "worker-a", clock=clock)
+    await clock.run_until(START + 10, tasks=1)
+    clock.t = START - 3600  # the machine's clock is corrected an hour back
+    await clock.run_until(START - 3600 + 30, tasks=1)
+    await stop_all(a)
+    expect_each_tick_once(
+        backend.fired("app.tick", START - 3600, START - 3600 + 30),
+        cron.ticks(START - 3600, START - 3600 + 30),
+    )
 
 
 async def test_dst_fall_back_fires_both_instants_of_a_repeated_time_once_each() -> None:

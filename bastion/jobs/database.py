@@ -28,31 +28,22 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from sqlalchemy import (
-    and_,
     bindparam,
-    case,
     delete,
-    exists,
-    false,
     func,
     insert,
-    literal,
-    literal_column,
-    null,
     or_,
     select,
-    true,
     union_all,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bastion.exceptions import ConfigurationError
-from bastion.jobs._db_listen import CHANNEL, Listener, Waiters, payload
+from bastion.jobs import _db_sql as sql
+from bastion.jobs._db_listen import Listener, Waiters, payload
 from bastion.jobs._db_schema import jobs, leaders, metadata
 from bastion.jobs.record import FINISHED, JobRecord, JobState
 
@@ -64,205 +55,6 @@ __all__ = ["MIGRATIONS", "DatabaseBackend", "metadata"]
 
 #: The folder of the jobs tables' migrations: an Alembic branch labelled ``bastion_jobs``.
 MIGRATIONS = Path(__file__).parent / "migrations"
-BRANCH = "bastion_jobs"
-
-_encode = msgspec.json.encode
-_decode = msgspec.json.decode
-_c = jobs.c
-
-
-def _state(state: JobState) -> Any:
-    """A state as SQL text, not a parameter: the partial indexes' predicates must match."""
-    return literal_column(f"'{state.value}'")
-
-
-def _states(states: Sequence[JobState]) -> Any:
-    return _c.state.in_([_state(s) for s in states])
-
-
-_PENDING, _RUNNING = _state(JobState.PENDING), _state(JobState.RUNNING)
-_IS_PENDING, _IS_RUNNING = _c.state == _PENDING, _c.state == _RUNNING
-_IS_FINISHED = _states(sorted(FINISHED))
-_NOW: Any = bindparam("now")
-#: A finishing job keeps its unique key until ``unique_until``, or gives it up now.
-_KEY_AFTER_FINISH = case((_c.unique_until > _NOW, _c.unique_holder), else_=null())
-
-
-def _appended(item: Any) -> Any:
-    """``errors`` (a JSON list as text) with one more item (``item``: JSON text SQL)."""
-    return case(
-        (_c.errors == "[]", literal("[") + item + literal("]")),
-        else_=func.substr(_c.errors, 1, func.length(_c.errors) - 1) + literal(",") + item + "]",
-    )
-
-
-_ERROR = _appended(bindparam("b_error"))  # b_error: the error already encoded as JSON
-_HELD = and_(_c.id == bindparam("b_id"), _c.worker == bindparam("b_worker"), _IS_RUNNING)
-_CANCELLING = _c.cancel_requested == true()
-
-_CLAIM = (
-    update(jobs)
-    .where(
-        _c.id.in_(
-            select(_c.id)
-            .where(
-                _IS_PENDING, _c.queue.in_(bindparam("queues", expanding=True)), _c.run_at <= _NOW
-            )
-            .order_by(_c.priority, _c.run_at)
-            .limit(bindparam("limit"))
-            .with_for_update(skip_locked=True)
-        )
-    )
-    .values(
-        state=_RUNNING,
-        worker=bindparam("b_worker"),
-        lease_until=bindparam("b_until"),
-        started_at=_NOW,
-        attempt=_c.attempt + 1,
-    )
-    .returning(*jobs.c)
-)
-_EXTEND = (
-    update(jobs)
-    .where(
-        _c.id.in_(bindparam("ids", expanding=True)),
-        _c.worker == bindparam("b_worker"),
-        _IS_RUNNING,
-    )
-    .values(lease_until=bindparam("b_until"))
-    .returning(_c.id, _c.cancel_requested)
-)
-_SUCCEED = (
-    update(jobs)
-    .where(_HELD)
-    .values(
-        state=_state(JobState.SUCCEEDED),
-        finished_at=_NOW,
-        worker=null(),
-        lease_until=null(),
-        unique_holder=_KEY_AFTER_FINISH,
-    )
-)
-_RETRY = (
-    update(jobs)
-    .where(_HELD)
-    .values(
-        state=case((_CANCELLING, _state(JobState.CANCELLED)), else_=_PENDING),
-        run_at=case((_CANCELLING, _c.run_at), else_=bindparam("b_run_at")),
-        finished_at=case((_CANCELLING, _NOW), else_=null()),
-        unique_holder=case((_CANCELLING, _KEY_AFTER_FINISH), else_=_c.unique_holder),
-        errors=_ERROR,
-        worker=null(),
-        lease_until=null(),
-    )
-    .returning(_c.queue, _c.state, _c.run_at)
-)
-_FAIL = (
-    update(jobs)
-    .where(_HELD)
-    .values(
-        state=case((_CANCELLING, _state(JobState.CANCELLED)), else_=_state(JobState.FAILED)),
-        finished_at=_NOW,
-        unique_holder=_KEY_AFTER_FINISH,
-        errors=_ERROR,
-        worker=null(),
-        lease_until=null(),
-    )
-)
-_RELEASE = (
-    update(jobs)
-    .where(
-        _c.id.in_(bindparam("ids", expanding=True)),
-        _c.worker == bindparam("b_worker"),
-        _IS_RUNNING,
-    )
-    .values(
-        state=case((_CANCELLING, _state(JobState.CANCELLED)), else_=_PENDING),
-        finished_at=case((_CANCELLING, _NOW), else_=null()),
-        unique_holder=case((_CANCELLING, _KEY_AFTER_FINISH), else_=_c.unique_holder),
-        attempt=case((_c.attempt > 0, _c.attempt - 1), else_=0),
-        worker=null(),
-        lease_until=null(),
-    )
-    .returning(_c.queue, _c.state, _c.run_at)
-)
-_LOST = (
-    literal('"lease expired: worker ')
-    + func.replace(func.replace(func.coalesce(_c.worker, "?"), "\\", "\\\\"), '"', '\\"')
-    + literal(' stopped renewing it"')
-)
-_OUT_OF_ATTEMPTS = _c.attempt >= _c.max_attempts
-_RESCUE = (
-    update(jobs)
-    .where(_IS_RUNNING, _c.lease_until < _NOW)
-    .values(
-        state=case(
-            (_CANCELLING, _state(JobState.CANCELLED)),
-            (_OUT_OF_ATTEMPTS, _state(JobState.FAILED)),
-            else_=_PENDING,
-        ),
-        finished_at=case((or_(_CANCELLING, _OUT_OF_ATTEMPTS), _NOW), else_=null()),
-        unique_holder=case(
-            (or_(_CANCELLING, _OUT_OF_ATTEMPTS), _KEY_AFTER_FINISH), else_=_c.unique_holder
-        ),
-        errors=_appended(_LOST),
-        worker=null(),
-        lease_until=null(),
-    )
-    .returning(_c.queue, _c.state, _c.run_at)
-)
-_CANCEL = (
-    update(jobs)
-    .where(_c.id == bindparam("b_id"), _states([JobState.PENDING, JobState.RUNNING]))
-    .values(
-        state=case((_IS_PENDING, _state(JobState.CANCELLED)), else_=_c.state),
-        cancel_requested=case((_IS_RUNNING, true()), else_=_c.cancel_requested),
-        finished_at=case((_IS_PENDING, _NOW), else_=_c.finished_at),
-        unique_holder=case((_IS_PENDING, _KEY_AFTER_FINISH), else_=_c.unique_holder),
-    )
-    .returning(_c.id)
-)
-_other = jobs.alias("other")
-_FREE_EXPIRED_KEY = (  # finished jobs whose window ended give up a key wanted again
-    update(jobs)
-    .where(
-        _c.unique_holder == bindparam("key"),
-        _IS_FINISHED,
-        or_(_c.unique_until.is_(None), _c.unique_until <= _NOW),
-        _c.id != bindparam("b_id"),
-    )
-    .values(unique_holder=null())
-)
-_REQUEUE = (
-    update(jobs)
-    .where(_c.id == bindparam("b_id"), _states([JobState.FAILED, JobState.CANCELLED]))
-    .values(
-        state=_PENDING,
-        attempt=0,
-        run_at=_NOW,
-        cancel_requested=false(),
-        finished_at=null(),
-        worker=null(),
-        lease_until=null(),
-        # it takes its key back unless another job holds it now
-        unique_holder=case(
-            (
-                exists().where(_other.c.unique_holder == _c.unique_key, _other.c.id != _c.id),
-                null(),
-            ),
-            else_=_c.unique_key,
-        ),
-    )
-    .returning(_c.queue)
-)
-_HOLDER = select(_c.id).where(_c.unique_holder == bindparam("key"))
-_KEY_OF = select(_c.unique_key).where(_c.id == bindparam("b_id"))
-_GET = select(jobs).where(_c.id == bindparam("b_id"))
-_COUNTS = select(_c.queue, _c.state, func.count()).group_by(_c.queue, _c.state)
-_NOTIFY = select(func.pg_notify(CHANNEL, bindparam("payload")))
-_INSERT_VALUES = {
-    column.name: bindparam(f"v_{column.name}", type_=column.type) for column in jobs.c
-}
 
 
 class DatabaseBackend:
@@ -426,12 +218,12 @@ class DatabaseBackend:
     ) -> list[str]:
         """Insert ``records`` through ``db`` (its transaction); NOTIFY on PostgreSQL."""
         ids = [record.id for record in records]
-        plain = [_row(record) for record in records if record.unique_key is None]
+        plain = [sql.to_row(record) for record in records if record.unique_key is None]
         notified = False
         if len(plain) == 1 and self._postgres and len(records) == 1:
             # one round trip: the INSERT and its NOTIFY in one statement
             record = records[0]
-            statement = _NOTIFY.add_cte(insert(jobs).values(_INSERT_VALUES).cte("job"))
+            statement = sql.NOTIFY.add_cte(insert(jobs).values(sql.INSERT_VALUES).cte("job"))
             values = {f"v_{name}": value for name, value in plain[0].items()}
             await db.execute(statement, {**values, "payload": payload(record.queue, record.run_at)})
             notified = True
@@ -442,7 +234,7 @@ class DatabaseBackend:
                 ids[index] = await self._insert_keyed(db, record, now)
         if self._postgres and not notified:
             for queue, run_at in _earliest(records).items():
-                await db.execute(_NOTIFY, {"payload": payload(queue, run_at)})
+                await db.execute(sql.NOTIFY, {"payload": payload(queue, run_at)})
         return ids
 
     async def _insert_keyed(
@@ -451,14 +243,14 @@ class DatabaseBackend:
         """Store ``record`` unless a job holds its key; return the holder's id."""
         key = record.unique_key
         statement = self._upsert(jobs).on_conflict_do_nothing(
-            index_elements=[_c.unique_holder], index_where=_c.unique_holder.is_not(None)
+            index_elements=[sql.c.unique_holder], index_where=sql.c.unique_holder.is_not(None)
         )
         for _ in range(10):
-            await db.execute(_FREE_EXPIRED_KEY, {"key": key, "now": now, "b_id": record.id})
-            stored = (await db.execute(statement.returning(_c.id), _row(record))).scalar()
+            await db.execute(sql.FREE_EXPIRED_KEY, {"key": key, "now": now, "b_id": record.id})
+            stored = (await db.execute(statement.returning(sql.c.id), sql.to_row(record))).scalar()
             if stored is not None:
                 return str(stored)
-            holder = (await db.execute(_HOLDER, {"key": key})).scalar()
+            holder = (await db.execute(sql.HOLDER, {"key": key})).scalar()
             if holder is not None:  # else it let go in between: try again
                 return str(holder)
         raise RuntimeError(f"unique key {key!r} changed hands ten times during one enqueue")
@@ -480,7 +272,7 @@ class DatabaseBackend:
         for queue, run_at in due.items():
             self._waiters.wake(queue, run_at)
             if self._postgres:
-                await db.execute(_NOTIFY, {"payload": payload(queue, run_at)})
+                await db.execute(sql.NOTIFY, {"payload": payload(queue, run_at)})
 
     # -- consuming -----------------------------------------------------------------------------
 
@@ -498,8 +290,8 @@ class DatabaseBackend:
             "b_until": now + lease,
         }
         async with self._connect() as connection:
-            rows = (await connection.execute(_CLAIM, params)).all()
-        claimed = [_record(row) for row in rows]
+            rows = (await connection.execute(sql.CLAIM, params)).all()
+        claimed = [sql.to_record(row) for row in rows]
         claimed.sort(key=lambda job: (job.priority, job.run_at))
         return claimed
 
@@ -547,8 +339,8 @@ class DatabaseBackend:
         statement = self._due_queries.get(len(names))
         if statement is None:  # one indexed lookup per queue
             per_queue = [
-                select(func.min(_c.run_at).label("run_at")).where(
-                    _IS_PENDING, _c.queue == bindparam(f"q{i}")
+                select(func.min(sql.c.run_at).label("run_at")).where(
+                    sql.IS_PENDING, sql.c.queue == bindparam(f"q{i}")
                 )
                 for i in range(len(names))
             ]
@@ -566,13 +358,13 @@ class DatabaseBackend:
             return set()
         params = {"ids": list(ids), "b_worker": worker, "b_until": time.time() + lease}
         async with self._connect() as connection:
-            rows = (await connection.execute(_EXTEND, params)).all()
+            rows = (await connection.execute(sql.EXTEND, params)).all()
         return {job_id for job_id, cancelling in rows if cancelling}
 
     async def succeed(self, job_id: str, *, worker: str) -> None:
         async with self._connect() as connection:
             await connection.execute(
-                _SUCCEED, {"b_id": job_id, "b_worker": worker, "now": time.time()}
+                sql.SUCCEED, {"b_id": job_id, "b_worker": worker, "now": time.time()}
             )
 
     async def retry(self, job_id: str, *, worker: str, run_at: float, error: str) -> None:
@@ -580,34 +372,34 @@ class DatabaseBackend:
             "b_id": job_id,
             "b_worker": worker,
             "b_run_at": run_at,
-            "b_error": _encode(error).decode(),
+            "b_error": sql.encode(error).decode(),
             "now": time.time(),
         }
         async with self._connect() as connection:
-            changed = (await connection.execute(_RETRY, params)).all()
+            changed = (await connection.execute(sql.RETRY, params)).all()
             await self._notify(connection, changed)
 
     async def fail(self, job_id: str, *, worker: str, error: str) -> None:
         params = {
             "b_id": job_id,
             "b_worker": worker,
-            "b_error": _encode(error).decode(),
+            "b_error": sql.encode(error).decode(),
             "now": time.time(),
         }
         async with self._connect() as connection:
-            await connection.execute(_FAIL, params)
+            await connection.execute(sql.FAIL, params)
 
     async def release(self, ids: Sequence[str], *, worker: str) -> None:
         if not ids:
             return
         params = {"ids": list(ids), "b_worker": worker, "now": time.time()}
         async with self._connect() as connection:
-            changed = (await connection.execute(_RELEASE, params)).all()
+            changed = (await connection.execute(sql.RELEASE, params)).all()
             await self._notify(connection, changed)
 
     async def rescue(self) -> int:
         async with self._connect() as connection:
-            changed = (await connection.execute(_RESCUE, {"now": time.time()})).all()
+            changed = (await connection.execute(sql.RESCUE, {"now": time.time()})).all()
             await self._notify(connection, changed)
         return len(changed)
 
@@ -616,7 +408,7 @@ class DatabaseBackend:
     async def cancel(self, job_id: str) -> bool:
         async with self._connect() as connection:
             found = (
-                await connection.execute(_CANCEL, {"b_id": job_id, "now": time.time()})
+                await connection.execute(sql.CANCEL, {"b_id": job_id, "now": time.time()})
             ).first()
         return found is not None
 
@@ -625,12 +417,12 @@ class DatabaseBackend:
         for _ in range(3):
             try:
                 async with self._connect(transaction=True) as connection:
-                    key = (await connection.execute(_KEY_OF, {"b_id": job_id})).scalar()
+                    key = (await connection.execute(sql.KEY_OF, {"b_id": job_id})).scalar()
                     if key is not None:
                         free = {"key": key, "now": now, "b_id": job_id}
-                        await connection.execute(_FREE_EXPIRED_KEY, free)
+                        await connection.execute(sql.FREE_EXPIRED_KEY, free)
                     queues = (
-                        await connection.execute(_REQUEUE, {"b_id": job_id, "now": now})
+                        await connection.execute(sql.REQUEUE, {"b_id": job_id, "now": now})
                     ).all()
                     await self._notify(
                         connection, [(queue, JobState.PENDING.value, now) for (queue,) in queues]
@@ -642,19 +434,21 @@ class DatabaseBackend:
 
     async def get(self, job_id: str) -> JobRecord | None:
         async with self._connect() as connection:
-            row = (await connection.execute(_GET, {"b_id": job_id})).first()
-        return None if row is None else _record(row)
+            row = (await connection.execute(sql.GET, {"b_id": job_id})).first()
+        return None if row is None else sql.to_record(row)
 
     async def counts(self) -> dict[tuple[str, JobState], int]:
         async with self._connect() as connection:
-            rows = (await connection.execute(_COUNTS)).all()
+            rows = (await connection.execute(sql.COUNTS)).all()
         return {(queue, JobState(state)): count for queue, state, count in rows}
 
     async def purge(self, *, states: Sequence[JobState], older_than: float) -> int:
         doomed = sorted(FINISHED.intersection(states))
         if not doomed:
             return 0
-        statement = delete(jobs).where(_states(doomed), _c.finished_at < bindparam("older"))
+        statement = delete(jobs).where(
+            sql.states_sql(doomed), sql.c.finished_at < bindparam("older")
+        )
         async with self._connect() as connection:
             result = await connection.execute(statement, {"older": older_than})
         return int(result.rowcount)
@@ -684,70 +478,16 @@ class DatabaseBackend:
         name: str | None = None,
         limit: int = 50,
     ) -> list[JobRecord]:
-        statement = select(jobs).order_by(_c.enqueued_at.desc()).limit(max(limit, 0))
+        statement = select(jobs).order_by(sql.c.enqueued_at.desc()).limit(max(limit, 0))
         if state is not None:
-            statement = statement.where(_c.state == _state(JobState(state)))
+            statement = statement.where(sql.c.state == sql.state_sql(JobState(state)))
         if queue is not None:
-            statement = statement.where(_c.queue == queue)
+            statement = statement.where(sql.c.queue == queue)
         if name is not None:
-            statement = statement.where(_c.name == name)
+            statement = statement.where(sql.c.name == name)
         async with self._connect() as connection:
             rows = (await connection.execute(statement)).all()
-        return [_record(row) for row in rows]
-
-
-def _row(record: JobRecord) -> dict[str, Any]:
-    """The columns of a job being enqueued (stored as pending, holding its key)."""
-    return {
-        "id": record.id,
-        "name": record.name,
-        "queue": record.queue,
-        "args": record.args,
-        "priority": record.priority,
-        "run_at": record.run_at,
-        "attempt": record.attempt,
-        "max_attempts": record.max_attempts,
-        "timeout": record.timeout,
-        "unique_key": record.unique_key,
-        "unique_until": record.unique_until,
-        "unique_holder": record.unique_key,
-        "tags": _encode(list(record.tags)).decode(),
-        "state": JobState.PENDING.value,
-        "errors": _encode(record.errors).decode(),
-        "enqueued_at": record.enqueued_at,
-        "started_at": record.started_at,
-        "finished_at": None,
-        "worker": None,
-        "lease_until": None,
-        "cancel_requested": False,
-        "trace": None if record.trace is None else _encode(record.trace).decode(),
-    }
-
-
-def _record(row: Any) -> JobRecord:
-    return JobRecord(
-        id=row.id,
-        name=row.name,
-        queue=row.queue,
-        args=bytes(row.args),
-        priority=row.priority,
-        run_at=row.run_at,
-        attempt=row.attempt,
-        max_attempts=row.max_attempts,
-        timeout=row.timeout,
-        unique_key=row.unique_key,
-        unique_until=row.unique_until,
-        tags=tuple(_decode(row.tags)),
-        state=JobState(row.state),
-        errors=_decode(row.errors),
-        enqueued_at=row.enqueued_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        worker=row.worker,
-        lease_until=row.lease_until,
-        cancel_requested=bool(row.cancel_requested),
-        trace=None if row.trace is None else _decode(row.trace),
-    )
+        return [sql.to_record(row) for row in rows]
 
 
 def _earliest(records: Sequence[JobRecord]) -> dict[str, float]:

@@ -1,0 +1,324 @@
+"""Response caching: ``CachePolicy`` on a route or router, served from a named cache.
+
+    policy = CachePolicy(ttl=60, vary=("accept-language",), tags=("articles",))
+
+    @app.get("/articles", middleware=[policy])
+
+A policy is route middleware, so it goes wherever middleware goes (route, router,
+controller) and the core knows nothing of caching. ``CachePlugin`` finds the policies when
+the app starts and wraps each GET route that has one (the innermost policy wins); the policy
+itself only passes requests on, and refuses to run in an app without ``CachePlugin``.
+
+What is cached: answers to GET and HEAD whose body is in memory, with a status in
+``statuses``, to requests without ``Authorization`` or a session cookie, that do not say
+``Cache-Control: no-store``, and that neither set a cookie nor say ``no-store``, ``no-cache``
+or ``private`` themselves; with ``key=`` the policy keys private requests (and responses
+that set cookies) itself. The key is the path, the raw query string, the ``vary`` headers'
+values and ``key(request)``. Stored answers carry ``Cache-Control: max-age=<ttl>`` (unless
+the handler set one), a weak ``ETag`` (the one ``ConditionalGet`` would compute, so it can
+answer 304s) and ``Vary``; hits add ``Age``. Concurrent misses for one key run the handler
+once in each process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from bastion.cache.backend import BackendUnavailable
+from bastion.cache.memory import MemoryBackend
+from bastion.exceptions import ConfigurationError
+from bastion.http.preconditions import body_etag
+from bastion.http.request import Request
+from bastion.http.response import Response
+from bastion.routing.route import Route, path_param_names
+from bastion.types import CallNext, Endpoint
+
+if TYPE_CHECKING:
+    from bastion.app import App
+    from bastion.cache.cache import Cache
+    from bastion.routing._endpoint import CompiledRoute
+
+_SEND_BODY = Response.__call__
+_READ = ("GET", "HEAD")
+_PLACEHOLDER = re.compile(r"{([^{}]*)}")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
+
+
+class _Stored(msgspec.Struct, array_like=True):
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    stored: float
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(_Stored).decode
+
+
+class CachePolicy:
+    """How a route's answers are cached.
+
+    ``ttl``: seconds an answer is kept. ``vary``: request headers that select a variant.
+    ``tags``: tags stored answers carry (``"article:{slug}"`` takes the path parameter), for
+    ``cache.invalidate_tags``. ``cache``: the name of the cache to use. ``key``: a function
+    of the request returning a string that joins the key (e.g. the user's id), or None to not
+    cache this request; with it, requests with credentials and answers that set cookies are
+    cached under that key. ``private_cookies``: cookies that mark a request as a user's
+    (besides ``SessionPlugin``'s). ``max_age``: the ``Cache-Control: max-age`` sent (default
+    ``ttl``; 0 sends ``no-cache``, so browsers revalidate with the ETag).
+    """
+
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        vary: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        cache: str = "default",
+        key: Callable[[Request], str | None] | None = None,
+        private_cookies: Sequence[str] = ("session", "sessionid"),
+        statuses: Sequence[int] = (200,),
+        max_age: int | None = None,
+    ) -> None:
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
+            raise ConfigurationError(f"CachePolicy(ttl={ttl!r}): give the seconds to keep, > 0")
+        if isinstance(vary, str) or isinstance(tags, str) or isinstance(private_cookies, str):
+            raise ConfigurationError(
+                "CachePolicy: vary, tags and private_cookies are sequences of strings; write "
+                "vary=('accept-language',), with the trailing comma"
+            )
+        for header in vary:
+            if not isinstance(header, str) or not _HEADER_NAME.fullmatch(header.lower()):
+                raise ConfigurationError(f"CachePolicy(vary=...): {header!r} is not a header name")
+        if key is not None and not callable(key):
+            raise ConfigurationError(f"CachePolicy(key={key!r}): give a function of the request")
+        if max_age is not None and (isinstance(max_age, bool) or max_age < 0):
+            raise ConfigurationError(f"CachePolicy(max_age={max_age!r}): give seconds >= 0")
+        self.ttl = float(ttl)
+        self.vary = tuple(h.lower() for h in vary)
+        self.tags = tuple(tags)
+        self.cache = cache
+        self.key = key
+        self.private_cookies = tuple(private_cookies)
+        self.statuses = frozenset(statuses)
+        self.max_age = max_age
+        self._apps: set[int] = set()
+
+    def __repr__(self) -> str:
+        return f"CachePolicy(ttl={self.ttl:g}, vary={self.vary!r}, tags={self.tags!r})"
+
+    async def __call__(self, request: Request, call_next: CallNext) -> Response:
+        if id(request.scope.get("app")) not in self._apps:
+            raise ConfigurationError(
+                "CachePolicy is on a route of an app without CachePlugin: add "
+                "App(plugins=[CachePlugin()]) so its answers are cached"
+            )
+        return await call_next(request)
+
+
+def cached_endpoint(compiled: CompiledRoute, app: App[Any], caches: Any) -> Endpoint:
+    """The route's endpoint behind its response cache, if a ``CachePolicy`` applies."""
+    route = compiled.route
+    policies = [m for m in route.options.get("middleware", ()) if isinstance(m, CachePolicy)]
+    if not policies:
+        return compiled.endpoint
+    for policy in policies:
+        policy._apps.add(id(app))
+    if not isinstance(route, Route) or "GET" not in route.methods:
+        return compiled.endpoint  # a router-wide policy leaves writes alone
+    policy = policies[-1]
+    where = f"route GET {route.path}"
+    if policy.cache not in caches:
+        raise ConfigurationError(
+            f"{where}: CachePolicy(cache={policy.cache!r}) names no cache; CachePlugin has "
+            f"{', '.join(sorted(caches))} (add it with CachePlugin(caches={{...}}))"
+        )
+    params = set(path_param_names(route.path))
+    for tag in policy.tags:
+        unknown = [p for p in _PLACEHOLDER.findall(tag) if p not in params]
+        if unknown or not isinstance(tag, str) or not tag:
+            raise ConfigurationError(
+                f"{where}: CachePolicy tag {tag!r} names {', '.join(map(repr, unknown))}, not a "
+                f"path parameter of the route ({', '.join(sorted(params)) or 'it has none'})"
+            )
+    cookies = {*policy.private_cookies, *_session_cookies(app)}
+    return _ResponseCache(policy, caches[policy.cache], compiled.endpoint, cookies).serve
+
+
+def _session_cookies(app: App[Any]) -> list[str]:
+    module = sys.modules.get("bastion.auth.sessions.plugin")
+    if module is None:
+        return []
+    return [p.cookie_name for p in app.plugins if isinstance(p, module.SessionPlugin)]
+
+
+class _ResponseCache:
+    """One route's response cache: everything per request was decided above."""
+
+    def __init__(
+        self, policy: CachePolicy, cache: Cache, endpoint: Endpoint, cookies: set[str]
+    ) -> None:
+        self.endpoint = endpoint
+        self.policy = policy
+        space = cache.namespace("responses")
+        self.prefix = space.prefix
+        self.core = space._core
+        self.backend = space.backend
+        # The memory backend is read without a coroutine; its bytes come back as stored, so
+        # the last one decoded is recognised by identity.
+        self.lookup = self.backend.lookup if isinstance(self.backend, MemoryBackend) else None
+        self.last: tuple[bytes, _Stored] | None = None
+        self.vary = {name.encode(): i for i, name in enumerate(policy.vary)}
+        self.cookies = [name.encode() for name in cookies]
+        self.key = policy.key
+        self.ttl = policy.ttl
+        dynamic = [t for t in policy.tags if "{" in t]
+        self.static_tags = cache.tag_keys([t for t in policy.tags if "{" not in t])
+        self.dynamic_tags = dynamic
+        self.tag_keys = cache.tag_keys
+        max_age = int(policy.ttl) if policy.max_age is None else policy.max_age
+        control = f"max-age={max_age}" if max_age else "no-cache"
+        self.cache_control = (f"private, {control}" if policy.key else control).encode()
+        self.vary_header = ", ".join(policy.vary).encode() if policy.vary else None
+
+    async def serve(self, request: Request) -> Response:
+        scope = request.scope
+        if scope["method"] not in _READ:
+            return await self.endpoint(request)
+        private = False
+        vary = self.vary
+        varied: list[bytes] | None = [b""] * len(vary) if vary else None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                private = True
+            elif name == b"cookie":
+                private = private or self._has_private_cookie(value)
+            elif name == b"cache-control":
+                if b"no-store" in value.lower():
+                    return await self.endpoint(request)
+            elif varied is not None and name in vary:
+                i = vary[name]
+                varied[i] = value if not varied[i] else varied[i] + b", " + value
+        query = scope["query_string"]
+        key = scope["path"] + "?" + query.decode("latin-1") if query else scope["path"]
+        if varied is not None:
+            key += "\n" + "\n".join(v.decode("latin-1") for v in varied)
+        if self.key is not None:
+            extra = self.key(request)
+            if extra is None:
+                return await self.endpoint(request)
+            key += "\n@" + extra
+        elif private:
+            return await self.endpoint(request)
+        if len(key) > 200 or not key.isascii():
+            key = "#" + hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=20).hexdigest()
+        full = self.prefix + key
+        try:
+            lookup = self.lookup
+            data = lookup(full) if lookup is not None else await self.backend.get(full)
+        except BackendUnavailable as exc:
+            self.core.down("get", exc)
+            return await self.endpoint(request)
+        if data is not None:
+            hit = self._hit(data)
+            if hit is not None:
+                return hit
+        return await self._miss(request, full)
+
+    def _has_private_cookie(self, header: bytes) -> bool:
+        if not any(name + b"=" in header for name in self.cookies):
+            return False
+        names = {part.split(b"=", 1)[0].strip() for part in header.split(b";")}
+        return any(name in names for name in self.cookies)
+
+    def _hit(self, data: bytes) -> Response | None:
+        last = self.last
+        if last is not None and last[0] is data:
+            stored = last[1]
+        else:
+            try:
+                stored = _decode(data)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return None
+            self.last = (data, stored)
+        response = Response.__new__(Response)
+        response.status_code = stored.status
+        response.body = stored.body
+        age = int(time.time() - stored.stored)
+        response.raw_headers = [*stored.headers, (b"age", str(age if age > 0 else 0).encode())]
+        return response
+
+    async def _miss(self, request: Request, full: str) -> Response:
+        """Run the handler, once per key at a time in this process, and store its answer."""
+        flights = self.core.flights
+        flight = flights.get(full)
+        if flight is not None:
+            try:
+                data = await asyncio.shield(flight)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not flight.cancelled() or (task is not None and task.cancelling()):
+                    raise
+                data = None
+            hit = self._hit(data) if data is not None else None
+            return hit if hit is not None else await self.endpoint(request)
+        flight = asyncio.get_running_loop().create_future()
+        flights[full] = flight
+        data = None
+        try:
+            response = await self.endpoint(request)
+            data = await self._store(request, full, response)
+        finally:
+            if flights.get(full) is flight:
+                del flights[full]
+            flight.set_result(data)  # None: the others run the handler themselves
+        return response
+
+    async def _store(self, request: Request, full: str, response: Response) -> bytes | None:
+        if (
+            type(response).__call__ is not _SEND_BODY
+            or response.status_code not in self.policy.statuses
+        ):
+            return None
+        headers = response.raw_headers
+        control = etag = vary = None
+        cookie = False
+        for name, value in headers:
+            if name == b"cache-control":
+                control = value.lower()
+            elif name == b"set-cookie":
+                cookie = True
+            elif name == b"etag":
+                etag = value
+            elif name == b"vary":
+                vary = value
+        if control is not None and any(
+            word in control for word in (b"no-store", b"no-cache", b"private")
+        ):
+            return None
+        if (cookie and self.key is None) or (vary is not None and vary.strip() == b"*"):
+            return None
+        if control is None:
+            headers.append((b"cache-control", self.cache_control))
+        if etag is None:
+            headers.append((b"etag", body_etag(response.body, weak=True).encode()))
+        if vary is None and self.vary_header is not None:
+            headers.append((b"vary", self.vary_header))
+        data = _encode(_Stored(response.status_code, list(headers), response.body, time.time()))
+        tags = self.static_tags
+        if self.dynamic_tags:
+            params = request.path_params
+            tags = [*tags, *self.tag_keys([t.format_map(params) for t in self.dynamic_tags])]
+        try:
+            await self.backend.set(full, data, self.ttl, tags)
+        except BackendUnavailable as exc:
+            self.core.down("set", exc)
+        return data

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import weakref
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from bastion.exceptions import ConfigurationError
@@ -29,6 +31,8 @@ from bastion.mail.transport import Transport, hide_password
 
 if TYPE_CHECKING:
     from bastion.app import App
+    from bastion.jobs.job import Job
+    from bastion.jobs.registry import Jobs
 
 #: The name the queued-send job is stored under: keep it stable.
 SEND_JOB = "bastion.mail.send"
@@ -52,6 +56,12 @@ class MailPlugin:
         if previews is not None and not isinstance(previews, MailPreviews):
             raise ConfigurationError(
                 f"MailPlugin(previews={previews!r}): give a bastion.mail.MailPreviews()"
+            )
+        if not isinstance(queue, str) or not queue:
+            raise ConfigurationError(f"MailPlugin(queue={queue!r}): name a queue, like 'mail'")
+        if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
+            raise ConfigurationError(
+                f"MailPlugin(max_attempts={max_attempts!r}): give a whole number, at least 1"
             )
         self.transport = transport
         self.sender = sender
@@ -115,21 +125,8 @@ class MailPlugin:
         jobs_plugin = None
         if module is not None:
             jobs_plugin = next((p for p in app.plugins if isinstance(p, module.JobsPlugin)), None)
-        if jobs_plugin is None:
-            return
-        from bastion.jobs.registry import Jobs
-
-        mailer = self.mailer
-        registry = Jobs()
-
-        async def send(message: bytes, sender: str, recipients: list[str]) -> None:
-            """Send a message rendered and stored by ``mailer.send(..., queue=True)``."""
-            await mailer.deliver(Envelope.from_bytes(message, sender, recipients))
-
-        mailer.job = registry.job(name=SEND_JOB, queue=self.queue, max_attempts=self.max_attempts)(
-            send
-        )
-        jobs_plugin.jobs.include(registry)
+        if jobs_plugin is not None:
+            self.mailer.job = _send_job(jobs_plugin.jobs, self)
 
     def password_reset_sender(self, subject: str = "Reset your password") -> ResetMail:
         """The delivery ``AuthRoutes`` uses for reset links when this plugin is in the app:
@@ -148,6 +145,37 @@ class ResetMail:
         html = _RESET.render(url=link.url, subject=self.subject)
         message = Message(to=link.email, subject=self.subject, html=html)
         return self.plugin.mailer.send(message)
+
+
+class _SendJob:
+    """The ``bastion.mail.send`` job of one ``Jobs`` registry, and the mailer it sends with."""
+
+    def __init__(self, jobs: Jobs, plugin: MailPlugin) -> None:
+        from bastion.jobs.registry import Jobs
+
+        self.mailer = plugin.mailer
+        registry = Jobs()
+
+        async def send(message: bytes, sender: str, recipients: list[str]) -> None:
+            """Send a message rendered and stored by ``mailer.send(..., queue=True)``."""
+            await self.mailer.deliver(Envelope.from_bytes(message, sender, recipients))
+
+        self.job: Job[Any, Any] = registry.job(name=SEND_JOB)(send)
+        jobs.include(registry)
+
+
+#: One job per registry: an app built again on the same ``Jobs()`` (tests do) re-points it.
+_SEND_JOBS: weakref.WeakKeyDictionary[Jobs, _SendJob] = weakref.WeakKeyDictionary()
+
+
+def _send_job(jobs: Jobs, plugin: MailPlugin) -> Job[Any, Any]:
+    entry = _SEND_JOBS.get(jobs)
+    if entry is None:
+        entry = _SEND_JOBS[jobs] = _SendJob(jobs, plugin)
+    entry.mailer = plugin.mailer
+    options = replace(entry.job.options, queue=plugin.queue, max_attempts=plugin.max_attempts)
+    entry.job.options = options.checked(f"MailPlugin(queue={plugin.queue!r}, ...)")
+    return entry.job
 
 
 def _setting(app: App[Any], name: str) -> Any:

@@ -224,6 +224,27 @@ async def test_queue_sends_through_the_bastion_mail_send_job(jobs_first: bool) -
     assert sent.text == "Merci\n" and sent.attachments[0].content == "total: 12 €".encode()
 
 
+async def test_apps_built_again_on_one_jobs_registry_share_one_send_job() -> None:
+    jobs = Jobs()
+    first, second = MailPlugin(sender="a@example.com"), MailPlugin(sender="b@example.com",
+                                                                    queue="outbox")  # fmt: skip
+    App(settings=Settings(profile="test"), plugins=[JobsPlugin(jobs), first])
+    app = App(settings=Settings(profile="test"), plugins=[JobsPlugin(jobs), second])
+    assert list(jobs.jobs) == [SEND_JOB]
+    with JobsTester(jobs, app=app) as tester:
+        await second.mailer.send(Message(to="ada@example.com", subject="Hi", text="x"), queue=True)
+        assert tester.assert_enqueued(SEND_JOB).record.queue == "outbox"
+        await tester.drain()
+    assert first.mailer.outbox == [] and len(second.mailer.outbox) == 1
+
+
+def test_bad_job_options_fail_at_start_up() -> None:
+    with pytest.raises(ConfigurationError, match="max_attempts=0"):
+        MailPlugin(max_attempts=0)
+    with pytest.raises(ConfigurationError, match="name a queue"):
+        MailPlugin(queue="")
+
+
 async def test_a_queued_send_is_retried_until_the_server_takes_it(
     server: SMTPServer, cafile: str
 ) -> None:

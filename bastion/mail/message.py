@@ -25,7 +25,7 @@ import mimetypes
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
@@ -152,7 +152,6 @@ class SentMail:
     """A message as a test (``mailer.outbox``) or a preview sees it."""
 
     envelope: Envelope
-    _parts: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def message(self) -> EmailMessage:

@@ -140,5 +140,7 @@ class Listener:
             raise ConnectionError("the LISTEN connection was closed")
         finally:
             if not connection.is_closed():
-                with contextlib.suppress(Exception):
+                try:
                     await asyncio.wait_for(connection.close(), 2)
+                except Exception:  # a dead server answers no goodbye
+                    connection.terminate()

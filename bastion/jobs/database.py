@@ -189,6 +189,19 @@ class DatabaseBackend:
         except DBAPIError as exc:
             raise _missing_tables(exc) or exc from None
 
+    async def _execute(self, statement: Any, params: Any = None) -> Any:
+        """One statement (in autocommit on PostgreSQL), its result read in full. A pooled
+        connection found dead (the server restarted) is replaced and the statement sent
+        again once: each of them is harmless to repeat."""
+        try:
+            async with self._connect() as connection:
+                return await connection.execute(statement, params)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        async with self._connect() as connection:
+            return await connection.execute(statement, params)
+
     # -- producing -----------------------------------------------------------------------------
 
     async def enqueue(self, records: Sequence[JobRecord], *, session: Any = None) -> list[str]:
@@ -263,8 +276,9 @@ class DatabaseBackend:
         for queue, run_at in _earliest(records).items():
             self._waiters.wake(queue, run_at)
 
-    async def _notify(self, db: AsyncConnection, changed: Sequence[Any]) -> None:
-        """Tell waiting workers (here, and elsewhere on PostgreSQL) of jobs pending again."""
+    async def _notify(self, changed: Sequence[Any], db: AsyncConnection | None = None) -> None:
+        """Tell waiting workers (here, and elsewhere on PostgreSQL) of jobs pending again:
+        ``changed`` holds (queue, state, run_at) rows; ``db``: notify in its transaction."""
         due: dict[str, float] = {}
         for queue, state, run_at in changed:
             if state == JobState.PENDING.value:
@@ -272,7 +286,8 @@ class DatabaseBackend:
         for queue, run_at in due.items():
             self._waiters.wake(queue, run_at)
             if self._postgres:
-                await db.execute(sql.NOTIFY, {"payload": payload(queue, run_at)})
+                notify = {"payload": payload(queue, run_at)}
+                await (db.execute if db is not None else self._execute)(sql.NOTIFY, notify)
 
     # -- consuming -----------------------------------------------------------------------------
 
@@ -289,8 +304,7 @@ class DatabaseBackend:
             "b_worker": worker,
             "b_until": now + lease,
         }
-        async with self._connect() as connection:
-            rows = (await connection.execute(sql.CLAIM, params)).all()
+        rows = (await self._execute(sql.CLAIM, params)).all()
         claimed = [sql.to_record(row) for row in rows]
         claimed.sort(key=lambda job: (job.priority, job.run_at))
         return claimed
@@ -347,25 +361,18 @@ class DatabaseBackend:
             lookups = union_all(*per_queue).subquery() if len(per_queue) > 1 else None
             statement = per_queue[0] if lookups is None else select(func.min(lookups.c.run_at))
             self._due_queries[len(names)] = statement
-        async with self._connect() as connection:
-            due = (
-                await connection.execute(statement, {f"q{i}": q for i, q in enumerate(names)})
-            ).scalar()
+        due = (await self._execute(statement, {f"q{i}": q for i, q in enumerate(names)})).scalar()
         return math.inf if due is None else float(due)
 
     async def extend(self, ids: Sequence[str], *, worker: str, lease: float) -> set[str]:
         if not ids:
             return set()
         params = {"ids": list(ids), "b_worker": worker, "b_until": time.time() + lease}
-        async with self._connect() as connection:
-            rows = (await connection.execute(sql.EXTEND, params)).all()
+        rows = (await self._execute(sql.EXTEND, params)).all()
         return {job_id for job_id, cancelling in rows if cancelling}
 
     async def succeed(self, job_id: str, *, worker: str) -> None:
-        async with self._connect() as connection:
-            await connection.execute(
-                sql.SUCCEED, {"b_id": job_id, "b_worker": worker, "now": time.time()}
-            )
+        await self._execute(sql.SUCCEED, {"b_id": job_id, "b_worker": worker, "now": time.time()})
 
     async def retry(self, job_id: str, *, worker: str, run_at: float, error: str) -> None:
         params = {
@@ -375,9 +382,7 @@ class DatabaseBackend:
             "b_error": sql.encode(error).decode(),
             "now": time.time(),
         }
-        async with self._connect() as connection:
-            changed = (await connection.execute(sql.RETRY, params)).all()
-            await self._notify(connection, changed)
+        await self._notify((await self._execute(sql.RETRY, params)).all())
 
     async def fail(self, job_id: str, *, worker: str, error: str) -> None:
         params = {
@@ -386,31 +391,24 @@ class DatabaseBackend:
             "b_error": sql.encode(error).decode(),
             "now": time.time(),
         }
-        async with self._connect() as connection:
-            await connection.execute(sql.FAIL, params)
+        await self._execute(sql.FAIL, params)
 
     async def release(self, ids: Sequence[str], *, worker: str) -> None:
         if not ids:
             return
         params = {"ids": list(ids), "b_worker": worker, "now": time.time()}
-        async with self._connect() as connection:
-            changed = (await connection.execute(sql.RELEASE, params)).all()
-            await self._notify(connection, changed)
+        await self._notify((await self._execute(sql.RELEASE, params)).all())
 
     async def rescue(self) -> int:
-        async with self._connect() as connection:
-            changed = (await connection.execute(sql.RESCUE, {"now": time.time()})).all()
-            await self._notify(connection, changed)
+        changed = (await self._execute(sql.RESCUE, {"now": time.time()})).all()
+        await self._notify(changed)
         return len(changed)
 
     # -- operating -----------------------------------------------------------------------------
 
     async def cancel(self, job_id: str) -> bool:
-        async with self._connect() as connection:
-            found = (
-                await connection.execute(sql.CANCEL, {"b_id": job_id, "now": time.time()})
-            ).first()
-        return found is not None
+        found = await self._execute(sql.CANCEL, {"b_id": job_id, "now": time.time()})
+        return found.first() is not None
 
     async def requeue(self, job_id: str) -> bool:
         now = time.time()
@@ -424,22 +422,19 @@ class DatabaseBackend:
                     queues = (
                         await connection.execute(sql.REQUEUE, {"b_id": job_id, "now": now})
                     ).all()
-                    await self._notify(
-                        connection, [(queue, JobState.PENDING.value, now) for (queue,) in queues]
-                    )
+                    pending = [(queue, JobState.PENDING.value, now) for (queue,) in queues]
+                    await self._notify(pending, connection)
                 return bool(queues)
             except IntegrityError:  # another job took the key meanwhile: look again
                 continue
         return False
 
     async def get(self, job_id: str) -> JobRecord | None:
-        async with self._connect() as connection:
-            row = (await connection.execute(sql.GET, {"b_id": job_id})).first()
+        row = (await self._execute(sql.GET, {"b_id": job_id})).first()
         return None if row is None else sql.to_record(row)
 
     async def counts(self) -> dict[tuple[str, JobState], int]:
-        async with self._connect() as connection:
-            rows = (await connection.execute(sql.COUNTS)).all()
+        rows = (await self._execute(sql.COUNTS)).all()
         return {(queue, JobState(state)): count for queue, state, count in rows}
 
     async def purge(self, *, states: Sequence[JobState], older_than: float) -> int:
@@ -449,9 +444,7 @@ class DatabaseBackend:
         statement = delete(jobs).where(
             sql.states_sql(doomed), sql.c.finished_at < bindparam("older")
         )
-        async with self._connect() as connection:
-            result = await connection.execute(statement, {"older": older_than})
-        return int(result.rowcount)
+        return int((await self._execute(statement, {"older": older_than})).rowcount)
 
     async def lead(self, name: str, *, holder: str, ttl: float) -> bool:
         now = time.time()
@@ -466,9 +459,7 @@ class DatabaseBackend:
             )
             .returning(table.c.holder)
         )
-        async with self._connect() as connection:
-            won = (await connection.execute(statement)).first()
-        return won is not None
+        return (await self._execute(statement)).first() is not None
 
     async def list(
         self,
@@ -485,9 +476,7 @@ class DatabaseBackend:
             statement = statement.where(sql.c.queue == queue)
         if name is not None:
             statement = statement.where(sql.c.name == name)
-        async with self._connect() as connection:
-            rows = (await connection.execute(statement)).all()
-        return [sql.to_record(row) for row in rows]
+        return [sql.to_record(row) for row in (await self._execute(statement)).all()]
 
 
 def _earliest(records: Sequence[JobRecord]) -> dict[str, float]:

@@ -361,3 +361,27 @@ async def test_a_killed_claimers_job_is_rescued_when_its_lease_runs_out(
     await backend.succeed(record.id, worker="heir")
     stored = await backend.get(record.id)
     assert stored is not None and stored.state is JobState.SUCCEEDED and stored.attempt == 2
+
+
+# -- the server restarted ------------------------------------------------------------------
+
+
+async def test_a_restarted_postgres_is_reconnected_to_without_an_error() -> None:
+    server = _database.Server()
+    backend = DatabaseBackend(server.url)
+    try:
+        await server.create_tables()
+        await backend.start()
+        first = job()
+        await backend.enqueue([first])
+        assert await backend.get(first.id) is not None  # the pool holds live connections
+        server.crash()
+        server.start_again()
+        stored = await backend.get(first.id)  # a dead pooled connection is replaced
+        assert stored is not None and stored.state is JobState.PENDING
+        (claimed,) = await backend.claim(["default"], 5, worker="w", lease=LEASE)
+        await backend.succeed(claimed.id, worker="w")
+        assert await backend.counts() == {("default", JobState.SUCCEEDED): 1}
+    finally:
+        await backend.stop()
+        server.close()

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from collections import Counter
@@ -23,7 +21,6 @@ import pytest
 
 from bastion.jobs.database import DatabaseBackend
 from bastion.jobs.record import JobRecord, JobState
-from tests import _postgres
 from tests.jobs import _database
 
 jobs_url, engine = _database.jobs_url, _database.engine
@@ -240,48 +237,10 @@ async def test_sigterm_hands_back_a_job_overrunning_grace_without_counting_it(
 # -- PostgreSQL restarted ------------------------------------------------------------------
 
 
-class Server:
-    """A PostgreSQL of this test's own, which it can crash and start again."""
-
-    def __init__(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="bastion-pg-restart-"))
-        self._running = _postgres.start_postgres(self.base)
-        self.url = next(self._running)
-
-    def pg_ctl(self, *args: str) -> None:
-        bin_dir = _postgres._bin_dir()
-        assert bin_dir is not None
-        run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        command = [*run_as, str(bin_dir / "pg_ctl"), "-D", str(self.base / "data"), *args]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
-
-    def crash(self) -> None:
-        self.pg_ctl("-m", "immediate", "-w", "stop")
-
-    def start_again(self) -> None:
-        port = self.url.rsplit(":", 1)[1].split("/")[0]
-        options = f"-p {port} -k {self.base / 'sockets'} -c listen_addresses=127.0.0.1"
-        self.pg_ctl("-o", options, "-l", str(self.base / "log"), "-w", "-t", "30", "start")
-
-    def close(self) -> None:
-        try:
-            next(self._running, None)  # stops the server
-        finally:
-            shutil.rmtree(self.base, ignore_errors=True)
-
-
 async def test_postgres_crashed_under_running_workers_loses_no_job(tmp_path: Path) -> None:
-    if not _postgres._bin_dir():
-        _postgres.missing("PostgreSQL is not installed (initdb not found)")
-    server, total = Server(), 3000
+    server, total = _database.Server(), 3000
     try:
-        from bastion.db.engine import create_engine
-        from bastion.jobs.database import metadata
-
-        setup = create_engine(server.url)
-        async with setup.begin() as connection:
-            await connection.run_sync(metadata.create_all)
-        await setup.dispose()
+        await server.create_tables()
         backend = DatabaseBackend(server.url)
         await backend.start()
         workers = Workers(tmp_path, server.url)

@@ -172,8 +172,8 @@ class _ResponseCache:
         self.prefix = space.prefix
         self.core = space._core
         self.backend = space.backend
-        # The memory backend is read without a coroutine; its bytes come back as stored, so
-        # the last one decoded is recognised by identity.
+        # The memory backend is read without a coroutine. The last answer decoded is kept:
+        # the same bytes again (the very object, from memory) need no decoding.
         self.lookup = self.backend.lookup if isinstance(self.backend, MemoryBackend) else None
         self.last: tuple[bytes, _Stored] | None = None
         self.vary = {name.encode(): i for i, name in enumerate(policy.vary)}
@@ -241,7 +241,7 @@ class _ResponseCache:
 
     def _hit(self, data: bytes) -> Response | None:
         last = self.last
-        if last is not None and last[0] is data:
+        if last is not None and last[0] == data:
             stored = last[1]
         else:
             try:

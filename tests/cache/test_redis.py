@@ -89,3 +89,16 @@ async def test_clear_escapes_glob_characters(redis_url: str, prefix: str) -> Non
     assert await plain.get("k") == 1
     for made in (star, plain):
         await made.stop()
+
+
+async def test_reads_made_together_go_to_redis_as_one_mget(cache: Cache) -> None:
+    import asyncio
+
+    await cache.set_many({f"k{i}": i for i in range(10)})
+    client = cache.backend.client  # type: ignore[attr-defined]
+    await client.config_resetstat()
+    values = await asyncio.gather(*(cache.get(f"k{i % 12}") for i in range(50)))
+    assert values == [i % 12 if i % 12 < 10 else None for i in range(50)]
+    stats = await client.info("commandstats")
+    assert stats["cmdstat_mget"]["calls"] == 1
+    assert "cmdstat_get" not in stats

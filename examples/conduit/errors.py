@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from bastion import HTTPError, JSONResponse, Request, Unauthorized, ValidationError
 from bastion.exceptions import MalformedBody
 
+from .schemas import NOT_BLANK
+
 BLANK = "can't be blank"
 TAKEN = "has already been taken"
 #: The objects that wrap request bodies; ``body.user.email`` is reported as ``email``.
@@ -109,8 +111,8 @@ def _message(error: Any) -> str:
     constraint, expected = error.get("constraint"), error.get("expected")
     if constraint == "required" or error.get("got") == "null":
         return BLANK
-    if (constraint, expected) in (("minLength", 1), ("pattern", r"\S")):
-        return BLANK  # a "not blank" rule: min_length=1, or the pattern \S
+    if (constraint, expected) in (("minLength", 1), ("pattern", NOT_BLANK)):
+        return BLANK  # a "not blank" rule: min_length=1, or the NOT_BLANK pattern
     if constraint == "maxLength":
         return f"is too long (maximum is {expected} characters)"
     return "is invalid"

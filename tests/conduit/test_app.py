@@ -1,7 +1,12 @@
 """App-wide behaviour: every error (even the router's own) in the spec's shape, the OpenAPI
 document and docs page, CORS for browser frontends."""
 
+import re
+
+import jsonschema_rs
 import pytest
+
+from examples.conduit.schemas import NOT_BLANK
 
 
 def test_an_unknown_route_is_404_in_the_spec_shape(client):
@@ -63,7 +68,7 @@ def test_the_document_states_every_rule_the_handlers_enforce(client):
         for field in fields:
             schema = schemas[name]["properties"][field]
             schema = next((s for s in schema.get("anyOf", [schema]) if s.get("type") == "string"), schema)
-            assert (schema["minLength"], schema["pattern"]) == (1, r"\S"), (name, field)
+            assert (schema["minLength"], schema["pattern"]) == (1, NOT_BLANK), (name, field)
     for path in ("/api/articles", "/api/articles/feed"):
         parameters = {p["name"]: p["schema"] for p in document["paths"][path]["get"]["parameters"]}
         assert (parameters["limit"]["minimum"], parameters["limit"]["maximum"]) == (0, 1000)
@@ -90,3 +95,36 @@ def test_a_blank_field_is_refused_as_the_document_says(client, api, path, wrappe
     response = method(path, headers=auth, json={wrapper: {**bodies[path], field: value}})
     assert response.status_code == 422
     assert response.json() == {"errors": {field: ["can't be blank"]}}
+
+
+#: Every character Python's ``re`` or ECMA-262 (JSON Schema's regex dialect) counts as white
+#: space, where ``\S`` means different things to each, and a few that neither does.
+SPACES_AND_NEIGHBOURS = [
+    *"\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff",
+    *(chr(c) for c in range(0x2000, 0x200B)), "\u200b", "\u180e", "\x1b", "x", "\u00e9",
+]
+
+
+def test_the_blank_rule_reads_the_same_in_python_and_in_ecma_262():
+    """msgspec runs the pattern with Python's re; the document's readers run it as ECMA-262.
+    jsonschema_rs (schemathesis's validator) reads it as ECMA-262 does."""
+    python = re.compile(NOT_BLANK)
+    ecma = jsonschema_rs.validator_for({"type": "string", "pattern": NOT_BLANK})
+    differ = [hex(c) for c in range(0x110000)
+              if not 0xD800 <= c <= 0xDFFF and bool(python.search(chr(c))) != ecma.is_valid(chr(c))]
+    assert differ == []
+
+
+@pytest.mark.parametrize("value", SPACES_AND_NEIGHBOURS, ids=lambda c: f"U+{ord(c):04X}")
+def test_a_field_is_blank_to_the_server_exactly_when_the_document_says_so(client, value):
+    """A value the document allows must not be refused as blank, and one it refuses must not
+    be let through: schemathesis sent U+0085 (not space in ECMA-262, space in Python's re) as
+    a valid e-mail and got "can't be blank" for the pattern \\S."""
+    document = client.get("/openapi.json").json()
+    email = document["components"]["schemas"]["LoginUser"]["properties"]["email"]
+    allowed = jsonschema_rs.validator_for(email).is_valid(value)
+    response = client.post("/api/users/login", json={"user": {"email": value, "password": "x"}})
+    if allowed:
+        assert response.status_code == 401, response.json()
+    else:
+        assert response.json() == {"errors": {"email": ["can't be blank"]}}

@@ -21,9 +21,7 @@ from msgspec import UNSET, UnsetType
 #: (schemathesis, a client's validator) runs it as ECMA-262, as JSON Schema says; ``\S`` means
 #: something else in each (Python counts U+001C-U+001F and U+0085 as space, ECMA-262 U+FEFF), so
 #: blanks are spelled out: every character either engine calls white space.
-NOT_BLANK = (
-    r"[^\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
-)
+NOT_BLANK = r"[^\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 
 
 def filled(max_length: int | None = None) -> msgspec.Meta:

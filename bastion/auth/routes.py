@@ -45,7 +45,17 @@ if TYPE_CHECKING:
     from bastion.app import App
 
 logger = logging.getLogger("bastion.auth")
-Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# No \s or $: Python's re (the check) and ECMA-262 (the document's readers) disagree on both.
+_NOT_AT_OR_SPACE = (
+    r"[^@\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+)
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=254,
+        pattern=rf"^{_NOT_AT_OR_SPACE}+@{_NOT_AT_OR_SPACE}+\.{_NOT_AT_OR_SPACE}+(?![\s\S])",
+    ),
+]
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
 
 

@@ -21,10 +21,15 @@ import msgspec
 
 from bastion.mail.errors import InvalidAddress
 
-_ATOM = r"[\w!#$%&'*+/=?^`{|}~-]+"
-_LABEL = r"[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?"
+# Spelt out in ranges, not \w or $: the server checks the pattern with Python's re and the
+# OpenAPI document's readers with ECMA-262, which disagree on \w (Unicode or ASCII) and on $
+# (Python's also matches before a final newline). Non-ASCII is allowed as RFC 6531 does.
+_NON_ASCII = "\u0080-\uffff"
+_ATOM = rf"[A-Za-z0-9!#$%&'*+/=?^`{{|}}~{_NON_ASCII}-]+"
+_ALNUM = rf"[A-Za-z0-9{_NON_ASCII}]"
+_LABEL = rf"{_ALNUM}(?:(?:{_ALNUM}|-){{0,61}}{_ALNUM})?"
 #: The pattern ``EmailAddress`` checks (it also describes the field in OpenAPI).
-EMAIL_PATTERN = rf"^(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+$"
+EMAIL_PATTERN = rf"^(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+(?![\s\S])"
 _EMAIL = re.compile(EMAIL_PATTERN)
 _MAX_LENGTH = 254
 

@@ -7,7 +7,9 @@
     GET  /notifications/stream           text/event-stream of "notification" events
 
 Served by ``NotificationsPlugin(routes="/notifications")``; every route needs a signed-in user
-(``CurrentUser``: a 401 otherwise) and sees only that user's notifications.
+(``CurrentUser``: a 401 otherwise) and sees only that user's notifications. The JSON routes
+take the request's database session, so the inbox works in its transaction (committed with
+the answer) like any other route of the app.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion import Header, Path, Query, Router
 from bastion.auth.guards import CurrentUser
@@ -53,6 +56,7 @@ def notifications_router(prefix: str, notifier: Notifier) -> Router:
     @router.get("/", summary="List my notifications")
     async def list_notifications(
         user: CurrentUser,
+        db: AsyncSession,
         unread: Annotated[bool, Query(description="Only the unread ones")] = False,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         before: Annotated[
@@ -65,17 +69,19 @@ def notifications_router(prefix: str, notifier: Notifier) -> Router:
         return NotificationPage(page, await inbox.unread_count(user))
 
     @router.get("/unread-count", summary="Count my unread notifications")
-    async def unread_count(user: CurrentUser) -> UnreadCount:
+    async def unread_count(user: CurrentUser, db: AsyncSession) -> UnreadCount:
         return UnreadCount(await inbox.unread_count(user))
 
     @router.post("/read-all", status_code=200, summary="Mark all my notifications read")
-    async def read_all(user: CurrentUser) -> MarkedRead:
+    async def read_all(user: CurrentUser, db: AsyncSession) -> MarkedRead:
         return MarkedRead(await inbox.mark_all_read(user))
 
     @router.post(
         "/{notification_id}/read", status_code=200, summary="Mark one of my notifications read"
     )
-    async def read_one(user: CurrentUser, notification_id: NotificationId) -> StoredNotification:
+    async def read_one(
+        user: CurrentUser, db: AsyncSession, notification_id: NotificationId
+    ) -> StoredNotification:
         """The notification, with the time it was first read; 404 if it is not yours."""
         marked = await inbox.mark_read(user, notification_id)
         if marked is None:

@@ -193,3 +193,27 @@ async def test_handlers_ask_for_the_inbox_by_type(tmp_path):
     async with AsyncTestClient(app) as client:
         await notify(ADA, ArticleCommented("a", "b"))
         assert (await client.get("/badge")).json() == {"unread": 1}
+
+
+def test_in_isolated_tests_notifications_are_rolled_back_with_the_rest(tmp_path):
+    """bastion.db.testing binds sessions to one connection whose transaction each test rolls
+    back: the inbox joins it (a connection of its own would escape the rollback, and on
+    SQLite wait for the test's lock)."""
+    from bastion.db import SQLAlchemyPlugin
+    from bastion.db.testing import isolated_sync
+
+    app = build(url=f"sqlite+aiosqlite:///{tmp_path / 'iso.db'}", routes="/notifications")
+    database = next(p for p in app.plugins if isinstance(p, SQLAlchemyPlugin))
+
+    @app.post("/comments")
+    async def comment(db: AsyncSession) -> None:
+        await notify(ADA, ArticleCommented("dragons", "hello"))
+
+    with TestClient(app) as client:
+        with isolated_sync(client, database):
+            assert client.post("/comments").status_code == 204
+            assert client.get("/notifications/unread-count", headers=auth(1)).json() == {
+                "unread": 1
+            }
+            assert client.post("/notifications/read-all", headers=auth(1)).json() == {"marked": 1}
+        assert client.portal.call(plugin_of(app).inbox.list(ADA)) == []

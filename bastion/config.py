@@ -79,6 +79,10 @@ class Settings(msgspec.Struct, kw_only=True):
     mail_url: str | None = None
     #: The From address of mail that names none (``MailPlugin``).
     mail_from: str | None = None
+    #: For ``PasskeyRoutes``: the WebAuthn relying party id, the site's domain (example.com).
+    webauthn_rp_id: str | None = None
+    #: For ``PasskeyRoutes``: the origins pages call WebAuthn from (https://example.com).
+    webauthn_origins: list[str] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         cls = type(self)

@@ -19,6 +19,9 @@ from bastion.http.connection import HTTPConnection
 from bastion.security.csrf import ACTIVE as CSRF_ACTIVE
 from bastion.security.csrf import rotate_csrf_token
 
+#: Where ``login`` keeps the device it was made from (user agent and IP address).
+DEVICE_KEY = "_auth_device"
+
 
 def login(connection: HTTPConnection, user: Any, *, subject: str | None = None) -> None:
     """Remember ``user`` in the session (by ``subject``, default ``str(user.id)``) under a
@@ -34,6 +37,7 @@ def login(connection: HTTPConnection, user: Any, *, subject: str | None = None) 
     check = password_check(user)
     if check is not None:
         session[CHECK_KEY] = check
+    session[DEVICE_KEY] = device(connection)
     connection.user = user
 
 
@@ -42,6 +46,12 @@ def logout(connection: HTTPConnection) -> None:
     session: Session = connection.session
     session.invalidate()
     connection.user = None
+
+
+def device(connection: HTTPConnection) -> list[str]:
+    """What the user's list of sessions shows of this one: the user agent and address."""
+    client = connection.client
+    return [connection.headers.get("user-agent", "")[:256], client[0][:64] if client else ""]
 
 
 def password_check(user: Any) -> str | None:

@@ -85,6 +85,7 @@ class Account(msgspec.Struct, omit_defaults=True):
     username: str
     roles: list[str]
     token: str | None = None
+    refresh_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,12 @@ class AuthRoutes:
         #: (``RedisBackend``) so the budget is shared.
         self.throttle = throttle
         self.throttle_backend = throttle_backend
+        #: Set by ``RefreshTokens`` and ``Lockout`` when in the app; what a password change
+        #: (sessions, refresh tokens) and a log-out (a token's sign-in) must also end.
+        self.refresh: Any = None
+        self.lockout: Any = None
+        self.password_changed: list[Callable[[Request, Any], Awaitable[None]]] = []
+        self.logged_out: list[Callable[[Request], Awaitable[None]]] = []
 
     def on_app_init(self, app: App[Any]) -> None:
         plugins = app.plugins
@@ -171,9 +178,14 @@ class AuthRoutes:
 
         def account(request: Request, user: User) -> Account:
             token = self.tokens.encode({"sub": str(user.id)}) if self.tokens else None
+            refresh = None
+            if self.refresh is not None:  # RefreshTokens: a short-lived token and a refresh token
+                pair = self.refresh.issue(str(user.id), request)
+                token, refresh = pair.access_token, pair.refresh_token
             if self.sessions:
                 login(request, user)
-            return Account(user.id, user.email, user.username, list(user.roles or ()), token)
+            roles = list(user.roles or ())
+            return Account(user.id, user.email, user.username, roles, token, refresh)
 
         @router.post("/register", status_code=201)
         async def register(body: Registration, request: Request, db: AsyncSession) -> Account:
@@ -201,12 +213,18 @@ class AuthRoutes:
         async def log_in(body: Credentials, request: Request, db: AsyncSession) -> Account:
             """Check the password; log the session in and/or answer a token."""
             email = body.email.strip().lower()
+            locked = await self.lockout.check(email, db) if self.lockout is not None else None
+            if locked is not None:  # the same argon2 work and answer, account or not
+                await hasher.verify_dummy(body.password)
+                raise locked
             user = await db.scalar(select(User).where(User.email == email))
             if user is None:
                 await hasher.verify_dummy(body.password)
-                raise self._refused()
+                raise await self._failed(db, email, None)
             if not await hasher.verify(user.password_hash, body.password) or not user.is_active:
-                raise self._refused()
+                raise await self._failed(db, email, user)
+            if self.lockout is not None:
+                await self.lockout.succeeded(email, db)
             if hasher.needs_rehash(user.password_hash):
                 user.password_hash = await hasher.hash(body.password)
             return account(request, user)
@@ -214,6 +232,8 @@ class AuthRoutes:
         @router.post("/logout", status_code=204)
         async def log_out(request: Request) -> None:
             """End the session."""
+            for hook in self.logged_out:
+                await hook(request)
             if self.sessions:
                 logout(request)
 
@@ -246,7 +266,9 @@ class AuthRoutes:
             return response
 
         @router.post("/password-reset/confirm", status_code=204)
-        async def password_reset_confirm(body: ResetConfirm, db: AsyncSession) -> None:
+        async def password_reset_confirm(
+            body: ResetConfirm, db: AsyncSession, request: Request
+        ) -> None:
             """Set a new password with the token from the link (once)."""
             user_id = resets.subject(body.token)
             user = await db.get(User, user_id) if user_id is not None else None
@@ -254,6 +276,8 @@ class AuthRoutes:
                 raise BadRequest("The reset link is invalid or has expired; ask for a new one")
             await policy.check(body.password)
             user.password_hash = await hasher.hash(body.password)
+            for hook in self.password_changed:  # other sessions, refresh tokens
+                await hook(request, user)
 
         return router
 
@@ -262,6 +286,12 @@ class AuthRoutes:
             return []
         backend = self.throttle_backend
         return [RateLimit(self.throttle, key=address_and_email, backend=backend, name=name)]
+
+    async def _failed(self, db: AsyncSession, email: str, user: User | None) -> Unauthorized:
+        """A wrong password (or no such account), counted by the lockout when there is one."""
+        if self.lockout is not None:
+            await self.lockout.failed(email, user, db)
+        return self._refused()
 
     def _refused(self) -> Unauthorized:
         return Unauthorized(

@@ -7,7 +7,7 @@ import datetime
 import random
 from typing import Any
 
-from sqlalchemy import DateTime, LargeBinary, String, delete, select
+from sqlalchemy import DateTime, LargeBinary, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,6 +25,8 @@ class SessionRow(Model):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     expires_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    #: Who is logged in (for listing and ending a user's sessions); None when anonymous.
+    subject: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
 
 
 class DatabaseStore:
@@ -69,6 +71,23 @@ class DatabaseStore:
         async with self._sessions()() as db:
             await db.execute(delete(SessionRow).where(SessionRow.key == key))
             await db.commit()
+
+    async def index(self, subject: str, key: str, ttl: int) -> None:
+        async with self._sessions()() as db:
+            await db.execute(
+                update(SessionRow).where(SessionRow.key == key).values(subject=subject)
+            )
+            await db.commit()
+
+    async def keys_of(self, subject: str) -> list[str]:
+        async with self._sessions()() as db:
+            query = select(SessionRow.key).where(
+                SessionRow.subject == subject, SessionRow.expires_at > _now()
+            )
+            return sorted(await db.scalars(query))
+
+    async def unindex(self, subject: str, keys: list[str]) -> None:
+        return None  # the rows are the index: deleting a session deletes its entry
 
     async def purge(self) -> int:
         """Delete expired sessions now (for a periodic job); returns how many."""

@@ -23,7 +23,7 @@ import msgspec
 from itsdangerous import BadData, Signer, URLSafeTimedSerializer
 
 from bastion.auth.sessions.session import Session
-from bastion.auth.sessions.stores import SessionStore
+from bastion.auth.sessions.stores import SessionStore, UserIndex
 from bastion.exceptions import ConfigurationError
 from bastion.http.connection import HTTPConnection
 from bastion.http.cookies import SameSite
@@ -39,6 +39,9 @@ logger = logging.getLogger("bastion.auth")
 MAX_COOKIE_BYTES = 4000
 #: Longest cookie value accepted; anything longer is not ours and is ignored unread.
 _MAX_INCOMING = 8192
+#: Where ``login`` keeps the subject (``bastion.auth.backends.session.SESSION_KEY``): saving
+#: a session logged in under a new id adds it to the user's index in the store.
+SUBJECT_KEY = "_auth_subject"
 
 
 class _Record(msgspec.Struct, array_like=True):
@@ -229,9 +232,56 @@ class SessionPlugin:
                 )
         else:
             assert self._id_signer is not None
-            await store.save(_store_key(session.id), _encode(record), ttl)
+            key = _store_key(session.id)
+            await store.save(key, _encode(record), ttl)
+            subject = session.get(SUBJECT_KEY)
+            fresh = not session.stored or session.replaced is not None
+            if fresh and isinstance(subject, str) and isinstance(store, UserIndex):
+                await store.index(subject, key, int(self.absolute))
             value = self._id_signer.sign(session.id).decode("ascii")
         self._set_cookie(response, value, ttl)
+
+    # -- a user's sessions (account_sessions) ----------------------------------------------------
+    def indexed_store(self) -> UserIndex | None:
+        """The store, when it can find a user's sessions (every server-side store here)."""
+        return self.store if isinstance(self.store, UserIndex) else None
+
+    async def sessions_of(self, subject: str) -> list[tuple[str, Session]]:
+        """The live sessions logged in as ``subject``, by store key (the sessions' handle:
+        it cannot be turned back into a cookie)."""
+        store = self.indexed_store()
+        if store is None:
+            return []
+        found, ended = [], []
+        now = time.time()
+        for key in await store.keys_of(subject):
+            blob = await store.load(key)
+            record = _decode_or_none(blob)
+            alive = record is not None and now - record.created <= self.absolute
+            if record is None or not alive or now - record.seen > self.idle:
+                ended.append(key)
+            elif record.data.get(SUBJECT_KEY) == subject:
+                found.append(
+                    (
+                        key,
+                        Session(
+                            record.data, id=record.id, created=record.created, seen=record.seen
+                        ),
+                    )
+                )
+            else:
+                ended.append(key)  # logged out, or another user's since
+        await store.unindex(subject, ended)
+        return found
+
+    async def end(self, subject: str, keys: list[str]) -> None:
+        """End these sessions of ``subject`` in every process sharing the store."""
+        store = self.indexed_store()
+        if store is None:
+            return
+        for key in keys:
+            await store.delete(key)
+        await store.unindex(subject, keys)
 
     def _set_cookie(self, response: Response, value: str, max_age: int) -> None:
         response.set_cookie(
@@ -256,6 +306,20 @@ class SessionPlugin:
             httponly=True,
             samesite=self.same_site,
         )
+
+
+def _decode_or_none(blob: bytes | None) -> _Record | None:
+    if blob is None:
+        return None
+    try:
+        return _decode(blob)
+    except msgspec.DecodeError:
+        return None
+
+
+def store_key(session: Session) -> str:
+    """The key the stores keep ``session`` under."""
+    return _store_key(session.id)
 
 
 def _store_key(session_id: str) -> str:

@@ -66,3 +66,33 @@ class RedisStore:
 
     async def delete(self, key: str) -> None:
         await self.client.delete(self.prefix + key)
+
+    # A user's sessions: a set of keys under ``{prefix}user:{subject}``, kept as long as the
+    # longest session it lists could live; ended sessions are pruned when it is read.
+    async def index(self, subject: str, key: str, ttl: int) -> None:
+        name = self._user_key(subject)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.sadd(name, key)
+            pipe.expire(name, ttl, gt=True)
+            pipe.expire(name, ttl, nx=True)
+            await pipe.execute()
+
+    async def keys_of(self, subject: str) -> list[str]:
+        members = await self.client.smembers(self._user_key(subject))
+        keys = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+        if not keys:
+            return []
+        alive = await self.client.exists(*(self.prefix + k for k in keys))
+        if alive == len(keys):
+            return keys
+        found = await self.client.mget([self.prefix + k for k in keys])
+        ended = [k for k, value in zip(keys, found, strict=True) if value is None]
+        await self.unindex(subject, ended)
+        return [k for k in keys if k not in ended]
+
+    async def unindex(self, subject: str, keys: list[str]) -> None:
+        if keys:
+            await self.client.srem(self._user_key(subject), *keys)
+
+    def _user_key(self, subject: str) -> str:
+        return f"{self.prefix}user:{subject}"

@@ -25,6 +25,19 @@ class SessionStore(Protocol):
     async def delete(self, key: str) -> None: ...
 
 
+@runtime_checkable
+class UserIndex(SessionStore, Protocol):
+    """A store that also finds a user's sessions (to list their devices and end them).
+    ``index`` runs when a logged-in session is first saved; ``keys_of`` may answer keys
+    whose session has since ended (``unindex`` forgets them)."""
+
+    async def index(self, subject: str, key: str, ttl: int) -> None: ...
+
+    async def keys_of(self, subject: str) -> list[str]: ...
+
+    async def unindex(self, subject: str, keys: list[str]) -> None: ...
+
+
 class MemoryStore:
     """Sessions in this process's memory: for development and single-process apps (a
     restart logs everyone out, and several workers would not share it)."""
@@ -32,6 +45,7 @@ class MemoryStore:
     def __init__(self, max_entries: int = 100_000) -> None:
         self.max_entries = max_entries
         self._items: dict[str, tuple[float, bytes]] = {}
+        self._users: dict[str, set[str]] = {}
 
     async def open(self) -> None:
         return None
@@ -55,6 +69,19 @@ class MemoryStore:
 
     async def delete(self, key: str) -> None:
         self._items.pop(key, None)
+
+    async def index(self, subject: str, key: str, ttl: int) -> None:
+        self._users.setdefault(subject, set()).add(key)
+
+    async def keys_of(self, subject: str) -> list[str]:
+        keys = self._users.get(subject, set())
+        keys &= self._items.keys()  # ended sessions leave the index as it is read
+        if not keys:
+            self._users.pop(subject, None)
+        return sorted(keys)
+
+    async def unindex(self, subject: str, keys: list[str]) -> None:
+        self._users.get(subject, set()).difference_update(keys)
 
     def _purge(self) -> None:
         """Drop expired entries, then the oldest-expiring ones, to stay under the bound."""

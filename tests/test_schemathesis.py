@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bastion import Settings
 from bastion.auth import PasswordHasher
+from bastion.notifications.database import metadata as notifications_metadata
 from examples.conduit.app import create_app as create_conduit
 from examples.conduit.auth import Credentials
 from examples.conduit.models import ConduitModel
@@ -41,6 +42,7 @@ async def create_tables(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as connection:
         await connection.run_sync(ConduitModel.metadata.create_all)
+        await connection.run_sync(notifications_metadata.create_all)  # the battery's migration
     await engine.dispose()
 
 

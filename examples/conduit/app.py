@@ -18,7 +18,9 @@ from bastion import App, Settings
 from bastion.auth import PasswordHasher
 from bastion.db import SQLAlchemyPlugin
 from bastion.middleware.cors import CORS
+from bastion.notifications import NotificationsPlugin
 from bastion.security import SecurityPlugin
+from bastion.websockets.pubsub import PubSubPlugin
 
 from .auth import Credentials
 from .errors import EXCEPTION_HANDLERS
@@ -41,10 +43,12 @@ def create_app(
         database_url, metadata=ConduitModel.metadata, seed=seed, migrations=MIGRATIONS
     )
     credentials = Credentials(settings, hasher)
+    # A comment on your article notifies you: stored, and pushed on your topic user:<id>.
+    notifications = [PubSubPlugin(), NotificationsPlugin()]
     app: App[Any] = App(
         settings=settings,
         # Security headers (HSTS outside dev); no CSRF: tokens travel in a header, never a cookie.
-        plugins=[database, credentials.plugin(), SecurityPlugin(csrf=False)],
+        plugins=[database, credentials.plugin(), SecurityPlugin(csrf=False), *notifications],
         # Any RealWorld frontend, from any origin: tokens travel in a header, never a cookie.
         middleware=[CORS(allow_origins=["*"], allow_headers=["authorization"])],
         exception_handlers=dict(EXCEPTION_HANDLERS),

@@ -2,11 +2,11 @@
 
 from bastion import Router
 
-from . import articles, comments, profiles, tags, users
+from . import articles, comments, notifications, profiles, tags, users
 
 
 def api() -> Router:
     router = Router("/api")
-    for module in (users, profiles, articles, comments, tags):
+    for module in (users, profiles, articles, comments, tags, notifications):
         router.include(module.router)
     return router

@@ -8,11 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion import Path, Router
+from bastion.notifications import notify
 
 from .. import views
 from ..auth import MaybeViewer, Viewer
 from ..errors import BODY_ERRORS, documented, forbidden, not_found
 from ..models import Comment
+from ..notifications import ArticleCommented
 from ..schemas import CommentList, CommentResponse, NewCommentRequest
 from .articles import find as find_article
 
@@ -41,6 +43,8 @@ async def add(
     comment = Comment(body=body.comment.body, article_id=article.id, author=viewer)
     db.add(comment)
     await db.flush()
+    if article.author_id != viewer.id:  # stored with the comment; pushed once it commits
+        await notify(article.author, ArticleCommented(article, comment, viewer))
     (rendered,) = await views.comments(db, viewer, [comment])
     return CommentResponse(rendered)
 

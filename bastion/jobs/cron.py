@@ -37,7 +37,7 @@ from bastion.exceptions import ConfigurationError
 from bastion.jobs.backend import JobsBackend
 from bastion.jobs.record import JobRecord
 
-__all__ = ["LOCK", "Clock", "Cron", "run_scheduler"]
+__all__ = ["LOCK", "Clock", "Cron", "check_names", "run_scheduler"]
 
 logger = logging.getLogger("bastion.jobs.cron")
 
@@ -211,6 +211,19 @@ class _Stopped(Exception):
     pass
 
 
+def check_names(entries: Sequence[Cron]) -> None:
+    """Refuse two schedules of one name: their ticks would share unique keys (JobsPlugin
+    calls it at start-up, so a worker never runs without its cron)."""
+    names: dict[str, Cron] = {}
+    for entry in entries:
+        if entry.name in names:
+            raise ConfigurationError(
+                f"two cron schedules are named {entry.name!r} ({names[entry.name].expression!r}"
+                f" and {entry.expression!r}); give one of them a name=... of its own"
+            )
+        names[entry.name] = entry
+
+
 async def run_scheduler(
     entries: Sequence[Cron],
     backend: JobsBackend,
@@ -226,14 +239,7 @@ async def run_scheduler(
     logged and retried (with backoff), never raised."""
     if not lease > 0:
         raise ConfigurationError(f"the cron scheduler's lease must be positive, not {lease!r}")
-    names: dict[str, Cron] = {}
-    for entry in entries:
-        if entry.name in names:
-            raise ConfigurationError(
-                f"two cron schedules are named {entry.name!r} ({names[entry.name].expression!r}"
-                f" and {entry.expression!r}); give one of them a name=... of its own"
-            )
-        names[entry.name] = entry
+    check_names(entries)
     if entries:
         await _Scheduler(entries, backend, holder, stop, lease, clock or _SystemClock()).run()
 

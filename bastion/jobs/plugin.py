@@ -81,6 +81,7 @@ class JobsPlugin:
 
     def on_app_init(self, app: App[Any]) -> None:
         self.app = app
+        self._include_migrations(app)
         self.backend = self._choose_backend(app)
         self.runtime = Runtime(self.backend, app.container)
         self.jobs._bind(self.runtime)
@@ -94,6 +95,18 @@ class JobsPlugin:
         app.cli_commands.extend([worker_command(self), jobs_commands(self)])
 
     # -- the backend -----------------------------------------------------------------------
+    def _include_migrations(self, app: App[Any]) -> None:
+        """The jobs tables' migrations go with the app's whatever the backend: a database
+        that has them applied must still find their revisions after a switch to Redis or
+        memory, or ``bastion db upgrade`` cannot locate its current revision."""
+        database = _database_plugin(app)
+        if database is None or not _has_database():
+            return
+        import importlib
+
+        module = importlib.import_module("bastion.jobs.database")
+        database.include_migrations(module.MIGRATIONS, module.metadata)
+
     def _choose_backend(self, app: App[Any]) -> JobsBackend:
         spec = self.backend_spec
         if spec is None:
@@ -181,6 +194,9 @@ class JobsPlugin:
         )
 
     def _check_crons(self) -> None:
+        from bastion.jobs.cron import check_names
+
+        check_names(self.jobs.crons)  # else the worker's scheduler would stop, cron silent
         for entry in self.jobs.crons:
             job = self.jobs.jobs[entry.job]
             if job.spec.required:

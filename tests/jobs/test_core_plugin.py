@@ -315,3 +315,23 @@ async def test_a_jobs_span_continues_the_trace_of_the_request_that_enqueued_it()
         assert run.attributes["messaging.destination.name"] == "default"
     assert runs[0].status.status_code != StatusCode.ERROR
     assert runs[1].status.status_code == StatusCode.ERROR
+
+
+def test_two_cron_schedules_of_one_name_fail_at_start_up() -> None:
+    jobs = Jobs()
+
+    @jobs.cron("@hourly")
+    @jobs.cron("@hourly")
+    @jobs.job
+    async def report() -> None:
+        pass
+
+    app = App(plugins=[JobsPlugin(jobs, backend="memory", run_worker=True)])
+
+    async def start() -> None:
+        async with app.lifespan():
+            pass
+
+    with pytest.raises(ConfigurationError, match="two cron schedules are named .*name=") as info:
+        asyncio.run(start())
+    assert "@hourly" in str(info.value)

@@ -9,6 +9,7 @@ as dependencies, on a parameter, a route or a whole router.
 
     admin = Router("/admin", dependencies=[requires("admin")])
     app.post("/reports", dependencies=[requires(scopes=["reports:write"])])(...)
+    app.post("/posts", dependencies=[requires_verified()])(...)   # 403 until verified
 
 Each guard also tells the OpenAPI document which security schemes the operation takes.
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from bastion.auth.plugin import Authentication, AuthPlugin
 from bastion.di.depends import Depends
-from bastion.exceptions import Forbidden
+from bastion.exceptions import ConfigurationError, Forbidden
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -73,6 +74,36 @@ def requires(*roles: str, scopes: Iterable[str] = ()) -> Depends:
     """A guard for ``dependencies=[...]``: the user must have every role, and the
     credentials every scope."""
     return Depends(Guard(roles, scopes))
+
+
+class VerifiedGuard(Guard):
+    """A guard that also wants the user's e-mail address verified (``email_verified_at``
+    set; see ``bastion.auth.verification``)."""
+
+    async def __call__(self, auth: Authentication) -> Any:
+        user = await super().__call__(auth)
+        try:
+            verified = user.email_verified_at is not None
+        except AttributeError:
+            raise ConfigurationError(
+                f"requires_verified(): {type(user).__name__} has no email_verified_at; add "
+                "the column (see bastion.auth.verification.VerifiableUser)"
+            ) from None
+        if not verified:
+            raise Forbidden(
+                "Verify your e-mail address first: follow the link we mailed you, or ask for "
+                "a new one (POST /auth/email/verification)",
+                extra={"next": "verification"},
+            )
+        return user
+
+    def openapi_refusals(self) -> set[int]:
+        return {401, 403}
+
+
+def requires_verified(*roles: str, scopes: Iterable[str] = ()) -> Depends:
+    """``requires(...)``, and a verified e-mail address (403 until then)."""
+    return Depends(VerifiedGuard(roles, scopes))
 
 
 current_user = Guard()

@@ -6,7 +6,9 @@ Importing this module puts the table on ``bastion.db.Model.metadata`` (and so in
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, String
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,7 +18,8 @@ from bastion.db.model import IntPK, Model, Timestamps
 
 class User(IntPK, Timestamps, Model):
     """An account: a unique e-mail (stored lower-case), a display name, an argon2id
-    ``password_hash``, ``is_active`` (False refuses log-ins) and ``roles``."""
+    ``password_hash``, ``is_active`` (False refuses log-ins), ``roles``, and the columns
+    of e-mail verification and two-factor authentication."""
 
     __tablename__ = "auth_users"
 
@@ -25,6 +28,17 @@ class User(IntPK, Timestamps, Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: When the address was proven by a mailed link (None: not yet); see verification.py.
+    email_verified_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
+    #: TOTP (two_factor.py): the base32 secret, when it was confirmed with a code (None:
+    #: enrolment not finished, so not asked at login), and the last time step used.
+    totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None
+    )
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"

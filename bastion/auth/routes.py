@@ -25,6 +25,7 @@ from bastion.auth.models import User
 from bastion.auth.passwords import PasswordHasher, PasswordPolicy
 from bastion.auth.plugin import AuthPlugin
 from bastion.auth.reset import ResetTokens
+from bastion.auth.second_step import SecondStep
 from bastion.auth.sessions.plugin import SessionPlugin
 from bastion.db.plugin import SQLAlchemyPlugin
 from bastion.exceptions import (
@@ -98,6 +99,8 @@ class ResetLink:
 
 
 ResetSender = Callable[[ResetLink], Awaitable[None] | None]
+#: Called after an account is created (e.g. to mail an e-mail verification link).
+RegisterHook = Callable[[Request, Any, AsyncSession, BackgroundTasks], Awaitable[None]]
 
 
 def log_reset_link(link: ResetLink) -> None:
@@ -150,6 +153,10 @@ class AuthRoutes:
         self.lockout: Any = None
         self.password_changed: list[Callable[[Request, Any], Awaitable[None]]] = []
         self.logged_out: list[Callable[[Request], Awaitable[None]]] = []
+        #: Hooks run after register (e.g. mail a verification link), and the login's second
+        #: step (factors such as TOTP or passkeys add themselves to ``second_step.factors``).
+        self.on_register: list[RegisterHook] = []
+        self.second_step = SecondStep()
 
     def on_app_init(self, app: App[Any]) -> None:
         plugins = app.plugins
@@ -169,64 +176,41 @@ class AuthRoutes:
         if self.deliver_reset is log_reset_link and app.settings.profile == "prod":
             logger.warning("AuthRoutes: reset links are only logged; pass send_reset_link=")
         self.resets = ResetTokens(app.settings.secret_key, self.reset_max_age, app.settings)
+        self.second_step.setup(app.settings.secret_key, app.settings)
         app.include(self.router())
 
     def router(self) -> Router:
         router = Router(self.prefix, tags=["auth"])
         hasher, policy, resets = self.hasher, self.policy, self.resets
         login_limit, reset_limit = self._limit("auth-login"), self._limit("auth-reset")
-
-        def account(request: Request, user: User) -> Account:
-            token = self.tokens.encode({"sub": str(user.id)}) if self.tokens else None
-            refresh = None
-            if self.refresh is not None:  # RefreshTokens: a short-lived token and a refresh token
-                pair = self.refresh.issue(str(user.id), request)
-                token, refresh = pair.access_token, pair.refresh_token
-            if self.sessions:
-                login(request, user)
-            roles = list(user.roles or ())
-            return Account(user.id, user.email, user.username, roles, token, refresh)
+        self.login_limit = login_limit
+        account = self.complete_login
 
         @router.post("/register", status_code=201)
-        async def register(body: Registration, request: Request, db: AsyncSession) -> Account:
+        async def register(
+            body: Registration, request: Request, db: AsyncSession, tasks: BackgroundTasks
+        ) -> Account:
             """Create an account (and log it in)."""
-            email = body.email.strip().lower()
-            await policy.check(body.password)
-            if await User.exists(db, User.email == email):
-                raise Conflict("An account with this e-mail address already exists")
-            user = User(
-                email=email,
-                username=body.username,
-                password_hash=await hasher.hash(body.password),
-                roles=[],
-            )
-            db.add(user)
-            await db.flush()
+            user = await self.create_account(request, db, tasks, body)
             return account(request, user)
 
         @router.post(
             "/login",
             status_code=200,
-            responses={401: "Wrong e-mail or password", 429: "Too many attempts"},
+            responses={
+                202: "The password is right; a second factor must follow",
+                401: "Wrong e-mail or password",
+                429: "Too many attempts",
+            },
             middleware=login_limit,
         )
         async def log_in(body: Credentials, request: Request, db: AsyncSession) -> Account:
-            """Check the password; log the session in and/or answer a token."""
-            email = body.email.strip().lower()
-            locked = await self.lockout.check(email, db) if self.lockout is not None else None
-            if locked is not None:  # the same argon2 work and answer, account or not
-                await hasher.verify_dummy(body.password)
-                raise locked
-            user = await db.scalar(select(User).where(User.email == email))
-            if user is None:
-                await hasher.verify_dummy(body.password)
-                raise await self._failed(db, email, None)
-            if not await hasher.verify(user.password_hash, body.password) or not user.is_active:
-                raise await self._failed(db, email, user)
-            if self.lockout is not None:
-                await self.lockout.succeeded(email, db)
-            if hasher.needs_rehash(user.password_hash):
-                user.password_hash = await hasher.hash(body.password)
+            """Check the password; log the session in and/or answer a token (or, with a
+            second factor enrolled, answer 202 and wait for it)."""
+            user = await self.check_password(db, body.email, body.password)
+            methods = await self.second_step.methods(request, user, db)
+            if methods:
+                return self.second_step.begin(request, user, methods)  # type: ignore[return-value]
             return account(request, user)
 
         @router.post("/logout", status_code=204)
@@ -280,6 +264,61 @@ class AuthRoutes:
                 await hook(request, user)
 
         return router
+
+    async def create_account(
+        self, request: Request, db: AsyncSession, tasks: BackgroundTasks, body: Registration
+    ) -> User:
+        """A new user (policy checked, e-mail free), then the ``on_register`` hooks."""
+        email = body.email.strip().lower()
+        await self.policy.check(body.password)
+        if await User.exists(db, User.email == email):
+            raise Conflict("An account with this e-mail address already exists")
+        user = User(
+            email=email,
+            username=body.username,
+            password_hash=await self.hasher.hash(body.password),
+            roles=[],
+        )
+        db.add(user)
+        await db.flush()
+        for hook in self.on_register:
+            await hook(request, user, db, tasks)
+        return user
+
+    async def check_password(self, db: AsyncSession, email: str, password: str) -> User:
+        """The active user with this e-mail and password, or the login's 401 (or the
+        lockout's refusal)."""
+        hasher = self.hasher
+        email = email.strip().lower()
+        locked = await self.lockout.check(email, db) if self.lockout is not None else None
+        if locked is not None:  # the same argon2 work and answer, account or not
+            await hasher.verify_dummy(password)
+            raise locked
+        user = await db.scalar(select(User).where(User.email == email))
+        if user is None:
+            await hasher.verify_dummy(password)
+            raise await self._failed(db, email, None)
+        if not await hasher.verify(user.password_hash, password) or not user.is_active:
+            raise await self._failed(db, email, user)
+        if self.lockout is not None:
+            await self.lockout.succeeded(email, db)
+        if hasher.needs_rehash(user.password_hash):
+            user.password_hash = await hasher.hash(password)
+        return user
+
+    def complete_login(self, request: Request, user: Any) -> Account:
+        """Finish a login (after the second step, if any): the session (with
+        ``sessions=True``) and/or the tokens."""
+        token = self.tokens.encode({"sub": str(user.id)}) if self.tokens else None
+        refresh = None
+        if self.refresh is not None:  # RefreshTokens: a short-lived token and a refresh token
+            pair = self.refresh.issue(str(user.id), request)
+            token, refresh = pair.access_token, pair.refresh_token
+        if self.sessions:
+            self.second_step.end(request)
+            login(request, user)
+        roles = list(user.roles or ())
+        return Account(user.id, user.email, user.username, roles, token, refresh)
 
     def _limit(self, name: str) -> list[RateLimit]:
         if self.throttle is None:

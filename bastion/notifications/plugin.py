@@ -164,6 +164,7 @@ class NotificationsPlugin:
         import httpx
 
         if self._client is None:
+            # trust_env=False: no ~/.netrc credentials or proxy settings for URLs users gave.
             self._client = httpx.AsyncClient(
                 timeout=self.webhook_timeout, follow_redirects=False, trust_env=False
             )

@@ -146,6 +146,11 @@ class VerificationRoutes:
     ) -> None:
         self.prefix = prefix
         self.pages = pages
+        if pages is None and verify_url is None:
+            raise ConfigurationError(
+                "VerificationRoutes(pages=None) needs "
+                "verify_url='https://.../verify?token={token}' for the mailed link to open"
+            )
         self.max_age = max_age
         #: ``https://app.example/verify?token={token}``; default: the page's URL.
         self.verify_url = verify_url
@@ -160,11 +165,6 @@ class VerificationRoutes:
         if not any(isinstance(p, SQLAlchemyPlugin) for p in app.plugins):
             raise ConfigurationError(
                 "VerificationRoutes needs the database: add SQLAlchemyPlugin()"
-            )
-        if self.pages is None and self.verify_url is None:
-            raise ConfigurationError(
-                "VerificationRoutes(pages=None) needs "
-                "verify_url='https://.../verify?token={token}' for the mailed link to open"
             )
         if self.pages is not None:
             needs_csrf(app, "VerificationRoutes")

@@ -1,0 +1,160 @@
+"""E-mail verification: signed, single-use links; answers that never tell whether an address
+has an account; a change of address that waits for the new address to be proven."""
+
+from pathlib import Path
+
+import pytest
+
+from bastion import App
+from bastion.auth import AuthPlugin, CurrentUser, PasswordHasher, SessionAuth, SessionPlugin
+from bastion.auth.guards import requires_verified
+from bastion.auth.models import load_user
+from bastion.auth.routes import AuthRoutes
+from bastion.auth.verification import VerificationLink, VerificationRoutes
+from bastion.exceptions import ConfigurationError
+from bastion.testing import TestClient
+from tests.auth.conftest import app_with_database
+
+PASSWORD = "a long enough password"
+
+
+def make_app(tmp_path: Path, hasher: PasswordHasher) -> tuple[App, list[VerificationLink]]:
+    sent: list[VerificationLink] = []
+    verification = VerificationRoutes(
+        pages=None, verify_url="https://app.test/verify?token={token}", send=sent.append
+    )
+    app, _ = app_with_database(
+        f"sqlite+aiosqlite:///{tmp_path}/v.db",
+        lambda db: [
+            SessionPlugin(),
+            AuthPlugin(SessionAuth(), load_user=load_user),
+            AuthRoutes(hasher=hasher),
+            verification,
+        ],
+    )
+
+    @app.get("/posts", dependencies=[requires_verified()])
+    async def posts() -> list[str]:
+        return ["hello"]
+
+    @app.get("/me")
+    async def me(user: CurrentUser) -> str:
+        return user.email
+
+    return app, sent
+
+
+@pytest.fixture
+def setup(tmp_path: Path, hasher: PasswordHasher):
+    app, sent = make_app(tmp_path, hasher)
+    with TestClient(app, base_url="https://testserver") as client:
+        yield client, sent
+
+
+def problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    return response.json()
+
+
+def register(client: TestClient, email: str = "ada@example.com") -> None:
+    assert (
+        client.post(
+            "/auth/register", json={"email": email, "username": "ada", "password": PASSWORD}
+        ).status_code
+        == 201
+    )
+
+
+def test_registering_mails_a_link_and_the_guard_waits_for_it(setup) -> None:
+    client, sent = setup
+    register(client)
+    assert [(s.email, s.change) for s in sent] == [("ada@example.com", False)]
+    assert sent[0].url == f"https://app.test/verify?token={sent[0].token}"
+    refused = problem(client.get("/posts"), 403)
+    assert refused["next"] == "verification" and "Verify your e-mail address" in refused["detail"]
+    assert client.post("/auth/email/verify", json={"token": sent[0].token}).status_code == 204
+    assert client.get("/posts").json() == ["hello"]
+
+
+def test_a_link_works_once_and_a_forged_one_never(setup) -> None:
+    client, sent = setup
+    register(client)
+    token = sent[0].token
+    client.post("/auth/email/verify", json={"token": token})
+    used = problem(client.post("/auth/email/verify", json={"token": token}), 400)
+    forged = problem(client.post("/auth/email/verify", json={"token": token[:-3] + "abc"}), 400)
+    assert used == forged and "ask for a new one" in used["detail"]
+
+
+def test_asking_for_a_link_answers_the_same_for_any_address(setup) -> None:
+    client, sent = setup
+    register(client)
+    register(client, "bob@example.com")
+    client.post("/auth/email/verify", json={"token": sent[1].token})  # bob is verified
+    sent.clear()
+    answers = [
+        client.post("/auth/email/verification", json={"email": email})
+        for email in ("ada@example.com", "bob@example.com", "nobody@example.com")
+    ]
+    assert {(a.status_code, a.content) for a in answers} == {(202, b"")}
+    assert [s.email for s in sent] == ["ada@example.com"]  # only the unverified account
+
+
+def test_asking_for_links_is_throttled(setup) -> None:
+    client, _ = setup
+    for _ in range(3):
+        assert (
+            client.post("/auth/email/verification", json={"email": "x@example.com"}).status_code
+            == 202
+        )
+    assert (
+        "retry-after"
+        in client.post("/auth/email/verification", json={"email": "x@example.com"}).headers
+    )
+
+
+def test_a_new_address_takes_effect_only_once_proven(setup) -> None:
+    client, sent = setup
+    register(client)
+    problem(
+        client.post(
+            "/auth/email/change", json={"email": "ada@new.example", "password": "wrong password!"}
+        ),
+        403,
+    )
+    same = problem(
+        client.post("/auth/email/change", json={"email": "ada@example.com", "password": PASSWORD}),
+        422,
+    )
+    assert same["errors"] == [{"field": "body.email", "reason": "is already your address"}]
+    assert (
+        client.post(
+            "/auth/email/change", json={"email": "Ada@New.example", "password": PASSWORD}
+        ).status_code
+        == 202
+    )
+    link = sent[-1]
+    assert (link.email, link.change) == ("ada@new.example", True)
+    assert client.get("/me").text == "ada@example.com"  # not yet
+    assert client.post("/auth/email/verify", json={"token": link.token}).status_code == 204
+    assert client.get("/me").text == "ada@new.example"
+    assert client.get("/posts").status_code == 200  # and verified
+    problem(client.post("/auth/email/verify", json={"token": link.token}), 400)
+
+
+def test_moving_to_a_taken_address_tells_its_owner_and_not_the_asker(setup) -> None:
+    client, sent = setup
+    register(client, "bob@example.com")
+    client.post("/auth/logout")
+    register(client)
+    answer = client.post(
+        "/auth/email/change", json={"email": "bob@example.com", "password": PASSWORD}
+    )
+    assert (answer.status_code, answer.content) == (202, b"")
+    assert sent[-1] == VerificationLink("bob@example.com", None, None, True)  # a notice, no link
+
+
+def test_pages_off_need_a_link_address() -> None:
+    with pytest.raises(ConfigurationError, match="verify_url"):
+        VerificationRoutes(pages=None)

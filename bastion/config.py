@@ -69,6 +69,9 @@ class Settings(msgspec.Struct, kw_only=True):
     openapi_url: str | None = "/openapi.json"
     #: For ``SQLAlchemyPlugin``; None means a SQLite file named after the app.
     database_url: str | None = None
+    #: Connections each process keeps to a server database (PostgreSQL), a fixed-size pool:
+    #: ``bastion serve --workers N`` opens N times as many. SQLite ignores it.
+    database_pool_size: Positive = 10
     #: For ``JobsPlugin``: "memory", "database" or a redis:// URL; None means the database
     #: when ``SQLAlchemyPlugin`` is installed, else memory.
     jobs_backend: str | None = None

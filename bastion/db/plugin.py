@@ -107,7 +107,13 @@ class SQLAlchemyPlugin:
     @asynccontextmanager
     async def _lifespan(self, app: App[Any]) -> AsyncIterator[None]:
         assert self.url is not None
-        self.engine = create_engine(self.url, echo=self.echo, **self.engine_options)
+        options = dict(self.engine_options)
+        if not self.url.startswith("sqlite") and not _POOL_OPTIONS & options.keys():
+            # A fixed-size pool: SQLAlchemy's default (5 + 10 overflow) closes overflow
+            # connections as they come back and opens new ones at the next burst, and each new
+            # asyncpg connection introspects types and prepares its statements again.
+            options.update(pool_size=app.settings.database_pool_size, max_overflow=0)
+        self.engine = create_engine(self.url, echo=self.echo, **options)
         session_class = Session
         if self.autocommit_reads and supports_lazy_transactions(self.engine):
             enable_lazy_transactions(self.engine)
@@ -185,6 +191,9 @@ class _Turn:
         turns, self.turns = self.turns, None
         if turns is not None:
             turns.release()
+
+
+_POOL_OPTIONS = {"pool_size", "max_overflow", "poolclass", "pool"}
 
 
 def _turns_for(pool: Pool) -> asyncio.Semaphore | None:

@@ -11,6 +11,7 @@ from sqlalchemy import DateTime, LargeBinary, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bastion.db import current_session
 from bastion.db.model import Model
 from bastion.db.plugin import SQLAlchemyPlugin
 from bastion.exceptions import ConfigurationError
@@ -79,15 +80,30 @@ class DatabaseStore:
             )
             await db.commit()
 
-    async def keys_of(self, subject: str) -> list[str]:
-        async with self._sessions()() as db:
-            query = select(SessionRow.key).where(
-                SessionRow.subject == subject, SessionRow.expires_at > _now()
-            )
-            return sorted(await db.scalars(query))
+    async def records_of(self, subject: str) -> list[tuple[str, bytes]]:
+        query = select(SessionRow.key, SessionRow.data).where(
+            SessionRow.subject == subject, SessionRow.expires_at > _now()
+        )
+        request_db = current_session()
+        if request_db is not None:  # a handler's: SQLite allows one writer, the request
+            rows = (await request_db.execute(query)).all()
+        else:
+            async with self._sessions()() as db:
+                rows = (await db.execute(query)).all()
+        return sorted((row[0], row[1]) for row in rows)
 
-    async def unindex(self, subject: str, keys: list[str]) -> None:
-        return None  # the rows are the index: deleting a session deletes its entry
+    async def end(self, subject: str, keys: list[str]) -> None:
+        """Deleted with the request's transaction when there is one (so with its answer)."""
+        statement = delete(SessionRow).where(
+            SessionRow.subject == subject, SessionRow.key.in_(keys)
+        )
+        request_db = current_session()
+        if request_db is not None:
+            await request_db.execute(statement)
+            return
+        async with self._sessions()() as db:
+            await db.execute(statement)
+            await db.commit()
 
     async def purge(self) -> int:
         """Delete expired sessions now (for a periodic job); returns how many."""

@@ -252,36 +252,22 @@ class SessionPlugin:
         store = self.indexed_store()
         if store is None:
             return []
-        found, ended = [], []
-        now = time.time()
-        for key in await store.keys_of(subject):
-            blob = await store.load(key)
+        found, now = [], time.time()
+        for key, blob in await store.records_of(subject):
             record = _decode_or_none(blob)
-            alive = record is not None and now - record.created <= self.absolute
-            if record is None or not alive or now - record.seen > self.idle:
-                ended.append(key)
-            elif record.data.get(SUBJECT_KEY) == subject:
-                found.append(
-                    (
-                        key,
-                        Session(
-                            record.data, id=record.id, created=record.created, seen=record.seen
-                        ),
-                    )
-                )
-            else:
-                ended.append(key)  # logged out, or another user's since
-        await store.unindex(subject, ended)
+            if record is None or record.data.get(SUBJECT_KEY) != subject:
+                continue  # logged out, or another user's since
+            if now - record.created > self.absolute or now - record.seen > self.idle:
+                continue
+            session = Session(record.data, id=record.id, created=record.created, seen=record.seen)
+            found.append((key, session))
         return found
 
     async def end(self, subject: str, keys: list[str]) -> None:
         """End these sessions of ``subject`` in every process sharing the store."""
         store = self.indexed_store()
-        if store is None:
-            return
-        for key in keys:
-            await store.delete(key)
-        await store.unindex(subject, keys)
+        if store is not None and keys:
+            await store.end(subject, keys)
 
     def _set_cookie(self, response: Response, value: str, max_age: int) -> None:
         response.set_cookie(

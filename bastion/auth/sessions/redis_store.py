@@ -77,21 +77,24 @@ class RedisStore:
             pipe.expire(name, ttl, nx=True)
             await pipe.execute()
 
-    async def keys_of(self, subject: str) -> list[str]:
+    async def records_of(self, subject: str) -> list[tuple[str, bytes]]:
         members = await self.client.smembers(self._user_key(subject))
         keys = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
         if not keys:
             return []
-        alive = await self.client.exists(*(self.prefix + k for k in keys))
-        if alive == len(keys):
-            return keys
-        found = await self.client.mget([self.prefix + k for k in keys])
-        ended = [k for k, value in zip(keys, found, strict=True) if value is None]
-        await self.unindex(subject, ended)
-        return [k for k in keys if k not in ended]
+        values = await self.client.mget([self.prefix + k for k in keys])
+        ended = [k for k, value in zip(keys, values, strict=True) if value is None]
+        if ended:
+            await self.client.srem(self._user_key(subject), *ended)
+        return [
+            (k, v.encode() if isinstance(v, str) else v)
+            for k, v in zip(keys, values, strict=True)
+            if v is not None
+        ]
 
-    async def unindex(self, subject: str, keys: list[str]) -> None:
+    async def end(self, subject: str, keys: list[str]) -> None:
         if keys:
+            await self.client.delete(*(self.prefix + k for k in keys))
             await self.client.srem(self._user_key(subject), *keys)
 
     def _user_key(self, subject: str) -> str:

@@ -28,14 +28,15 @@ class SessionStore(Protocol):
 @runtime_checkable
 class UserIndex(SessionStore, Protocol):
     """A store that also finds a user's sessions (to list their devices and end them).
-    ``index`` runs when a logged-in session is first saved; ``keys_of`` may answer keys
-    whose session has since ended (``unindex`` forgets them)."""
+    ``index`` runs when a logged-in session is first saved; ``records_of`` answers the
+    user's stored sessions by key (dropping ended ones from the index); ``end`` deletes
+    some of them. The last two are called from handlers only."""
 
     async def index(self, subject: str, key: str, ttl: int) -> None: ...
 
-    async def keys_of(self, subject: str) -> list[str]: ...
+    async def records_of(self, subject: str) -> list[tuple[str, bytes]]: ...
 
-    async def unindex(self, subject: str, keys: list[str]) -> None: ...
+    async def end(self, subject: str, keys: list[str]) -> None: ...
 
 
 class MemoryStore:
@@ -73,14 +74,19 @@ class MemoryStore:
     async def index(self, subject: str, key: str, ttl: int) -> None:
         self._users.setdefault(subject, set()).add(key)
 
-    async def keys_of(self, subject: str) -> list[str]:
-        keys = self._users.get(subject, set())
-        keys &= self._items.keys()  # ended sessions leave the index as it is read
-        if not keys:
-            self._users.pop(subject, None)
-        return sorted(keys)
+    async def records_of(self, subject: str) -> list[tuple[str, bytes]]:
+        found = []
+        for key in sorted(self._users.get(subject, ())):
+            value = await self.load(key)
+            if value is None:
+                self._users[subject].discard(key)  # ended: leave the index
+            else:
+                found.append((key, value))
+        return found
 
-    async def unindex(self, subject: str, keys: list[str]) -> None:
+    async def end(self, subject: str, keys: list[str]) -> None:
+        for key in keys:
+            await self.delete(key)
         self._users.get(subject, set()).difference_update(keys)
 
     def _purge(self) -> None:

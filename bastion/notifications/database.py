@@ -15,6 +15,7 @@ SQLite no second writer waits for the request's own lock.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +41,9 @@ __all__ = ["MIGRATIONS", "Inbox", "StoredNotification", "metadata"]
 MIGRATIONS = Path(__file__).parent / "migrations"
 _table = notifications
 _decode = msgspec.json.decode
+#: What ``notify`` gives a notification: 32 hex digits. Anything else names none, and is not
+#: sent to the database (PostgreSQL refuses text holding NUL, for one).
+_ID = re.compile(r"[0-9a-f]{32}")
 
 
 #: A time in UTC, written in ISO 8601 with its offset (``date-time`` in the OpenAPI document).
@@ -147,6 +151,8 @@ class Inbox:
         if unread:
             query = query.where(_table.c.read_at.is_(None))
         if before is not None:
+            if not _ID.fullmatch(before):
+                return []
             cursor = select(_table.c.created_at).where(
                 _table.c.id == before, _table.c.notifiable == key
             )
@@ -164,6 +170,8 @@ class Inbox:
 
     async def get(self, notifiable: Any, notification_id: str) -> StoredNotification | None:
         """One of ``notifiable``'s notifications, or None (unknown, or someone else's)."""
+        if not _ID.fullmatch(notification_id):
+            return None
         query = select(_table).where(
             _table.c.id == notification_id, _table.c.notifiable == notifiable_key(notifiable)
         )
@@ -183,6 +191,8 @@ class Inbox:
     async def mark_read(self, notifiable: Any, notification_id: str) -> StoredNotification | None:
         """Mark one notification read (it keeps the time it was first read); None when
         ``notifiable`` has no notification with that id."""
+        if not _ID.fullmatch(notification_id):
+            return None
         key = notifiable_key(notifiable)
         mine = and_(_table.c.id == notification_id, _table.c.notifiable == key)
         async with self._connect() as db:

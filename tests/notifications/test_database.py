@@ -3,6 +3,7 @@ request's transaction, the Inbox API (list, unread count, mark read, mark all re
 and the JSON routes for the current user, as the OpenAPI document describes them."""
 
 import asyncio
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -217,3 +218,16 @@ def test_in_isolated_tests_notifications_are_rolled_back_with_the_rest(tmp_path)
             }
             assert client.post("/notifications/read-all", headers=auth(1)).json() == {"marked": 1}
         assert client.portal.call(plugin_of(app).inbox.list(ADA)) == []
+
+
+def test_ids_that_cannot_be_ours_are_unknown_not_errors(database_url):
+    """PostgreSQL refuses text holding NUL: a path or query carrying one was a 500."""
+    app = build(url=database_url, routes="/notifications")
+    with TestClient(app) as client:
+        client.portal.call(notify(ADA, ArticleCommented("a", "b")))
+        for bad in ("\x00", "a\x00b", "é" * 10, "0" * 31 + "\x00", "DROP TABLE"):
+            path = f"/notifications/{quote(bad, safe='')}/read"
+            assert client.post(path, headers=auth(1)).status_code == 404
+            listed = client.get("/notifications", params={"before": bad}, headers=auth(1))
+            assert listed.status_code == 200 and listed.json()["notifications"] == []
+        assert client.portal.call(plugin_of(app).inbox.get(ADA, "\x00")) is None

@@ -445,9 +445,13 @@ class DatabaseBackend:
         if not doomed:
             return 0
         statement = delete(jobs).where(
-            sql.states_sql(doomed), sql.c.finished_at < bindparam("older")
+            sql.states_sql(doomed),
+            sql.c.finished_at < bindparam("older"),
+            # a job keeps its unique key until unique_until (a cron tick's): keep it too
+            or_(sql.c.unique_holder.is_(None), sql.c.unique_until <= bindparam("now")),
         )
-        return int((await self._execute(statement, {"older": older_than})).rowcount)
+        params = {"older": older_than, "now": time.time()}
+        return int((await self._execute(statement, params)).rowcount)
 
     async def lead(self, name: str, *, holder: str, ttl: float) -> bool:
         now = time.time()

@@ -352,15 +352,24 @@ return 1
 
 #: ARGV: prefix, older_than, limit, states...; returns how many it deleted.
 _PURGE = """
-local older, limit = ARGV[2], tonumber(ARGV[3])
+local older, limit, now = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local n = 0
 for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
-  for i = 4, #ARGV do
+  for i = 5, #ARGV do
     local dk = P .. 'd:' .. q .. ':' .. ARGV[i]
-    local ids = redis.call('ZRANGEBYSCORE', dk, '-inf', '(' .. older, 'LIMIT', 0, limit - n)
-    for _, id in ipairs(ids) do
-      forget(id, dk)
-      n = n + 1
+    local kept = 0  -- jobs still holding their unique key until unique_until: left alone
+    while n < limit do
+      local ids = redis.call('ZRANGEBYSCORE', dk, '-inf', '(' .. older, 'LIMIT', kept, limit - n)
+      if #ids == 0 then break end
+      for _, id in ipairs(ids) do
+        local f = redis.call('HMGET', P .. 'j:' .. id, 'uk', 'uu')
+        if f[1] and f[2] and tonumber(f[2]) > now then
+          kept = kept + 1
+        else
+          forget(id, dk)
+          n = n + 1
+        end
+      end
     end
     if n >= limit then return n end
   end
@@ -782,7 +791,10 @@ class RedisJobsBackend:
         connection = self._connection()
         total = 0
         while True:
-            count = int(await connection.run("purge", _float(older_than), str(_BATCH), *finished))
+            now = _float(time.time())
+            count = int(
+                await connection.run("purge", _float(older_than), str(_BATCH), now, *finished)
+            )
             total += count
             if count < _BATCH:
                 return total

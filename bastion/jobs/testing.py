@@ -24,7 +24,7 @@ from bastion.jobs._inject import Runner
 from bastion.jobs._runtime import Runtime
 from bastion.jobs.job import Job
 from bastion.jobs.memory import MemoryBackend
-from bastion.jobs.record import JobRecord, JobState
+from bastion.jobs.record import JobRecord
 from bastion.jobs.registry import Jobs
 from bastion.jobs.worker import Worker
 
@@ -177,10 +177,7 @@ class JobsTester:
         return sorted({"default", *named, *(job.queue for job in self.backend._jobs.values())})
 
     def _make_due(self, queues: Sequence[str] | None) -> None:
-        now = time.time()
-        for job in self.backend._jobs.values():
-            if job.state is JobState.PENDING and (queues is None or job.queue in queues):
-                job.run_at = min(job.run_at, now)
+        self.backend.make_due(queues, time.time())
 
 
 _MISSING = object()

@@ -53,6 +53,7 @@ __all__ = [
     "test_lead_names_are_independent",
     "test_list_filters_and_orders_newest_first",
     "test_purge_deletes_only_finished_jobs_of_the_states_before_the_time",
+    "test_purge_keeps_a_job_holding_its_unique_key_until_its_window_ends",
     "test_release_returns_jobs_without_counting_the_attempt",
     "test_requeue_runs_a_failed_or_cancelled_job_again",
     "test_requeue_refuses_pending_running_succeeded_or_unknown",
@@ -66,6 +67,7 @@ __all__ = [
     "test_unique_key_held_while_pending_and_running",
     "test_unique_key_in_one_batch",
     "test_wait_is_bounded",
+    "test_wait_returns_when_a_job_enqueued_for_later_falls_due",
     "test_wait_wakes_on_enqueue",
 ]
 
@@ -256,6 +258,20 @@ async def test_wait_wakes_on_enqueue(backend: JobsBackend, peer: JobsBackend) ->
     await backend.enqueue([rec()])
     await asyncio.wait_for(waiter, timeout=3)
     assert time.monotonic() - start < 3
+
+
+async def test_wait_returns_when_a_job_enqueued_for_later_falls_due(backend: JobsBackend) -> None:
+    """A cron tick is queued ahead for its run_at: a waiting worker must not sleep past it
+    (a return before it is due is fine: the worker claims nothing and waits again)."""
+    job = rec(run_at=time.time() + SHORT)
+    await backend.enqueue([job])
+    start = time.monotonic()
+    claimed: list[JobRecord] = []
+    while not claimed and time.monotonic() - start < 5:
+        await asyncio.wait_for(backend.wait(["default"], 5.0), timeout=6)
+        claimed = await backend.claim(["default"], 1, worker="w1", lease=LEASE)
+    assert [c.id for c in claimed] == [job.id]
+    assert time.monotonic() - start < SHORT + 0.5
 
 
 # -- unique keys -------------------------------------------------------------------------
@@ -532,6 +548,29 @@ async def test_purge_deletes_only_finished_jobs_of_the_states_before_the_time(
     assert await state(backend, waiting.id) is JobState.PENDING
     assert await backend.purge(states=[JobState.FAILED], older_than=time.time() + 1) == 1
     assert await state(backend, waiting.id) is JobState.PENDING
+
+
+async def test_purge_keeps_a_job_holding_its_unique_key_until_its_window_ends(
+    backend: JobsBackend,
+) -> None:
+    """A cron tick's key outlives its job (unique_until) so the tick is not stored again: a
+    purge must not free it early."""
+    held, plain = rec(unique_key="tick", unique_until=time.time() + SHORT), rec()
+    await backend.enqueue([held, plain])
+    await backend.claim(["default"], 2, worker="w1", lease=LEASE)
+    await backend.succeed(held.id, worker="w1")
+    await backend.succeed(plain.id, worker="w1")
+
+    assert await backend.purge(states=[JobState.SUCCEEDED], older_than=time.time() + 1) == 1
+    assert await backend.get(plain.id) is None
+    assert await state(backend, held.id) is JobState.SUCCEEDED
+    assert await backend.enqueue([rec(unique_key="tick")]) == [held.id]
+
+    await asyncio.sleep(SHORT + 0.1)
+    assert await backend.purge(states=[JobState.SUCCEEDED], older_than=time.time() + 1) == 1
+    assert await backend.get(held.id) is None
+    again = rec(unique_key="tick")
+    assert await backend.enqueue([again]) == [again.id]
 
 
 # -- leadership --------------------------------------------------------------------------

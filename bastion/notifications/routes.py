@@ -93,13 +93,23 @@ def notifications_router(prefix: str, notifier: Notifier) -> Router:
     return router
 
 
+_STREAM = {
+    "description": "A `notification` event per notification, its data as the list shows it",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
 def _add_stream(router: Router, notifier: Notifier) -> None:
     from bastion.websockets.pubsub.sse import topic_events
 
     pubsub = notifier.pubsub
     assert pubsub is not None
 
-    @router.get("/stream", summary="My notifications as they arrive (Server-Sent Events)")
+    @router.get(
+        "/stream",
+        summary="My notifications as they arrive (Server-Sent Events)",
+        responses={200: _STREAM},
+    )
     async def stream(
         user: CurrentUser,
         last_event_id: Annotated[str | None, Header(max_length=64)] = None,

@@ -62,6 +62,8 @@ def test_an_sse_client_of_the_stream_route_receives_it(tmp_path):
     app = build(pubsub, url=f"sqlite+aiosqlite:///{tmp_path / 's.db'}", routes="/notifications")
     with TestClient(app) as client:
         assert client.get("/notifications/stream").status_code == 401
+        documented = client.get("/openapi.json").json()["paths"]["/notifications/stream"]["get"]
+        assert "text/event-stream" in documented["responses"]["200"]["content"]
         with client.stream("GET", "/notifications/stream", headers=auth(1)) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             lines = response.iter_lines()

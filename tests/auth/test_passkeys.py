@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from webauthn.helpers import bytes_to_base64url
 
 from bastion import App, ConfigurationError, Settings
 from bastion.auth import AuthPlugin, CurrentUser, PasswordHasher, SessionAuth, SessionPlugin
@@ -73,6 +74,12 @@ def sign_in(client: TestClient, authenticator: SoftAuthenticator, **changes: Any
     )
 
 
+def second_factor(client: TestClient, authenticator: SoftAuthenticator, **changes: Any):
+    options = client.post("/auth/passkeys/second-factor/options", json={}).json()
+    answer = {"credential": authenticator.get(options, **changes)}
+    return client.post("/auth/passkeys/second-factor", json=answer)
+
+
 def assert_refusal(response: Any, status: int, reason: str, *words: str) -> dict:
     """A 4xx problem+json with the machine-readable reason and a sentence saying what next."""
     assert response.status_code == status, response.text
@@ -114,6 +121,38 @@ def test_register_then_sign_in_without_a_password(app: App) -> None:
         assert signed_in.json()["email"] == "ada@example.com"
         assert signed_in.json()["passkey"]["last_used_at"] is not None
         assert client.get("/me").json() == {"email": "ada@example.com"}
+
+
+def test_a_passkey_is_the_second_step_after_a_password(app: App) -> None:
+    key, eves = authenticator(), authenticator()
+    with client_for(app) as client:
+        sign_up(client, "eve@example.com")
+        assert add_passkey(client, eves).status_code == 201
+        client.post("/auth/logout")
+        sign_up(client)
+        assert client.post("/auth/passkeys/second-factor/options", json={}).status_code == 401
+        assert add_passkey(client, key).status_code == 201
+        client.post("/auth/logout")
+
+        password = {"email": "ada@example.com", "password": PASSWORD}
+        pending = client.post("/auth/login", json=password)
+        assert pending.status_code == 202 and "passkey" in pending.json()["methods"]
+        assert client.get("/me").status_code == 401  # half logged in: no rights
+        options = client.post("/auth/passkeys/second-factor/options", json={}).json()
+        assert [c["id"] for c in options["allowCredentials"]] == [
+            bytes_to_base64url(key.credential_id)
+        ]
+        # Eve's passkey does not finish Ada's login.
+        answer = {"credential": eves.get(options)}
+        refused = client.post("/auth/passkeys/second-factor", json=answer)
+        assert_refusal(refused, 401, "unknown_credential")
+        done = second_factor(client, key)
+        assert done.status_code == 200, done.text
+        assert done.json()["email"] == "ada@example.com"
+        assert client.get("/me").json() == {"email": "ada@example.com"}
+        # Spent: the pending login is over.
+        client.post("/auth/logout")
+        assert client.post("/auth/passkeys/second-factor/options", json={}).status_code == 401
 
 
 def test_the_next_options_exclude_passkeys_already_registered(app: App) -> None:
@@ -344,7 +383,8 @@ def test_list_rename_and_delete(app: App) -> None:
         assert client.patch(f"/auth/passkeys/{first['id']}", json={"name": "x"}).status_code == 404
         client.post("/auth/logout")
         back = {"email": "ada@example.com", "password": PASSWORD}
-        assert client.post("/auth/login", json=back).status_code == 200
+        assert client.post("/auth/login", json=back).status_code == 202  # a passkey follows
+        assert second_factor(client, laptop).status_code == 200
 
         assert client.delete(f"/auth/passkeys/{second['id']}").status_code == 204
         # With a password the last passkey can go too.

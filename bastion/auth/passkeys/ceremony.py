@@ -46,7 +46,7 @@ from bastion.config import Settings
 from bastion.exceptions import BadRequest, ConfigurationError, HTTPError, Unauthorized
 
 logger = logging.getLogger("bastion.auth.passkeys")
-Purpose = Literal["register", "login"]
+Purpose = Literal["register", "login", "second"]
 Verification = Literal["required", "preferred", "discouraged"]
 SESSION_KEY = "_passkey_challenge"
 _SETTINGS_HINT = (

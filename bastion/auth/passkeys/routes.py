@@ -29,6 +29,7 @@ from bastion.auth.passkeys.ceremony import Challenges, RelyingParty, Verificatio
 from bastion.auth.passkeys.models import Passkey
 from bastion.auth.passkeys.pages import auth_templates
 from bastion.auth.plugin import AuthPlugin
+from bastion.auth.routes import AuthRoutes
 from bastion.auth.sessions.plugin import SessionPlugin
 from bastion.db.model import utc_now
 from bastion.db.plugin import SQLAlchemyPlugin
@@ -72,6 +73,17 @@ class Assertion(msgspec.Struct):
     """The browser's ``PublicKeyCredential`` from ``navigator.credentials.get``."""
 
     credential: dict[str, Any]
+
+
+class SecondFactorOptions(msgspec.Struct):
+    """``pending``: the token of the login's 202, for clients without the session."""
+
+    pending: str | None = None
+
+
+class SecondFactorAssertion(msgspec.Struct):
+    credential: dict[str, Any]
+    pending: str | None = None
 
 
 class Rename(msgspec.Struct):
@@ -125,6 +137,7 @@ class PasskeyRoutes:
         challenge_lifetime: datetime.timedelta = datetime.timedelta(minutes=5),
         throttle: str | None = "10/minute",
         other_logins: OtherLogins | None = None,
+        second_factor: bool = True,
         templates: Templates | None = None,
     ) -> None:
         self.prefix = prefix.rstrip("/")
@@ -140,6 +153,10 @@ class PasskeyRoutes:
         #: ``async (user, db) -> bool``: whether the user has another way in besides a
         #: password (a social login); the last passkey of a user with none stays.
         self.other_logins = other_logins
+        #: With ``AuthRoutes`` in the app, a user with a passkey proves it after the
+        #: password (the login's second step), at ``{prefix}/second-factor``.
+        self.second_factor = second_factor
+        self.auth: AuthRoutes | None = None
         self.templates = templates
         self.challenge_header = 'Cookie realm="session"'
 
@@ -161,6 +178,10 @@ class PasskeyRoutes:
         if self.page is not None:
             self.pages.check("auth/passkeys.html")
         self.script = SCRIPT.read_bytes()
+        routes = next((p for p in plugins if isinstance(p, AuthRoutes)), None)
+        if self.second_factor and routes is not None and routes.sessions:
+            self.auth = routes
+            routes.second_step.factors.append(_Factor())
         app.include(self.router())
         if self.page is not None:
             app.get(self.page, include_in_schema=False, name="passkeys_page")(self._page_handler())
@@ -253,36 +274,12 @@ class PasskeyRoutes:
         async def passkey_login(body: Assertion, request: Request, db: AsyncSession) -> SignedIn:
             """Sign in: verify the assertion and log the session in as the passkey's user."""
             challenge, _ = await challenges.take(request.session, db, "login", None)
-            raw_id = ceremony.credential_id(body.credential)
-            passkey = await db.scalar(select(Passkey).where(Passkey.credential_id == raw_id))
-            user = await self._user(db, passkey.user_id) if passkey is not None else None
-            if passkey is None or user is None:
-                raise self._unknown()
-            verified = ceremony.verify_authentication(
-                party,
-                body.credential,
-                challenge,
-                public_key=passkey.public_key,
-                require_uv=require_uv,
-                challenge_header=self.challenge_header,
-            )
-            if _user_handle_of(body.credential) not in (None, passkey.user_handle):
-                raise self._unknown()
-            counted = verified.new_sign_count
-            if (counted or passkey.sign_count) and counted <= passkey.sign_count:
-                raise refusal(
-                    Unauthorized,
-                    "sign_count",
-                    f"This passkey's signature counter went back ({counted}, after "
-                    f"{passkey.sign_count}): it may have been copied, so it is refused. Sign "
-                    "in another way and remove this passkey from your account",
-                    **{"www-authenticate": self.challenge_header},
-                )
-            passkey.sign_count = counted
-            passkey.backed_up = verified.credential_backed_up
-            passkey.last_used_at = utc_now()
+            passkey, user = await self._verified(db, body.credential, challenge, require_uv)
             login(request, user)
             return SignedIn(user.id, user.email, user.username, info(passkey))
+
+        if self.auth is not None:
+            self._second_factor_routes(router, self.auth)
 
         @router.get("", responses={401: "Not signed in"})
         async def passkey_list(user: CurrentUser, db: AsyncSession) -> list[PasskeyInfo]:
@@ -330,6 +327,49 @@ class PasskeyRoutes:
 
         return router
 
+    def _second_factor_routes(self, router: Router, auth: AuthRoutes) -> None:
+        """The login's second step with a passkey of the user whose password was proven."""
+        challenges, step = self.challenges, auth.second_step
+        require_uv = self.user_verification == "required"
+
+        @router.post(
+            "/second-factor/options",
+            status_code=200,
+            responses={401: "No sign-in is waiting for a second factor"},
+        )
+        async def passkey_second_factor_options(
+            body: SecondFactorOptions, request: Request, db: AsyncSession
+        ) -> dict[str, Any]:
+            """Options for ``navigator.credentials.get`` listing the pending user's passkeys."""
+            user = await step.pending_user(request, db, self.user_model, body.pending)
+            subject = str(user.id)
+            owned = await db.scalars(
+                select(Passkey.credential_id).where(Passkey.user_id == subject)
+            )
+            challenge = await challenges.issue(request.session, db, "second", subject)
+            return ceremony.authentication_options(
+                self.party,
+                challenge,
+                allow=list(owned),
+                user_verification=self.user_verification,
+                timeout=self.timeout,
+            )
+
+        @router.post(
+            "/second-factor",
+            status_code=200,
+            responses={400: "No usable challenge", 401: "Passkey refused"},
+        )
+        async def passkey_second_factor(
+            body: SecondFactorAssertion, request: Request, db: AsyncSession
+        ) -> Any:
+            """Finish the pending login with one of the user's passkeys; answers as login."""
+            user = await step.pending_user(request, db, self.user_model, body.pending)
+            subject = str(user.id)
+            challenge, _ = await challenges.take(request.session, db, "second", subject)
+            await self._verified(db, body.credential, challenge, require_uv, subject)
+            return auth.complete_login(request, user)
+
     def _page_handler(self) -> Callable[..., Awaitable[HTMLResponse]]:
         pages, api = self.pages, self.prefix
 
@@ -340,6 +380,49 @@ class PasskeyRoutes:
             return pages.render(request, "auth/passkeys.html", context)
 
         return passkeys_page
+
+    async def _verified(
+        self,
+        db: AsyncSession,
+        credential: dict[str, Any],
+        challenge: bytes,
+        require_uv: bool,
+        subject: str | None = None,
+    ) -> tuple[Passkey, Any]:
+        """The passkey that signed ``challenge`` (one of ``subject``'s, if given) and its
+        active user, its counter and last use updated; else a 4xx saying what next."""
+        raw_id = ceremony.credential_id(credential)
+        query = select(Passkey).where(Passkey.credential_id == raw_id)
+        if subject is not None:
+            query = query.where(Passkey.user_id == subject)
+        passkey = await db.scalar(query)
+        user = await self._user(db, passkey.user_id) if passkey is not None else None
+        if passkey is None or user is None:
+            raise self._unknown()
+        verified = ceremony.verify_authentication(
+            self.party,
+            credential,
+            challenge,
+            public_key=passkey.public_key,
+            require_uv=require_uv,
+            challenge_header=self.challenge_header,
+        )
+        if _user_handle_of(credential) not in (None, passkey.user_handle):
+            raise self._unknown()
+        counted = verified.new_sign_count
+        if (counted or passkey.sign_count) and counted <= passkey.sign_count:
+            raise refusal(
+                Unauthorized,
+                "sign_count",
+                f"This passkey's signature counter went back ({counted}, after "
+                f"{passkey.sign_count}): it may have been copied, so it is refused. Sign "
+                "in another way and remove this passkey from your account",
+                **{"www-authenticate": self.challenge_header},
+            )
+        passkey.sign_count = counted
+        passkey.backed_up = verified.credential_backed_up
+        passkey.last_used_at = utc_now()
+        return passkey, user
 
     async def _user(self, db: AsyncSession, subject: str) -> Any | None:
         """The active user the subject names, None otherwise."""
@@ -364,6 +447,16 @@ class PasskeyRoutes:
             "way and add it to your account's passkeys",
             **{"www-authenticate": self.challenge_header},
         )
+
+
+class _Factor:
+    """The passkey as a second factor of ``AuthRoutes``' login: enrolled once the user has
+    registered one."""
+
+    name = "passkey"
+
+    async def enrolled(self, user: Any, db: AsyncSession) -> bool:
+        return await Passkey.exists(db, Passkey.user_id == str(user.id))
 
 
 def info(passkey: Passkey) -> PasskeyInfo:

@@ -1,7 +1,8 @@
 // Passkeys for Bastion's PasskeyRoutes: the JSON options from the server become the
 // ArrayBuffers navigator.credentials wants, and the credential it returns goes back as JSON
 // with its binary fields in base64url. No dependencies, no build step.
-// window.BastionPasskeys = {register, signIn, list, rename, remove, toBase64url, fromBase64url}
+// window.BastionPasskeys = {register, signIn, secondFactor, list, rename, remove,
+//                           toBase64url, fromBase64url}
 (function () {
   "use strict";
 
@@ -97,9 +98,16 @@
     return call("POST", "/register", { credential: json, name: name || null });
   }
 
-  // Password-less sign-in with a passkey the browser holds for this site.
-  async function signIn() {
-    var options = await call("POST", "/login/options");
+  // Password-less sign-in with a passkey the browser holds for this site; or, with
+  // secondFactor (the login answered 202), the second step after the password.
+  async function signIn() { return assert("/login", {}); }
+
+  async function secondFactor(pending) {
+    return assert("/second-factor", { pending: pending || null });
+  }
+
+  async function assert(path, extra) {
+    var options = await call("POST", path + "/options", path === "/login" ? undefined : extra);
     var credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
     var response = credential.response;
     var json = common(credential);
@@ -109,12 +117,13 @@
       signature: toBase64url(response.signature),
       userHandle: response.userHandle ? toBase64url(response.userHandle) : null,
     };
-    return call("POST", "/login", { credential: json });
+    return call("POST", path, Object.assign({ credential: json }, extra));
   }
 
   var api = {
     register: register,
     signIn: signIn,
+    secondFactor: secondFactor,
     list: function () { return call("GET", ""); },
     rename: function (id, name) { return call("PATCH", "/" + id, { name: name }); },
     remove: function (id) { return call("DELETE", "/" + id); },

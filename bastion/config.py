@@ -82,6 +82,10 @@ class Settings(msgspec.Struct, kw_only=True):
     mail_url: str | None = None
     #: The From address of mail that names none (``MailPlugin``).
     mail_from: str | None = None
+    #: For ``SocialRoutes``: sign-in providers by name, each {"client_id", "client_secret"}
+    #: (plus "issuer" for OpenID Connect providers other than github and google); JSON in
+    #: BASTION_SOCIAL_CREDENTIALS.
+    social_credentials: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
     #: For ``PasskeyRoutes``: the WebAuthn relying party id, the site's domain (example.com).
     webauthn_rp_id: str | None = None
     #: For ``PasskeyRoutes``: the origins pages call WebAuthn from (https://example.com).

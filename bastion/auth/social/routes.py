@@ -29,6 +29,7 @@ from bastion.auth.backends.session import SESSION_KEY
 from bastion.auth.guards import CurrentUser
 from bastion.auth.identity import Identity
 from bastion.auth.login import login
+from bastion.auth.plugin import AuthPlugin
 from bastion.auth.sessions.plugin import SessionPlugin
 from bastion.auth.social.models import ReadyUsers, SocialAccount, SocialUsers, new_secret
 from bastion.auth.social.providers import (
@@ -110,7 +111,12 @@ class SocialRoutes:
                 "SocialRoutes keeps each sign-in's state, nonce and PKCE verifier in the "
                 "session: add SessionPlugin() to App(plugins=[...])"
             )
-        configured = getattr(app.settings, "social_credentials", None) or {}
+        if not any(isinstance(p, AuthPlugin) for p in plugins):
+            raise ConfigurationError(
+                "SocialRoutes links accounts to the signed-in user: add "
+                "AuthPlugin(SessionAuth(), load_user=...) to App(plugins=[...])"
+            )
+        configured = app.settings.social_credentials
         for name, options in configured.items():
             self.providers.setdefault(name, provider_from_settings(name, options))
         if not self.providers:

@@ -19,6 +19,7 @@ times never sends the mail again.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 import uuid
@@ -261,27 +262,31 @@ def _current_session() -> Any:
 # -- notify(): the app's notifier, wherever the code runs ------------------------------------
 
 _current: ContextVar[Notifier | None] = ContextVar("bastion.notifications", default=None)
-#: Notifiers of the apps running in this process, most recently started last.
-running: list[Notifier] = []
+#: Notifiers of the apps running in this process, with the event loop each runs on.
+running: list[tuple[Notifier, asyncio.AbstractEventLoop]] = []
 
 
 def current_notifier() -> Notifier:
     """The notifier of the app handling this request (or whose lifespan this code runs in:
-    a worker, a script in ``async with app.lifespan()``), else of the one app running."""
+    a worker, a script in ``async with app.lifespan()``), else of the one app running on
+    this event loop (tasks started before the app's notifications, such as an in-process
+    jobs worker). Another loop's app is never used: its engines belong to that loop."""
     notifier = _current.get()
     if notifier is not None:
         return notifier
-    if len(running) == 1:
-        return running[0]
-    if not running:
+    loop = asyncio.get_running_loop()
+    here = [notifier for notifier, its_loop in running if its_loop is loop]
+    if len(here) == 1:
+        return here[0]
+    if not here:
         raise ConfigurationError(
             "notify() found no running app with notifications: add NotificationsPlugin() to "
             "App(plugins=[...]) and run the app (a server, `with TestClient(app)`, or "
-            "`async with app.lifespan()`)"
+            "`async with app.lifespan()`), or call plugin.notify(...) on the app's plugin"
         )
     raise ConfigurationError(
         "notify() is called outside any app while several apps with NotificationsPlugin run "
-        "in this process: call that app's plugin.notify(...) instead"
+        "on this event loop: call that app's plugin.notify(...) instead"
     )
 
 

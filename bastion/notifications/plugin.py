@@ -12,6 +12,7 @@ whose battery is missing is an error naming it when a notification chooses it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -145,11 +146,12 @@ class NotificationsPlugin:
     async def _lifespan(self, app: App[Any]) -> AsyncIterator[None]:
         notifier = self.notifier
         token = _notifier._current.set(notifier)  # workers and scripts run in this context
-        _notifier.running.append(notifier)
+        entry = (notifier, asyncio.get_running_loop())
+        _notifier.running.append(entry)
         try:
             yield
         finally:
-            _notifier.running.remove(notifier)
+            _notifier.running.remove(entry)
             with contextlib.suppress(ValueError):  # left in another context
                 _notifier._current.reset(token)
             client, self._client = self._client, None

@@ -145,5 +145,38 @@ def test_in_a_request_notify_uses_that_apps_channels_even_with_two_apps_running(
         assert two.post("/ping").status_code == 204
         assert one.post("/ping").status_code == 204
         assert heard == ["two:1", "one:1"]
-        with pytest.raises(ConfigurationError, match="several apps"):
-            one.portal.call(notify(User(1), ArticleCommented("a", "b", ("broadcast",))))
+        # Outside any request, on the first app's loop: the app running on that loop.
+        one.portal.call(notify(User(1), ArticleCommented("a", "b", ("broadcast",))))
+        assert heard == ["two:1", "one:1", "one:1"]
+
+
+async def test_outside_any_app_notify_uses_the_one_app_on_this_event_loop():
+    """A task that began before the app's notifications (an in-process jobs worker) has no
+    app in its context: the app running on its loop is used; never another loop's, whose
+    engines would fail here, and never a guess between two."""
+    import asyncio
+    import contextvars
+
+    def make() -> tuple[App, PubSubPlugin]:
+        pubsub = PubSubPlugin()
+        return App(
+            settings=Settings(profile="test"), plugins=[pubsub, NotificationsPlugin()]
+        ), pubsub
+
+    def outside_any_app(coroutine):
+        return asyncio.create_task(coroutine, context=contextvars.Context())
+
+    (elsewhere, _), (first, first_pubsub), (second, _) = make(), make(), make()
+    with TestClient(elsewhere):  # running, on another loop
+        with pytest.raises(ConfigurationError, match="no running app"):
+            await outside_any_app(notify(User(1), ArticleCommented("a", "b", ("broadcast",))))
+        heard: list[Message] = []
+        async with first.lifespan():
+            await first_pubsub.pubsub.subscribe("user:1", heard.append)
+            await outside_any_app(notify(User(1), ArticleCommented("a", "b", ("broadcast",))))
+            assert len(heard) == 1
+            async with second.lifespan():
+                with pytest.raises(ConfigurationError, match="several apps"):
+                    await outside_any_app(
+                        notify(User(1), ArticleCommented("a", "b", ("broadcast",)))
+                    )

@@ -307,3 +307,49 @@ def test_an_unknown_provider_and_a_foreign_next_are_refused(client: TestClient) 
         answer = client.get(authorize(client, next=foreign))
         assert answer.headers["location"] == "/"  # never an open redirect
         client.post("/auth/logout")
+
+
+def test_a_user_with_two_factor_on_must_still_prove_it_after_the_provider(
+    issuer: str, tmp_path: Path
+) -> None:
+    """A provider proves who the user is, as a password does: the TOTP the user turned on
+    must follow it, or a linked provider account would skip the second factor."""
+    import pyotp
+
+    from bastion.auth.two_factor_routes import TwoFactorRoutes
+
+    providers = {"acme": OIDCProvider(issuer=issuer, client_id="acme", client_secret=SECRET)}
+    app, _ = app_with_database(
+        f"sqlite+aiosqlite:///{tmp_path}/social-2fa.db",
+        lambda database: [
+            SessionPlugin(),
+            AuthPlugin(SessionAuth(), load_user=load_user),
+            AuthRoutes(throttle=None),
+            TwoFactorRoutes(throttle=None),
+            SocialRoutes(providers=providers),
+        ],
+    )
+
+    @app.get("/me")
+    async def me(user: CurrentUser) -> dict[str, str]:
+        return {"email": user.email}
+
+    with TestClient(app, follow_redirects=False) as client:
+        password = "correct horse battery"
+        new = {"email": "bob@example.com", "username": "bob", "password": password}
+        assert client.post("/auth/register", json=new).status_code == 201
+        secret = client.post("/auth/two-factor/enable", json={"password": password}).json()
+        confirmed = client.post(
+            "/auth/two-factor/confirm", json={"code": pyotp.TOTP(secret["secret"]).now()}
+        )
+        assert confirmed.status_code == 201, confirmed.text
+        client.post("/auth/logout")
+
+        answer = client.get(authorize(client, account="bob"))
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/#second_factor=totp%2Crecovery_code"
+        assert client.get("/me").status_code == 401  # half signed in: no rights yet
+        code = confirmed.json()["recovery_codes"][0]
+        done = client.post("/auth/two-factor/challenge", json={"recovery_code": code})
+        assert done.status_code == 200, done.text
+        assert client.get("/me").json() == {"email": "bob@example.com"}

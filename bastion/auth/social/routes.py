@@ -29,7 +29,9 @@ from bastion.auth.backends.session import SESSION_KEY
 from bastion.auth.guards import CurrentUser
 from bastion.auth.identity import Identity
 from bastion.auth.login import login
+from bastion.auth.pages import AccountPages
 from bastion.auth.plugin import AuthPlugin
+from bastion.auth.routes import AuthRoutes
 from bastion.auth.sessions.plugin import SessionPlugin
 from bastion.auth.social.models import ReadyUsers, SocialAccount, SocialUsers, new_secret
 from bastion.auth.social.providers import (
@@ -87,6 +89,7 @@ class SocialRoutes:
         base_url: str | None = None,
         max_age: timedelta = timedelta(minutes=10),
         templates: AppTemplates = None,
+        second_factor_url: str | None = None,
     ) -> None:
         if not sessions and tokens is None:
             raise ConfigurationError(
@@ -97,6 +100,10 @@ class SocialRoutes:
         self.prefix, self.register, self.sessions, self.tokens = prefix, register, sessions, tokens
         self.users = users
         self.redirect_to = _local_path(redirect_to) or "/"
+        #: Where a user with a second factor (TOTP, passkey) goes to prove it after the
+        #: provider; default: ``AccountPages``' two-factor page when installed, else
+        #: ``redirect_to`` with ``#second_factor=<methods>`` for a client-side form.
+        self.second_factor_url = second_factor_url
         #: ``https://app.example.com``: the callback URLs' origin behind a proxy that hides it.
         self.base_url = base_url.rstrip("/") if base_url else None
         self.max_age = max_age.total_seconds()
@@ -131,6 +138,13 @@ class SocialRoutes:
                 )
             provider.name = name
         self._users: SocialUsers = self.users if self.users is not None else ReadyUsers()
+        # A provider proves who the user is, as a password does: a second factor the user
+        # turned on must follow it too, or a linked provider would skip it.
+        self._auth_routes = next((p for p in plugins if isinstance(p, AuthRoutes)), None)
+        if self.second_factor_url is None:
+            pages = next((p for p in plugins if isinstance(p, AccountPages)), None)
+            if pages is not None:
+                self.second_factor_url = pages.prefix + "/two-factor"
         self.templates = auth_templates(self.app_templates, forms=False)
         self.templates.check("auth/social_error.html")
         app.include(self.router())
@@ -175,6 +189,15 @@ class SocialRoutes:
                 return self._refusal(request, chosen.name, refusal)
             subject = str(user.id)
             target = flow.get("next") or self.redirect_to
+            if flow.get("link") is None and self._auth_routes is not None:
+                step = self._auth_routes.second_step
+                methods = await step.methods(request, user, db)
+                if methods:
+                    step.begin(request, user, methods)  # the session now holds only that
+                    if self.second_factor_url is not None:
+                        return RedirectResponse(self.second_factor_url, 303)
+                    fragment = urlencode({"second_factor": ",".join(methods)})
+                    return RedirectResponse(f"{target}#{fragment}", 303)
             if flow.get("link") is None and self.sessions:
                 login(request, user)
             if flow.get("link") is None and self.tokens is not None:

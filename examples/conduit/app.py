@@ -7,6 +7,8 @@
 The database is SQLite in ``./conduit.db`` (the current directory) unless a URL is set:
 ``BASTION_DATABASE_URL`` (or ``.env`` / ``bastion.toml``), else ``DATABASE_URL``; plain
 ``postgres://`` URLs are given the asyncpg driver (all three done by ``SQLAlchemyPlugin``).
+Tags and article lists are cached in memory unless ``BASTION_CACHE_URL`` (or the ``cache_url``
+setting) names another backend, e.g. ``redis://localhost:6379/0`` (see ``caching.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bastion import App, Settings
+from bastion import App, Plugin, Settings
 from bastion.auth import PasswordHasher
+from bastion.cache import CachePlugin
 from bastion.db import SQLAlchemyPlugin
 from bastion.middleware.cors import CORS
 from bastion.notifications import NotificationsPlugin
@@ -31,24 +34,40 @@ from .seed import seed
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class ConduitSettings(Settings, kw_only=True):
+    """Bastion's settings, plus the cache's backend (``BASTION_CACHE_URL``, ``.env``,
+    ``bastion.toml``); None: memory, one cache per process."""
+
+    cache_url: str | None = None
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     database_url: str | None = None,
+    cache_url: str | None = None,
     hasher: PasswordHasher | None = None,
 ) -> App[Any]:
-    """A Conduit app; tests pass their own database and a cheaper password hasher."""
-    settings = settings or Settings.load(app_name="conduit")
+    """A Conduit app; tests pass their own database, cache and a cheaper password hasher."""
+    settings = settings or ConduitSettings.load(app_name="conduit")
     database = SQLAlchemyPlugin(
         database_url, metadata=ConduitModel.metadata, seed=seed, migrations=MIGRATIONS
     )
     credentials = Credentials(settings, hasher)
     # A comment on your article notifies you: stored, and pushed on your topic user:<id>.
-    notifications = [PubSubPlugin(), NotificationsPlugin()]
+    notifications: list[Plugin] = [PubSubPlugin(), NotificationsPlugin()]
+    # GET /api/tags and anonymous article lists, invalidated by the writes that change them.
+    cache = CachePlugin(cache_url)  # after the database: BASTION_CACHE_URL=database works
     app: App[Any] = App(
         settings=settings,
         # Security headers (HSTS outside dev); no CSRF: tokens travel in a header, never a cookie.
-        plugins=[database, credentials.plugin(), SecurityPlugin(csrf=False), *notifications],
+        plugins=[
+            database,
+            cache,
+            credentials.plugin(),
+            SecurityPlugin(csrf=False),
+            *notifications,
+        ],
         # Any RealWorld frontend, from any origin: tokens travel in a header, never a cookie.
         middleware=[CORS(allow_origins=["*"], allow_headers=["authorization"])],
         exception_handlers=dict(EXCEPTION_HANDLERS),

@@ -1,6 +1,6 @@
 """Conduit's tests run on SQLite and on a real PostgreSQL, each migrated once per session by
 the real `bastion db upgrade`; every test then runs inside a transaction rolled back at its
-end, so tests start from empty tables and cannot see each other."""
+end, and with an empty cache, so tests start from empty tables and cannot see each other."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 
 from bastion import Settings
 from bastion.auth import PasswordHasher
+from bastion.cache import Cache, CachePlugin
 from bastion.db import SQLAlchemyPlugin
 from bastion.db.testing import isolated_sync
 from bastion.testing import TestClient
@@ -77,10 +78,18 @@ def conduit(conduit_url: str) -> Iterator[tuple[TestClient, SQLAlchemyPlugin]]:
         yield client, database
 
 
+def app_cache(client: TestClient) -> Cache:
+    """The app's default cache, where its cached answers live."""
+    return next(p for p in client.app.plugins if isinstance(p, CachePlugin)).caches.default
+
+
 @pytest.fixture
 def client(conduit: tuple[TestClient, SQLAlchemyPlugin]) -> Iterator[TestClient]:
     test_client, database = conduit
     test_client.headers.pop("authorization", None)
+    # Rolling the tables back does not reach the cache: answers a test stored would be
+    # served to the next one (the invalidations of its writes ran at their commits).
+    test_client.portal.call(app_cache(test_client).clear())
     with isolated_sync(test_client, database):
         yield test_client
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 from msgspec import UNSET
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, CursorResult, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion import Query, Router
+from bastion.cache import Cache
 
 from .. import views
 from ..auth import MaybeViewer, Viewer
+from ..caching import ARTICLES, TAGS, cached, invalidate
 from ..errors import BODY_ERRORS, documented, forbidden, not_found
 from ..models import Article, ArticleTag, Favorite, Follow, Tag, User, utcnow
 from ..schemas import ArticleList, ArticleResponse, NewArticleRequest, UpdateArticleRequest
@@ -25,7 +27,7 @@ Limit = Annotated[int, Query(ge=0, le=1000, description="Articles per page")]
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Articles to skip")]
 
 
-@router.get("/", responses=documented(400, 401, 422))
+@router.get("/", responses=documented(400, 401, 422), middleware=[cached(ARTICLES)])
 async def list_articles(
     db: AsyncSession,
     viewer: MaybeViewer,
@@ -59,7 +61,9 @@ async def feed(
 
 
 @router.post("/", status_code=201, responses=documented(*BODY_ERRORS, 401))
-async def create(body: NewArticleRequest, db: AsyncSession, viewer: Viewer) -> ArticleResponse:
+async def create(
+    body: NewArticleRequest, db: AsyncSession, viewer: Viewer, cache: Cache
+) -> ArticleResponse:
     new = body.article
     article = Article(
         slug=await unique_slug(db, new.title),
@@ -71,6 +75,7 @@ async def create(body: NewArticleRequest, db: AsyncSession, viewer: Viewer) -> A
     db.add(article)
     await db.flush()
     await set_tags(db, article, new.tag_list or [])
+    invalidate(db, cache, ARTICLES, TAGS)
     return await views.article(db, viewer, article.id)
 
 
@@ -82,7 +87,7 @@ async def show(slug: str, db: AsyncSession, viewer: MaybeViewer) -> ArticleRespo
 
 @router.put("/{slug}", responses=documented(*BODY_ERRORS, 401, 403, 404))
 async def update(
-    slug: str, body: UpdateArticleRequest, db: AsyncSession, viewer: Viewer
+    slug: str, body: UpdateArticleRequest, db: AsyncSession, viewer: Viewer, cache: Cache
 ) -> ArticleResponse:
     """Only the author may; the fields sent change, and a new title gives a new slug."""
     article = await find(db, slug, owner=viewer)
@@ -96,20 +101,23 @@ async def update(
         article.body = changes.body
     if changes.tag_list is not UNSET:
         await set_tags(db, article, changes.tag_list)
+        invalidate(db, cache, TAGS)
     article.updated_at = utcnow()
     await db.flush()
+    invalidate(db, cache, ARTICLES)
     return await views.article(db, viewer, article.id)
 
 
 @router.delete("/{slug}", responses=documented(400, 401, 403, 404, 422))
-async def remove(slug: str, db: AsyncSession, viewer: Viewer) -> None:
+async def remove(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) -> None:
     """204; its comments, tags and favourites go with it."""
     article = await find(db, slug, owner=viewer)
     await db.delete(article)
+    invalidate(db, cache, ARTICLES, TAGS)
 
 
 @router.post("/{slug}/favorite", status_code=200, responses=documented(400, 401, 404, 422))
-async def favorite(slug: str, db: AsyncSession, viewer: Viewer) -> ArticleResponse:
+async def favorite(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) -> ArticleResponse:
     """Idempotent: favouriting twice counts once."""
     article = await find(db, slug)
     if not await Favorite.exists(
@@ -117,15 +125,18 @@ async def favorite(slug: str, db: AsyncSession, viewer: Viewer) -> ArticleRespon
     ):
         db.add(Favorite(user_id=viewer.id, article_id=article.id))
         await db.flush()
+        invalidate(db, cache, ARTICLES)  # its favoritesCount
     return await views.article(db, viewer, article.id)
 
 
 @router.delete("/{slug}/favorite", status_code=200, responses=documented(400, 401, 404, 422))
-async def unfavorite(slug: str, db: AsyncSession, viewer: Viewer) -> ArticleResponse:
+async def unfavorite(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) -> ArticleResponse:
     article = await find(db, slug)
-    await db.execute(
+    removed = await db.execute(
         delete(Favorite).where(Favorite.user_id == viewer.id, Favorite.article_id == article.id)
     )
+    if cast("CursorResult[Any]", removed).rowcount:
+        invalidate(db, cache, ARTICLES)
     return await views.article(db, viewer, article.id)
 
 

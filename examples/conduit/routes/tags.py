@@ -7,13 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion import Router
 
+from ..caching import TAGS, cached
 from ..models import ArticleTag, Tag
 from ..schemas import TagList
 
 router = Router(tags=["tags"])
 
 
-@router.get("/tags")
+@router.get("/tags", middleware=[cached(TAGS)])
 async def tags(db: AsyncSession) -> TagList:
     """Tags that at least one article carries (a tag whose articles were all deleted is gone)."""
     uses = func.count(ArticleTag.article_id)

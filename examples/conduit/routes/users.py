@@ -7,9 +7,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion import Router
+from bastion.cache import Cache
 
 from .. import views
 from ..auth import Credentials, Viewer
+from ..caching import ARTICLES, invalidate
 from ..errors import BODY_ERRORS, ApiError, documented, taken
 from ..models import User
 from ..schemas import LoginRequest, NewUserRequest, UpdateUserRequest, UserResponse
@@ -46,7 +48,11 @@ async def current(viewer: Viewer, credentials: Credentials) -> UserResponse:
 
 @router.put("/user", responses=documented(*BODY_ERRORS, 401, 409))
 async def update(
-    body: UpdateUserRequest, viewer: Viewer, db: AsyncSession, credentials: Credentials
+    body: UpdateUserRequest,
+    viewer: Viewer,
+    db: AsyncSession,
+    credentials: Credentials,
+    cache: Cache,
 ) -> UserResponse:
     """A partial update: fields left out stay as they are; ``bio`` and ``image`` may be null."""
     changes = body.user
@@ -67,6 +73,8 @@ async def update(
         viewer.bio = changes.bio
     if changes.image is not UNSET:
         viewer.image = changes.image
+    if username is not None or changes.bio is not UNSET or changes.image is not UNSET:
+        invalidate(db, cache, ARTICLES)  # lists show authors' username, bio and image
     await db.flush()
     return views.user_out(viewer, credentials.token_for(viewer))
 

@@ -4,8 +4,9 @@
 Failures are counted by e-mail address (a SHA-256 of it, in ``auth_login_failures``), not
 by account, so an address without an account locks exactly like one with: the refusal (a
 429 with ``Retry-After``), its body and its argon2 work are the same, and nobody learns
-which addresses have accounts. The owner of a real account is told by mail (with
-``MailPlugin``; or ``notify=`` your own delivery), after the answer has gone.
+which addresses have accounts. The owner of a real account is told after the answer has
+gone: a notification with ``NotificationsPlugin`` in the app (their inbox, and mail with
+``MailPlugin``), else a mail with ``MailPlugin``, or ``notify=`` your own delivery.
 
 The login throttle (``AuthRoutes(throttle=...)``) slows one client; the lockout protects
 one account from many clients (a botnet guessing one password each).
@@ -16,6 +17,7 @@ one account from many clients (a botnet guessing one password each).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime
 import hashlib
 import logging
@@ -36,6 +38,7 @@ from bastion.exceptions import ConfigurationError, TooManyRequests
 
 if TYPE_CHECKING:
     from bastion.app import App
+    from bastion.mail.message import Message
 
 logger = logging.getLogger("bastion.auth")
 
@@ -62,6 +65,8 @@ class LockoutNotice:
     email: str
     locked_until: datetime.datetime
     failures: int
+    #: The account's id (who a notification is for).
+    user_id: Any = None
 
 
 Notify = Callable[[LockoutNotice], Awaitable[Any] | None]
@@ -107,7 +112,7 @@ class Lockout:
                 "(table auth_login_failures)"
             )
         if self.notify is None:
-            self.notify = _mailed_notices(app.plugins) or _logged_notice
+            self.notify = _notified(app.plugins) or _mailed_notices(app.plugins) or _logged_notice
         routes = sys.modules.get("bastion.auth.routes")
         for plugin in app.plugins:
             if routes is not None and isinstance(plugin, routes.AuthRoutes):
@@ -138,7 +143,8 @@ class Lockout:
             and user is not None
             and isinstance(getattr(user, "email", None), str)
         ):
-            self._send(LockoutNotice(user.email, notice, self.max_failures))
+            owner = LockoutNotice(user.email, notice, self.max_failures, getattr(user, "id", None))
+            self._send(owner)
 
     async def succeeded(self, email: str, db: AsyncSession) -> None:
         """A right password: forget the failures (with the log-in's transaction ``db``)."""
@@ -189,7 +195,8 @@ class Lockout:
             except Exception:
                 logger.exception("Lockout: could not notify %s", notice.email)
 
-        task = asyncio.get_running_loop().create_task(deliver())
+        # A context of its own: not the request's, whose database session is gone by then.
+        task = asyncio.get_running_loop().create_task(deliver(), context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -203,25 +210,42 @@ def _logged_notice(notice: LockoutNotice) -> None:
     )
 
 
+def _notified(plugins: list[Any]) -> Notify | None:
+    """A notification to the account's owner, when the app has ``NotificationsPlugin``."""
+    module = sys.modules.get("bastion.notifications.plugin")
+    kind = module.NotificationsPlugin if module is not None else None
+    plugin = next((p for p in plugins if kind and isinstance(p, kind)), None)
+    if plugin is None:
+        return None
+    from bastion.auth.lockout_notification import notifier
+
+    return notifier(plugin)  # type: ignore[no-any-return]
+
+
 def _mailed_notices(plugins: list[Any]) -> Notify | None:
     """A mail to the account's owner, when the app has ``MailPlugin``."""
     module = sys.modules.get("bastion.mail.plugin")
     mail = next((p for p in plugins if module and isinstance(p, module.MailPlugin)), None)
     if mail is None:
         return None
-    from bastion.mail.message import Message
 
     def send(notice: LockoutNotice) -> Awaitable[str]:
-        until = notice.locked_until.strftime("%Y-%m-%d %H:%M UTC")
-        text = (
-            f"Someone failed to log in to your account {notice.failures} times in a row, so "
-            f"log-ins are paused until {until}.\n\nIf it was you, wait, or reset your password. "
-            "If it was not, your password held; consider changing it to a longer one."
-        )
-        message = Message(to=notice.email, subject="Your account is locked for a while", text=text)
-        return mail.mailer.send(message)  # type: ignore[no-any-return]
+        return mail.mailer.send(lockout_mail(notice))  # type: ignore[no-any-return]
 
     return send
+
+
+def lockout_mail(notice: LockoutNotice) -> Message:
+    """The mail telling the owner of the lock (a ``bastion.mail.Message``)."""
+    from bastion.mail.message import Message
+
+    until = notice.locked_until.strftime("%Y-%m-%d %H:%M UTC")
+    text = (
+        f"Someone failed to log in to your account {notice.failures} times in a row, so "
+        f"log-ins are paused until {until}.\n\nIf it was you, wait, or reset your password. "
+        "If it was not, your password held; consider changing it to a longer one."
+    )
+    return Message(to=notice.email, subject="Your account is locked for a while", text=text)
 
 
 def _key(email: str) -> str:

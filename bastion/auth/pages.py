@@ -1,8 +1,9 @@
 """``AccountPages``: minimal server-rendered account pages over ``AuthRoutes`` and
-``TwoFactorRoutes``: sign up, sign in, the second step, TOTP enrolment with its QR code,
-recovery codes, sign out. Forms are CSRF-protected (``SecurityPlugin`` is required).
+``TwoFactorRoutes``: sign up, sign in, change the password, the second step, TOTP
+enrolment with its QR code, recovery codes, sign out. Forms are CSRF-protected
+(``SecurityPlugin`` is required).
 
-Each page is a template ``auth/<name>.html`` (``login``, ``register``, ``account``,
+Each page is a template ``auth/<name>.html`` (``login``, ``register``, ``account``, ``password``,
 ``two_factor_challenge``, ``two_factor_enrol``, ``recovery_codes``); a template of the
 same name in ``templates=`` (the app's folder or ``Templates``) replaces the battery's.
 The pages call the same operations as the JSON routes, with the same throttles.
@@ -19,7 +20,7 @@ from bastion.auth._templates import AppTemplates, auth_templates, needs_csrf
 from bastion.auth.guards import OptionalUser
 from bastion.auth.login import logout
 from bastion.auth.models import User
-from bastion.auth.routes import AuthRoutes, Registration
+from bastion.auth.routes import AuthRoutes, PasswordChange, Registration
 from bastion.auth.two_factor import recovery_codes_left
 from bastion.auth.two_factor_routes import Challenge, TwoFactorRoutes
 from bastion.exceptions import ConfigurationError, HTTPError, ValidationError
@@ -91,6 +92,8 @@ class AccountPages:
                 email = form.get("email")
                 return page(request, "register", _status(refused), error=_words(refused),
                             email=email if isinstance(email, str) else "")  # fmt: skip
+            if user is None:  # e-mail verification: the same page for a new or taken address
+                return page(request, "register", pending=auth.check_inbox)
             auth.complete_login(request, user)
             return RedirectResponse(home)
 
@@ -115,6 +118,27 @@ class AccountPages:
                 return go("/two-factor")
             auth.complete_login(request, user)
             return RedirectResponse(home)
+
+        @router.get("/password", include_in_schema=False)
+        async def password_page(request: Request, user: OptionalUser) -> Response:
+            if user is None:
+                return go("/login")
+            return page(request, "password")
+
+        @router.post("/password", include_in_schema=False, middleware=auth.password_limit)
+        async def password_form(request: Request, user: OptionalUser, db: AsyncSession) -> Response:
+            if user is None:
+                return go("/login")
+            form = await request.form()
+            try:
+                body = msgspec.convert(
+                    {k: form.get(k) for k in ("current_password", "password")}, PasswordChange
+                )
+                await auth.change_password(request, user, body)
+            except (HTTPError, msgspec.ValidationError) as refused:
+                return page(request, "password", _status(refused), error=_words(refused))
+            auth.complete_login(request, user)
+            return page(request, "password", changed=True)
 
         @router.post("/logout", include_in_schema=False)
         async def logout_form(request: Request) -> Response:

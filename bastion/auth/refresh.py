@@ -95,6 +95,7 @@ class RefreshTokens:
         prefix: str = "/auth",
         access_expires_in: datetime.timedelta = datetime.timedelta(minutes=15),
         expires_in: datetime.timedelta = datetime.timedelta(days=30),
+        user_model: type[Any] | None = None,
     ) -> None:
         if not isinstance(tokens, JWTAuth):
             raise ConfigurationError(
@@ -110,6 +111,9 @@ class RefreshTokens:
         self.prefix = prefix
         self.access_expires_in = access_expires_in
         self.expires_in = expires_in
+        #: Whose ``is_active`` a refresh checks (subject = primary key); with ``AuthRoutes``
+        #: in the app, the ready ``User`` unless given.
+        self.user_model = user_model
         self.database: SQLAlchemyPlugin | None = None
 
     def on_app_init(self, app: App[Any]) -> None:
@@ -123,8 +127,13 @@ class RefreshTokens:
         for plugin in app.plugins:
             if module is not None and isinstance(plugin, module.AuthRoutes):
                 plugin.refresh = self
+                if self.user_model is None:
+                    self.user_model = sys.modules["bastion.auth.models"].User
                 plugin.password_changed.append(self._password_changed)
                 plugin.logged_out.append(self.revoke_presented)
+        self._int_key = self.user_model is not None and isinstance(
+            self.user_model.__table__.primary_key.columns.values()[0].type, Integer
+        )
         app.include(self.router())
 
     def _sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -199,6 +208,13 @@ class RefreshTokens:
                 select(RefreshTokenRow).where(RefreshTokenRow.token_hash == digest)
             )
             if getattr(claimed, "rowcount", 0) == 1 and row is not None:
+                if not await self._active(db, row.subject):  # disabled or deleted since
+                    await db.execute(_revoke(RefreshTokenRow.family == row.family, now))
+                    await db.commit()
+                    raise self._refused(
+                        "This sign-in has ended: the account is disabled or no longer exists; "
+                        "log in again"
+                    )
                 pair = self._issue(db, row.subject, row.family, row, connection)
                 if random.randrange(PURGE_ODDS) == 0:
                     expired = RefreshTokenRow.expires_at <= now
@@ -219,6 +235,18 @@ class RefreshTokens:
         if revoked:
             raise self._refused("The refresh token has been revoked; log in again")
         raise self._refused("The refresh token has expired; log in again")
+
+    async def _active(self, db: AsyncSession, subject: str) -> bool:
+        """The subject's user still exists and is active (always, without a user model)."""
+        if self.user_model is None:
+            return True
+        key: Any = subject
+        if self._int_key:
+            if not subject.isdigit() or len(subject) > 18:
+                return False
+            key = int(subject)
+        user = await db.get(self.user_model, key)
+        return user is not None and getattr(user, "is_active", True) is not False
 
     # -- revoking ----------------------------------------------------------------------------
     async def revoke(self, raw: str) -> None:

@@ -1,9 +1,11 @@
 """Optional account routes on the ready ``User`` model: register, login, logout, password
-reset. ``App(plugins=[database, SessionPlugin(), AuthRoutes()])``.
+change and reset. ``App(plugins=[database, SessionPlugin(), AuthRoutes()])``.
 
 Login answers the same 401 for an unknown e-mail, a wrong password and a disabled account,
 after the same argon2 work. Reset links are signed (itsdangerous), expire, and carry a
-fingerprint of the password hash, so they stop working once used.
+fingerprint of the password hash, so they stop working once used. Register answers 409 for
+a taken address (signing up and in at once cannot hide it); with ``VerificationRoutes`` in
+the app it answers the same 202 for a new and a taken address and signs nobody in.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion.auth.backends.jwt import JWTAuth
+from bastion.auth.guards import current_user
 from bastion.auth.login import login, logout
 from bastion.auth.models import User
 from bastion.auth.passwords import PasswordHasher, PasswordPolicy
@@ -27,17 +30,20 @@ from bastion.auth.plugin import AuthPlugin
 from bastion.auth.reset import ResetTokens
 from bastion.auth.second_step import SecondStep
 from bastion.auth.sessions.plugin import SessionPlugin
+from bastion.db.model import utc_now
 from bastion.db.plugin import SQLAlchemyPlugin
+from bastion.di.depends import Depends
 from bastion.exceptions import (
     BadRequest,
     ConfigurationError,
     Conflict,
+    Forbidden,
     MalformedBody,
     Unauthorized,
 )
 from bastion.http.background import BackgroundTasks
 from bastion.http.request import Request
-from bastion.http.response import Response
+from bastion.http.response import JSONResponse, Response
 from bastion.routing.router import Router
 from bastion.security.ratelimit import RateLimit, by_ip
 from bastion.security.ratelimit.backend import RateLimitBackend
@@ -78,6 +84,18 @@ class ResetRequest(msgspec.Struct):
 class ResetConfirm(msgspec.Struct):
     token: Annotated[str, msgspec.Meta(max_length=2048)]
     password: Password
+
+
+class PasswordChange(msgspec.Struct):
+    current_password: Password
+    password: Password
+
+
+class SignUpPending(msgspec.Struct):
+    """Register's answer (202) when the address must be proven first: the same for a new
+    address and for one that already has an account."""
+
+    detail: str
 
 
 class Account(msgspec.Struct, omit_defaults=True):
@@ -151,6 +169,9 @@ class AuthRoutes:
         #: (sessions, refresh tokens) and a log-out (a token's sign-in) must also end.
         self.refresh: Any = None
         self.lockout: Any = None
+        #: Set by ``VerificationRoutes``: sign-ups wait for the address to be proven, and
+        #: ``address_taken(request, user, tasks)`` tells an address's owner of a sign-up.
+        self.verification: Any = None
         self.password_changed: list[Callable[[Request, Any], Awaitable[None]]] = []
         self.logged_out: list[Callable[[Request], Awaitable[None]]] = []
         #: Hooks run after register (e.g. mail a verification link), and the login's second
@@ -168,6 +189,7 @@ class AuthRoutes:
                 "pass AuthRoutes(sessions=False, tokens=JWTAuth(...))"
             )
         auth = next((p for p in plugins if isinstance(p, AuthPlugin)), None)
+        self.identifies = auth is not None
         if auth is not None:
             self.challenge = auth.challenges
         self.deliver_reset = self.send_reset_link
@@ -184,14 +206,27 @@ class AuthRoutes:
         hasher, policy, resets = self.hasher, self.policy, self.resets
         login_limit, reset_limit = self._limit("auth-login"), self._limit("auth-reset")
         self.login_limit = login_limit
+        self.password_limit = self._limit("auth-password")
         account = self.complete_login
 
-        @router.post("/register", status_code=201)
+        @router.post(
+            "/register",
+            status_code=201,
+            responses={
+                202: "With e-mail verification: check your inbox (new or taken address alike)",
+                409: "Without e-mail verification: the address has an account",
+                429: "Too many attempts",
+            },
+            middleware=self._limit("auth-register"),
+        )
         async def register(
             body: Registration, request: Request, db: AsyncSession, tasks: BackgroundTasks
         ) -> Account:
-            """Create an account (and log it in)."""
+            """Create an account and log it in; with e-mail verification, answer 202 and
+            mail the address (a link, or a notice to an existing account's owner)."""
             user = await self.create_account(request, db, tasks, body)
+            if user is None:
+                return JSONResponse(SignUpPending(self.check_inbox), 202)  # type: ignore[return-value]
             return account(request, user)
 
         @router.post(
@@ -260,30 +295,77 @@ class AuthRoutes:
                 raise BadRequest("The reset link is invalid or has expired; ask for a new one")
             await policy.check(body.password)
             user.password_hash = await hasher.hash(body.password)
+            if self.verification is not None and user.email_verified_at is None:
+                user.email_verified_at = utc_now()  # the link came to this address
             for hook in self.password_changed:  # other sessions, refresh tokens
                 await hook(request, user)
 
+        if self.identifies:  # who is asking: only with AuthPlugin
+            self._password_route(router)
         return router
+
+    def _password_route(self, router: Router) -> None:
+        account = self.complete_login
+
+        @router.post(
+            "/password",
+            status_code=200,
+            responses={403: "The current password is wrong", 429: "Too many attempts"},
+            middleware=self.password_limit,
+        )
+        async def change_password(
+            body: PasswordChange,
+            request: Request,
+            db: AsyncSession,
+            user: Annotated[Any, Depends(current_user)],
+        ) -> Account:
+            """Change the password (the current one proves it is the owner): every other
+            session and refresh token ends, remembered devices are forgotten; this session
+            stays signed in and a token client gets new tokens."""
+            return account(request, await self.change_password(request, user, body))
+
+    async def change_password(self, request: Request, user: Any, body: PasswordChange) -> Any:
+        """Check the current password and the new one's policy, set it and run the
+        ``password_changed`` hooks; the caller signs this session in again."""
+        if not await self.hasher.verify(user.password_hash, body.current_password):
+            raise Forbidden(
+                "The current password is wrong: enter the password you sign in with",
+                extra={"errors": [{"field": "body.current_password", "reason": "is wrong"}]},
+            )
+        await self.policy.check(body.password)
+        user.password_hash = await self.hasher.hash(body.password)
+        for hook in self.password_changed:  # other sessions, refresh tokens, devices
+            await hook(request, user)
+        return user
 
     async def create_account(
         self, request: Request, db: AsyncSession, tasks: BackgroundTasks, body: Registration
-    ) -> User:
-        """A new user (policy checked, e-mail free), then the ``on_register`` hooks."""
+    ) -> User | None:
+        """A new user (policy checked, e-mail free), then the ``on_register`` hooks; the
+        user to sign in, or None when the address must be proven first (e-mail
+        verification: then a taken address is not refused, its owner is told by mail)."""
         email = body.email.strip().lower()
         await self.policy.check(body.password)
-        if await User.exists(db, User.email == email):
-            raise Conflict("An account with this e-mail address already exists")
-        user = User(
-            email=email,
-            username=body.username,
-            password_hash=await self.hasher.hash(body.password),
-            roles=[],
-        )
+        password_hash = await self.hasher.hash(body.password)  # taken or not: the same work
+        existing = await db.scalar(select(User).where(User.email == email))
+        if existing is not None:
+            if self.verification is None:
+                raise Conflict(
+                    "An account with this e-mail address already exists: sign in, or reset "
+                    "the password"
+                )
+            await self.verification.address_taken(request, existing, tasks)
+            return None
+        user = User(email=email, username=body.username, password_hash=password_hash, roles=[])
         db.add(user)
         await db.flush()
         for hook in self.on_register:
             await hook(request, user, db, tasks)
-        return user
+        return user if self.verification is None else None
+
+    @property
+    def check_inbox(self) -> str:
+        return "Check your inbox: follow the link we mailed to finish signing up, then sign in"
 
     async def check_password(self, db: AsyncSession, email: str, password: str) -> User:
         """The active user with this e-mail and password, or the login's 401 (or the
@@ -298,7 +380,11 @@ class AuthRoutes:
         if user is None:
             await hasher.verify_dummy(password)
             raise await self._failed(db, email, None)
-        if not await hasher.verify(user.password_hash, password) or not user.is_active:
+        if (
+            not await hasher.verify(user.password_hash, password)
+            or not user.is_active
+            or (self.verification is not None and user.email_verified_at is None)
+        ):  # an unproven address answers as a wrong password: register then log in tells nothing
             raise await self._failed(db, email, user)
         if self.lockout is not None:
             await self.lockout.succeeded(email, db)
@@ -333,9 +419,13 @@ class AuthRoutes:
         return self._refused()
 
     def _refused(self) -> Unauthorized:
-        return Unauthorized(
-            "Wrong e-mail or password", headers={"www-authenticate": self.challenge}
-        )
+        detail = "Wrong e-mail or password"
+        if self.verification is not None:
+            detail += (
+                ", or the address is not confirmed yet: follow the link we mailed (ask for a "
+                f"new one at POST {self.verification.prefix}/email/verification)"
+            )
+        return Unauthorized(detail, headers={"www-authenticate": self.challenge})
 
 
 def _mailed_reset_links(plugins: list[Any]) -> ResetSender | None:

@@ -165,6 +165,12 @@ async def forget_two_factor(db: AsyncSession, user: Any) -> None:
     user.totp_secret = None
     user.totp_confirmed_at = None
     await db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    await forget_devices(db, user)
+
+
+async def forget_devices(db: AsyncSession, user: Any) -> None:
+    """Forget ``user``'s remembered devices (a password change: the next sign-in on each
+    asks for the second factor again)."""
     await db.execute(delete(RememberedDevice).where(RememberedDevice.user_id == user.id))
 
 

@@ -27,6 +27,7 @@ from bastion.auth.routes import Account, AuthRoutes, Password
 from bastion.auth.two_factor import (
     DEVICE_COOKIE,
     DeviceCookies,
+    forget_devices,
     forget_two_factor,
     new_recovery_codes,
     new_secret,
@@ -36,6 +37,7 @@ from bastion.auth.two_factor import (
     use_recovery_code,
     use_totp,
 )
+from bastion.db import current_session
 from bastion.db.model import utc_now
 from bastion.di.depends import Depends
 from bastion.exceptions import (
@@ -147,6 +149,7 @@ class TwoFactorRoutes:
         self.secure_cookie = app.settings.profile == "prod"
         if self.remember_for is not None:
             auth.second_step.bypasses.append(self._remembered)
+        auth.password_changed.append(self._password_changed)
         self.code_limit = (
             [RateLimit(self.throttle, key=self._code_key, backend=self.throttle_backend,
                        name="auth-2fa-codes")]
@@ -215,6 +218,13 @@ class TwoFactorRoutes:
         if cookie is not None and self.remember_for is not None:
             age = int(self.remember_for.total_seconds())
             response.set_cookie(DEVICE_COOKIE, cookie, max_age=age, secure=self.secure_cookie)
+
+    async def _password_changed(self, request: Request, user: Any) -> None:
+        """A new password forgets the remembered devices (their cookies are bound to the old
+        one already; this removes the rows), in the change's transaction."""
+        db = current_session()
+        if db is not None:
+            await forget_devices(db, user)
 
     async def _remembered(self, request: Request, user: Any, db: AsyncSession) -> bool:
         return await self.devices.recognises(db, user, request.cookies.get(DEVICE_COOKIE))

@@ -1,6 +1,9 @@
 """E-mail verification: ``App(plugins=[..., AuthRoutes(), VerificationRoutes()])``.
 
-A link is mailed at registration (a hook on ``AuthRoutes``' register) and on request. The
+A link is mailed at registration (a hook on ``AuthRoutes``' register) and on request. With
+this plugin in the app, ``AuthRoutes``' register answers the same 202 for a new address and
+for one that already has an account (whose owner is mailed a notice instead of a link),
+and a log-in waits until the address is proven, answering as a wrong password would. The
 link is signed (itsdangerous), expires (24 hours by default) and is single use: it names
 the address it proves and is only good while the account still has that address
 unverified. Changing the address mails a link to the *new* address; the account keeps the
@@ -82,7 +85,8 @@ class EmailChange(msgspec.Struct):
 class VerificationLink:
     """What a sender needs: the address to write to, the link, and whether it confirms a
     change of address (``change``) or a new account. ``url`` is None for the notice sent
-    to an address that already has an account (someone tried to move to it)."""
+    to an address that already has an account: someone tried to move to it (``change``) or
+    to sign up with it."""
 
     email: str
     url: str | None
@@ -171,6 +175,7 @@ class VerificationRoutes:
         auth = next((p for p in app.plugins if isinstance(p, AuthRoutes)), None)
         if auth is not None:
             auth.on_register.append(self._on_register)
+            auth.verification = self
             self.hasher = auth.hasher
         self.deliver = self.send or _mailed(app.plugins, self.templates) or _log_link
         if self.deliver is _log_link and app.settings.profile == "prod":
@@ -290,6 +295,11 @@ class VerificationRoutes:
         if user.email_verified_at is None:
             tasks.add_task(self._deliver, self.link(request, user, user.email))
 
+    async def address_taken(self, request: Request, user: Any, tasks: BackgroundTasks) -> None:
+        """Someone signed up with ``user``'s address: tell its owner (after the answer, which
+        is the one a new address gets), not the person signing up."""
+        tasks.add_task(self._deliver, VerificationLink(user.email, None, None, False))
+
     async def _deliver(self, link: VerificationLink) -> None:
         result = self.deliver(link)
         if result is not None:
@@ -310,7 +320,11 @@ def _mailed(plugins: list[Any], templates: Any) -> VerificationSender | None:
     from bastion.mail.message import Message
 
     def send(link: VerificationLink) -> Awaitable[Any]:
-        subject = "Confirm your e-mail address" if link.url else "Your address is already in use"
+        subject = (
+            "Confirm your e-mail address" if link.url
+            else "Your address is already in use" if link.change
+            else "Someone tried to sign up with your address"
+        )  # fmt: skip
         html = templates.render_string("auth/mail_verify_email.html", {"link": link})
         sent: Awaitable[Any] = mail.mailer.send(Message(to=link.email, subject=subject, html=html))
         return sent

@@ -41,6 +41,7 @@ def app_with_database(
 
 def add_session_routes(app: App) -> App:
     """Routes that put, read, rotate and clear session values, for the session tests."""
+
     @app.post("/put/{key}/{value}")
     async def put(key: str, value: str, request: Request) -> None:
         request.session[key] = value

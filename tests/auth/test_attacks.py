@@ -386,8 +386,13 @@ def test_login_and_reset_attempts_are_throttled_per_address_and_email(
         assert client.post("/auth/login", json=right).status_code == 429
         other = {"email": "grace@example.com", "password": "whatever1"}
         assert client.post("/auth/login", json=other).status_code == 401
-        resets = [client.post("/auth/password-reset", json={"email": "ada@example.com"})
-                  for _ in range(6)]
+        resets = [
+            client.post("/auth/password-reset", json={"email": "ada@example.com"}) for _ in range(6)
+        ]
         assert [r.status_code for r in resets] == [202] * 5 + [429]
-        assert client.post("/auth/login", content=b"{not json",
-                           headers={"content-type": "application/json"}).status_code == 400
+        assert (
+            client.post(
+                "/auth/login", content=b"{not json", headers={"content-type": "application/json"}
+            ).status_code
+            == 400
+        )

@@ -114,8 +114,15 @@ def test_a_single_secret_refuses_a_token_that_names_a_kid() -> None:
     tokens = JWTAuth(secret=SECRET)
     client = TestClient(app_for(tokens))
     for kid in ("no-such-key", "../../dev/null", ""):
-        token = pyjwt.encode({"sub": "1", "exp": 2**40}, SECRET, algorithm="HS256", headers={"kid": kid})
+        token = pyjwt.encode(
+            {"sub": "1", "exp": 2**40}, SECRET, algorithm="HS256", headers={"kid": kid}
+        )
         refused = client.get("/me", headers={"Authorization": f"Bearer {token}"})
         assert refused.status_code == 401
         assert refused.json()["detail"] == "The token is signed with an unknown key"
-    assert client.get("/me", headers={"Authorization": f"Bearer {tokens.encode({'sub': '1'})}"}).status_code == 200
+    assert (
+        client.get(
+            "/me", headers={"Authorization": f"Bearer {tokens.encode({'sub': '1'})}"}
+        ).status_code
+        == 200
+    )

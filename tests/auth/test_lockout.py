@@ -96,3 +96,48 @@ def test_misconfiguration_fails_at_start_up() -> None:
         Lockout(lock_for=datetime.timedelta(hours=2), max_lock=datetime.timedelta(hours=1))
     with pytest.raises(ConfigurationError, match="SQLAlchemyPlugin"):
         App(settings=Settings(profile="test"), plugins=[Lockout()])
+
+
+def test_with_notifications_the_owner_gets_a_notification_and_its_mail(
+    tmp_path, hasher: PasswordHasher
+) -> None:
+    from bastion.notifications import Inbox, NotificationsPlugin
+
+    mail = MailPlugin("memory://", sender="accounts@example.com")
+    notifications = NotificationsPlugin()
+    app, database = app_with_database(
+        f"sqlite+aiosqlite:///{tmp_path}/n.db",
+        lambda db: [
+            mail,
+            notifications,
+            SessionPlugin(),
+            AuthRoutes(hasher=hasher, throttle=None),
+            Lockout(max_failures=2),
+        ],
+    )
+
+    class Owner:
+        id = 1
+
+    with TestClient(app) as client:
+        client.portal.call(_notification_table(database))
+        body = {"email": "ada@example.com", "username": "ada", "password": PASSWORD}
+        assert client.post("/auth/register", json=body).status_code == 201
+        client.post("/auth/logout")
+        for _ in range(2):
+            assert log_in(client, "ada@example.com", "wrong password!").status_code == 401
+        inbox: Inbox = notifications.inbox
+        deadline = time.monotonic() + 5
+        while not client.portal.call(inbox.list(Owner())) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [stored] = client.portal.call(inbox.list(Owner()))
+        assert stored.type == "account_locked" and stored.data["failures"] == 2
+        assert [m.to for m in mail.mailer.outbox] == [["ada@example.com"]]
+        assert "locked" in mail.mailer.outbox[0].subject
+
+
+async def _notification_table(database) -> None:
+    from bastion.notifications._schema import metadata
+
+    async with database.engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)

@@ -12,7 +12,9 @@ SECRET = "s" * 40
 
 
 def make_app(*plugins: object) -> App:
-    app = App(settings=Settings(profile="test", secret_key=SECRET), plugins=[SessionPlugin(), *plugins])
+    app = App(
+        settings=Settings(profile="test", secret_key=SECRET), plugins=[SessionPlugin(), *plugins]
+    )
 
     @app.get("/token")
     async def token(request: Request) -> dict[str, str]:

@@ -78,8 +78,13 @@ def test_an_explicit_security_option_wins() -> None:
 def test_operations_list_the_refusals_their_guards_answer() -> None:
     paths = document()["paths"]
     assert not {"401", "403"} & set(paths["/public"]["get"]["responses"])
-    assert {"401"} <= set(paths["/me"]["get"]["responses"]) and "403" not in paths["/me"]["get"]["responses"]
+    assert {"401"} <= set(paths["/me"]["get"]["responses"]) and "403" not in paths["/me"]["get"][
+        "responses"
+    ]
     assert "401" in paths["/feed"]["get"]["responses"]  # invalid credentials are refused
     refusals = paths["/admin/reports"]["post"]["responses"]
-    assert refusals["401"]["content"] == refusals["403"]["content"] == {
-        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert (
+        refusals["401"]["content"]
+        == refusals["403"]["content"]
+        == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    )

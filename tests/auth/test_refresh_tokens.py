@@ -184,3 +184,30 @@ def test_misconfiguration_fails_at_start_up() -> None:
     with pytest.raises(ConfigurationError, match="SQLAlchemyPlugin"):
         App(settings=Settings(profile="test"), plugins=[RefreshTokens(tokens)])
     assert SQLAlchemyPlugin  # the database plugin the message names
+
+
+def test_a_disabled_account_cannot_refresh(database_url: str, hasher: PasswordHasher) -> None:
+    from bastion.auth.models import User
+
+    app, database, _ = make_app(database_url, hasher)
+
+    async def disable() -> None:
+        async with database.sessions() as db:
+            await db.execute(update(User).values(is_active=False))
+            await db.commit()
+
+    with TestClient(app) as client:
+        tokens = register(client)
+        client.portal.call(disable())
+        assert_log_in_again(refresh(client, tokens["refresh_token"]), "disabled")
+        # The family is revoked, not just refused this once.
+        client.portal.call(_enable(database))
+        assert_log_in_again(refresh(client, tokens["refresh_token"]), "revoked")
+
+
+async def _enable(database: SQLAlchemyPlugin) -> None:
+    from bastion.auth.models import User
+
+    async with database.sessions() as db:
+        await db.execute(update(User).values(is_active=True))
+        await db.commit()

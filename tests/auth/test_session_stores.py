@@ -16,7 +16,9 @@ from tests.auth.conftest import SECRET, add_session_routes, app_with_database
 
 def redis_app(url: str) -> App:
     plugin = SessionPlugin(RedisStore(url, prefix="test:session:"))
-    return add_session_routes(App(settings=Settings(profile="test", secret_key=SECRET), plugins=[plugin]))
+    return add_session_routes(
+        App(settings=Settings(profile="test", secret_key=SECRET), plugins=[plugin])
+    )
 
 
 def redis_keys(url: str) -> list[bytes]:

@@ -4,11 +4,13 @@ has an account; a change of address that waits for the new address to be proven.
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bastion import App
+from bastion import App, Request
 from bastion.auth import AuthPlugin, CurrentUser, PasswordHasher, SessionAuth, SessionPlugin
 from bastion.auth.guards import requires_verified
-from bastion.auth.models import load_user
+from bastion.auth.login import login
+from bastion.auth.models import User, load_user
 from bastion.auth.routes import AuthRoutes
 from bastion.auth.verification import VerificationLink, VerificationRoutes
 from bastion.exceptions import ConfigurationError
@@ -41,6 +43,11 @@ def make_app(tmp_path: Path, hasher: PasswordHasher) -> tuple[App, list[Verifica
     async def me(user: CurrentUser) -> str:
         return user.email
 
+    @app.post("/sign-in-unchecked/{user_id}")
+    async def sign_in_unchecked(user_id: int, request: Request, db: AsyncSession) -> None:
+        """An app's own log-in that does not wait for the address (to test the guard)."""
+        login(request, await db.get(User, user_id))
+
     return app, sent
 
 
@@ -57,31 +64,97 @@ def problem(response, status: int) -> dict:
     return response.json()
 
 
-def register(client: TestClient, email: str = "ada@example.com") -> None:
-    assert (
-        client.post(
-            "/auth/register", json={"email": email, "username": "ada", "password": PASSWORD}
-        ).status_code
-        == 201
+def register(client: TestClient, email: str = "ada@example.com", password: str = PASSWORD):
+    answer = client.post(
+        "/auth/register", json={"email": email, "username": "ada", "password": password}
     )
+    assert answer.status_code == 202, answer.text
+    return answer
 
 
-def test_registering_mails_a_link_and_the_guard_waits_for_it(setup) -> None:
+def log_in(client: TestClient, email: str = "ada@example.com", password: str = PASSWORD):
+    return client.post("/auth/login", json={"email": email, "password": password})
+
+
+def sign_up(client: TestClient, sent: list[VerificationLink], email: str = "ada@example.com"):
+    """Register, follow the mailed link, sign in."""
+    register(client, email)
+    assert client.post("/auth/email/verify", json={"token": sent[-1].token}).status_code == 204
+    assert log_in(client, email).status_code == 200
+
+
+def test_registering_mails_a_link_and_signs_in_only_once_it_is_followed(setup) -> None:
     client, sent = setup
-    register(client)
+    answer = register(client)
+    assert "Check your inbox" in answer.json()["detail"]
     assert [(s.email, s.change) for s in sent] == [("ada@example.com", False)]
     assert sent[0].url == f"https://app.test/verify?token={sent[0].token}"
+    assert client.get("/me").status_code == 401  # registering signed nobody in
+    unproven = problem(log_in(client), 401)
+    assert unproven == problem(log_in(client, password="not the password"), 401)
+    assert "not confirmed yet" in unproven["detail"]
+    assert client.post("/auth/email/verify", json={"token": sent[0].token}).status_code == 204
+    assert log_in(client).status_code == 200
+    assert client.get("/posts").json() == ["hello"]
+
+
+def test_the_guard_refuses_an_unverified_user_signed_in_by_the_app(setup) -> None:
+    client, _ = setup
+    register(client)
+    client.post("/sign-in-unchecked/1")
     refused = problem(client.get("/posts"), 403)
     assert refused["next"] == "verification" and "Verify your e-mail address" in refused["detail"]
-    assert client.post("/auth/email/verify", json={"token": sent[0].token}).status_code == 204
-    assert client.get("/posts").json() == ["hello"]
+
+
+def test_registering_a_taken_address_answers_as_a_new_one_and_tells_its_owner(setup) -> None:
+    client, sent = setup
+    sign_up(client, sent)
+    client.post("/auth/logout")
+    sent.clear()
+    taken = register(client, password="the intruder's password")
+    new = register(client, "new@example.com")
+    assert (taken.status_code, taken.json()) == (new.status_code, new.json())
+    assert sent[0] == VerificationLink("ada@example.com", None, None, False)  # a notice
+    assert (sent[1].email, sent[1].token is not None) == ("new@example.com", True)
+    # The intruder's password signs nobody in; the owner's still does.
+    assert problem(log_in(client, password="the intruder's password"), 401)
+    assert log_in(client).status_code == 200
+
+
+def test_registering_a_taken_address_does_the_same_password_hashing(
+    tmp_path: Path, hasher: PasswordHasher
+) -> None:
+    calls: list[str] = []
+
+    class Counting(PasswordHasher):
+        async def hash(self, password: str) -> str:
+            calls.append(password)
+            return await super().hash(password)
+
+    counting = Counting(time_cost=1, memory_cost=1024, parallelism=1)
+    app, sent = make_app(tmp_path, counting)
+    with TestClient(app, base_url="https://testserver") as client:
+        register(client, password="first password here")
+        register(client, password="second password here")  # the same address, taken
+    assert calls == ["first password here", "second password here"]
+
+
+def test_a_password_reset_proves_the_address(setup) -> None:
+    client, sent = setup
+    register(client)
+    outbox = []
+    client.app.plugins[3].deliver_reset = outbox.append
+    assert client.post("/auth/password-reset", json={"email": "ada@example.com"}).status_code == 202
+    reset = {"token": outbox[0].token, "password": "a brand new passphrase"}
+    assert client.post("/auth/password-reset/confirm", json=reset).status_code == 204
+    assert log_in(client, password="a brand new passphrase").status_code == 200
 
 
 def test_a_link_works_once_and_a_forged_one_never(setup) -> None:
     client, sent = setup
     register(client)
     token = sent[0].token
-    client.post("/auth/email/verify", json={"token": token})
+    assert client.post("/auth/email/verify", json={"token": token}).status_code == 204
     used = problem(client.post("/auth/email/verify", json={"token": token}), 400)
     forged = problem(client.post("/auth/email/verify", json={"token": token[:-3] + "abc"}), 400)
     assert used == forged and "ask for a new one" in used["detail"]
@@ -116,7 +189,7 @@ def test_asking_for_links_is_throttled(setup) -> None:
 
 def test_a_new_address_takes_effect_only_once_proven(setup) -> None:
     client, sent = setup
-    register(client)
+    sign_up(client, sent)
     problem(
         client.post(
             "/auth/email/change", json={"email": "ada@new.example", "password": "wrong password!"}
@@ -146,8 +219,7 @@ def test_a_new_address_takes_effect_only_once_proven(setup) -> None:
 def test_moving_to_a_taken_address_tells_its_owner_and_not_the_asker(setup) -> None:
     client, sent = setup
     register(client, "bob@example.com")
-    client.post("/auth/logout")
-    register(client)
+    sign_up(client, sent)
     answer = client.post(
         "/auth/email/change", json={"email": "bob@example.com", "password": PASSWORD}
     )

@@ -16,21 +16,27 @@ AppTemplates = Templates | str | PathLike[str] | None
 
 
 def auth_templates(app_templates: AppTemplates, *, forms: bool = True) -> Templates:
-    """The app's templates first, then the battery's; with ``forms``, the CSRF helpers."""
-    loaders: list[jinja2.BaseLoader] = []
+    """The app's templates first, then the battery's; an app's ``Templates`` keeps its
+    globals, filters and context processors. With ``forms``, the CSRF helpers."""
+    shipped = jinja2.PackageLoader("bastion.auth", "templates")
+    processors: list[Any] = []
     if isinstance(app_templates, Templates):
-        if app_templates.env.loader is not None:
-            loaders.append(app_templates.env.loader)
-    elif isinstance(app_templates, str | PathLike):
-        loaders.append(jinja2.FileSystemLoader(app_templates))
-    elif app_templates is not None:
+        own = app_templates.env.loader
+        loader = jinja2.ChoiceLoader([own, shipped]) if own is not None else shipped
+        env = app_templates.env.overlay(loader=loader)
+        env.globals = dict(env.globals)  # ours to add to, not the app's
+        processors = app_templates.context_processors
+    elif isinstance(app_templates, str | PathLike) or app_templates is None:
+        loaders: list[jinja2.BaseLoader] = [shipped]
+        if app_templates is not None:
+            loaders.insert(0, jinja2.FileSystemLoader(app_templates))
+        env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True)
+    else:
         raise ConfigurationError(
             f"templates={app_templates!r}: give the app's template folder ('templates') or "
             "its bastion.templates.Templates"
         )
-    loaders.append(jinja2.PackageLoader("bastion.auth", "templates"))
-    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True)
-    templates = Templates(env=env)
+    templates = Templates(env=env, context_processors=processors)
     if forms:
         from bastion.security.templates import install_template_globals
 

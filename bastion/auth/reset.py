@@ -8,30 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from datetime import timedelta
-from typing import Any
 
-from itsdangerous import BadData, URLSafeTimedSerializer
-
+from bastion.auth._signing import load_list, signed_serializer
 from bastion.config import Settings
-from bastion.exceptions import ConfigurationError
 
 
 class ResetTokens:
     def __init__(self, secret: str | None, max_age: timedelta, settings: Settings) -> None:
-        if not secret:
-            if settings.profile == "prod":
-                raise ConfigurationError(
-                    "Password reset links need a secret key: set BASTION_SECRET_KEY"
-                )
-            secret = secrets.token_urlsafe(32)  # links die with the process; fine in dev
-        self._key = hmac.new(secret.encode(), b"bastion.auth.reset", hashlib.sha256).digest()
-        self._serializer = URLSafeTimedSerializer(
-            secret,
-            salt="bastion.auth.password-reset",
-            signer_kwargs={"digest_method": hashlib.sha256},
+        self._serializer = signed_serializer(
+            secret, settings.profile, "bastion.auth.password-reset", "Password reset links"
         )
+        # The fingerprint key needs the serializer's secret: one random key in dev/test too.
+        key = self._serializer.secret_key
+        self._key = hmac.new(key, b"bastion.auth.reset", hashlib.sha256).digest()
         self.max_age = int(max_age.total_seconds())
 
     def issue(self, user_id: int, password_hash: str) -> str:
@@ -50,18 +40,8 @@ class ResetTokens:
         return hmac.compare_digest(payload[1], self._fingerprint(password_hash))
 
     def _load(self, token: str) -> tuple[int, str] | None:
-        try:
-            payload: Any = self._serializer.loads(token, max_age=self.max_age)
-        except (BadData, UnicodeError, ValueError):
-            return None
-        if (
-            isinstance(payload, list)
-            and len(payload) == 2
-            and type(payload[0]) is int
-            and isinstance(payload[1], str)
-        ):
-            return payload[0], payload[1]
-        return None
+        payload = load_list(self._serializer, token, self.max_age, int, str)
+        return (payload[0], payload[1]) if payload is not None else None
 
     def _fingerprint(self, password_hash: str) -> str:
         return hmac.new(self._key, password_hash.encode(), hashlib.sha256).hexdigest()[:32]

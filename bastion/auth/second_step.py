@@ -14,16 +14,15 @@ A factor is anything with a ``name`` and ``async enrolled(user, db) -> bool``, a
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bastion.auth._signing import load_list, signed_serializer
 from bastion.auth.backends.session import SESSION_KEY
 from bastion.auth.login import password_check
 from bastion.config import Settings
@@ -67,16 +66,8 @@ class SecondStep:
         self._serializer: URLSafeTimedSerializer | None = None
 
     def setup(self, secret: str | None, settings: Settings) -> None:
-        if not secret:
-            if settings.profile == "prod":
-                raise ConfigurationError(
-                    "Two-step logins need a secret key: set BASTION_SECRET_KEY"
-                )
-            secret = secrets.token_urlsafe(32)
-        self._serializer = URLSafeTimedSerializer(
-            secret,
-            salt="bastion.auth.second-step",
-            signer_kwargs={"digest_method": hashlib.sha256},
+        self._serializer = signed_serializer(
+            secret, settings.profile, "bastion.auth.second-step", "Two-step logins"
         )
 
     async def methods(self, request: Request, user: Any, db: AsyncSession) -> list[str]:
@@ -137,17 +128,8 @@ class SecondStep:
             token = session.get(PENDING_KEY) if session is not None else None
         if not isinstance(token, str) or len(token) > 512:
             return None
-        try:
-            payload: Any = self._signer().loads(token, max_age=self.max_age)
-        except (BadData, UnicodeError, ValueError):
-            return None
-        if (
-            isinstance(payload, list)
-            and len(payload) == 2
-            and all(isinstance(p, str) for p in payload)
-        ):
-            return payload[0], payload[1]
-        return None
+        payload = load_list(self._signer(), token, self.max_age, str, str)
+        return (payload[0], payload[1]) if payload is not None else None
 
     def end(self, request: HTTPConnection) -> None:
         session = request.scope.get("session")

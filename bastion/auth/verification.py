@@ -19,9 +19,7 @@ opens, ``GET/POST {pages}/verify-email``, which asks for a click before using th
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,10 +27,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import msgspec
-from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bastion.auth._signing import load_list, signed_serializer
 from bastion.auth._templates import AppTemplates, auth_templates, needs_csrf
 from bastion.auth.guards import current_user
 from bastion.auth.models import User
@@ -101,16 +99,8 @@ class VerificationTokens:
     """Signed, expiring tokens naming a user, the address to prove and the current one."""
 
     def __init__(self, secret: str | None, max_age: timedelta, profile: str) -> None:
-        if not secret:
-            if profile == "prod":
-                raise ConfigurationError(
-                    "Verification links need a secret key: set BASTION_SECRET_KEY"
-                )
-            secret = secrets.token_urlsafe(32)
-        self._serializer = URLSafeTimedSerializer(
-            secret,
-            salt="bastion.auth.verify-email",
-            signer_kwargs={"digest_method": hashlib.sha256},
+        self._serializer = signed_serializer(
+            secret, profile, "bastion.auth.verify-email", "Verification links"
         )
         self.max_age = int(max_age.total_seconds())
 
@@ -118,18 +108,8 @@ class VerificationTokens:
         return self._serializer.dumps([user.id, address, user.email])
 
     def load(self, token: str) -> tuple[int, str, str] | None:
-        try:
-            payload: Any = self._serializer.loads(token, max_age=self.max_age)
-        except (BadData, UnicodeError, ValueError):
-            return None
-        if (
-            isinstance(payload, list)
-            and len(payload) == 3
-            and type(payload[0]) is int
-            and all(isinstance(p, str) for p in payload[1:])
-        ):
-            return payload[0], payload[1], payload[2]
-        return None
+        payload = load_list(self._serializer, token, self.max_age, int, str, str)
+        return (payload[0], payload[1], payload[2]) if payload is not None else None
 
 
 class VerificationRoutes:

@@ -74,3 +74,28 @@ def test_the_password_page_changes_the_password(tmp_path: Path, hasher: Password
         assert old.status_code == 401
         new = post_form(client, "/account/login", email="ada@example.com", password="y" * 20)
         assert new.status_code == 303
+
+
+def test_an_app_s_templates_keep_their_globals_on_the_account_pages(
+    tmp_path: Path, hasher: PasswordHasher
+) -> None:
+    from bastion.templates import Templates
+
+    (tmp_path / "auth").mkdir()
+    (tmp_path / "auth" / "login.html").write_text("<p>{{ site_name }} {{ csrf_input() }}</p>")
+    ours = Templates(tmp_path)
+    ours.env.globals["site_name"] = "Example"
+    app, _ = app_with_database(
+        f"sqlite+aiosqlite:///{tmp_path}/globals.db",
+        lambda db: [
+            SessionPlugin(),
+            SecurityPlugin(),
+            AuthPlugin(SessionAuth(), load_user=load_user),
+            AuthRoutes(hasher=hasher),
+            AccountPages(templates=ours),
+        ],
+    )
+    with TestClient(app, base_url="https://testserver") as client:
+        page = client.get("/account/login").text
+        assert page.startswith("<p>Example ") and 'name="csrf_token"' in page
+    assert "csrf_input" not in ours.env.globals  # the app's environment is left alone

@@ -442,6 +442,16 @@ def test_an_app_template_of_the_same_name_overrides_the_page(
         assert client.get("/passkeys").text == "<p>ours: /auth/passkeys</p>"
 
 
+def test_the_app_template_folder_is_given_as_to_every_account_plugin(
+    database_url: str, hasher: PasswordHasher, tmp_path: Any
+) -> None:
+    (tmp_path / "auth").mkdir()
+    (tmp_path / "auth" / "passkeys.html").write_text("<p>a folder: {{ api }}</p>")
+    app = make_app(database_url, hasher, templates=str(tmp_path))
+    with client_for(app) as client:
+        assert client.get("/passkeys").text == "<p>a folder: /auth/passkeys</p>"
+
+
 def test_routes_are_in_the_openapi_document(app: App) -> None:
     with client_for(app) as client:
         paths = client.get("/openapi.json").json()["paths"]

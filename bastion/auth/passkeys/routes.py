@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from webauthn.helpers.structs import AttestationConveyancePreference, ResidentKeyRequirement
 
+from bastion.auth._templates import AppTemplates, auth_templates
 from bastion.auth.guards import CurrentUser, OptionalUser
 from bastion.auth.login import login
 from bastion.auth.models import User
 from bastion.auth.passkeys import ceremony
 from bastion.auth.passkeys.ceremony import Challenges, RelyingParty, Verification, refusal
 from bastion.auth.passkeys.models import Passkey
-from bastion.auth.passkeys.pages import auth_templates
 from bastion.auth.plugin import AuthPlugin
 from bastion.auth.routes import AuthRoutes
 from bastion.auth.sessions.plugin import SessionPlugin
@@ -43,7 +43,6 @@ from bastion.security.ratelimit import RateLimit, by_ip
 
 if TYPE_CHECKING:
     from bastion.app import App
-    from bastion.templates import Templates
 
 SCRIPT = Path(__file__).resolve().parents[1] / "static" / "auth" / "passkeys.js"
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
@@ -138,7 +137,7 @@ class PasskeyRoutes:
         throttle: str | None = "10/minute",
         other_logins: OtherLogins | None = None,
         second_factor: bool = True,
-        templates: Templates | None = None,
+        templates: AppTemplates = None,
     ) -> None:
         self.prefix = prefix.rstrip("/")
         self.page = page

@@ -53,6 +53,10 @@ class JobsBackend(Protocol):
     async def succeed(self, job_id: str, *, worker: str) -> None:
         """Mark a job ``worker`` ran as succeeded (ignored if the lease was lost)."""
 
+    async def succeed_many(self, ids: Sequence[str], *, worker: str) -> None:
+        """``succeed`` for several jobs, in one round trip where the store allows: a worker
+        records together the jobs that finished while it was recording others."""
+
     async def retry(self, job_id: str, *, worker: str, run_at: float, error: str) -> None:
         """Put a failed attempt back as pending until ``run_at``, recording ``error``."""
 

@@ -70,9 +70,47 @@ def worker_command(plugin: JobsPlugin) -> click.Command:
         default=None,
         help="Seconds running jobs get to finish after SIGTERM before they are handed back.",
     )
+    @click.option(
+        "--lease",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Seconds a claimed job stays this worker's without renewal (renewed every third).",
+    )
+    @click.option(
+        "--poll",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Longest wait, in seconds, for new jobs when the backend sends no wake-up.",
+    )
+    @click.option(
+        "--rescue-every",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Seconds between looks for jobs whose worker died (their lease ran out).",
+    )
+    @click.option(
+        "--retry-backoff",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Seconds before the first retry; doubles with each attempt.",
+    )
+    @click.option(
+        "--max-backoff",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Longest wait, in seconds, before a retry.",
+    )
     @click.option("--no-cron", is_flag=True, help="Do not run the cron scheduler here.")
     def worker(
-        queues: str | None, concurrency: int | None, grace: float | None, no_cron: bool
+        queues: str | None,
+        concurrency: int | None,
+        grace: float | None,
+        lease: float | None,
+        poll: float | None,
+        rescue_every: float | None,
+        retry_backoff: float | None,
+        max_backoff: float | None,
+        no_cron: bool,
     ) -> None:
         """Run jobs until SIGTERM or Ctrl-C (then finish running jobs, hand back the rest).
 
@@ -87,8 +125,17 @@ def worker_command(plugin: JobsPlugin) -> click.Command:
 
         async def main() -> None:
             async with app.lifespan():
-                worker = plugin.make_worker(queues=chosen, concurrency=concurrency, grace=grace)
-                worker.cron = not no_cron
+                worker = plugin.make_worker(
+                    queues=chosen,
+                    concurrency=concurrency,
+                    grace=grace,
+                    lease=lease,
+                    poll=poll,
+                    rescue_every=rescue_every,
+                    retry_backoff=retry_backoff,
+                    max_backoff=max_backoff,
+                    cron=False if no_cron else None,
+                )
                 loop = asyncio.get_running_loop()
                 interrupted = 0
 

@@ -377,6 +377,12 @@ class DatabaseBackend:
     async def succeed(self, job_id: str, *, worker: str) -> None:
         await self._execute(sql.SUCCEED, {"b_id": job_id, "b_worker": worker, "now": time.time()})
 
+    async def succeed_many(self, ids: Sequence[str], *, worker: str) -> None:
+        if ids:  # one executemany: one round trip on asyncpg, one commit on SQLite
+            now = time.time()
+            rows = [{"b_id": job_id, "b_worker": worker, "now": now} for job_id in ids]
+            await self._execute(sql.SUCCEED, rows)
+
     async def retry(self, job_id: str, *, worker: str, run_at: float, error: str) -> None:
         params = {
             "b_id": job_id,

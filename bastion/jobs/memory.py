@@ -201,6 +201,12 @@ class MemoryBackend:
         if job is not None:
             self._finish(job, JobState.SUCCEEDED)
 
+    async def succeed_many(self, ids: Sequence[str], *, worker: str) -> None:
+        for job_id in ids:
+            job = self._held(job_id, worker)
+            if job is not None:
+                self._finish(job, JobState.SUCCEEDED)
+
     async def retry(self, job_id: str, *, worker: str, run_at: float, error: str) -> None:
         job = self._held(job_id, worker)
         if job is None:

@@ -34,9 +34,11 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 class JobsPlugin:
     """Jobs for one app. ``backend``: a ``JobsBackend``, ``"memory"``, ``"database"`` or a
-    ``redis://`` URL (default: see the module docstring). The worker options (``queues``,
-    ``concurrency``, ``lease``, ``grace``, ``poll``, ``retry_backoff``) apply to workers
-    started by this plugin (``run_worker``) and to ``bastion worker``."""
+    ``redis://`` URL (default: see the module docstring). The worker options are
+    ``Worker``'s (``queues``, ``concurrency``, ``lease``, ``grace``, ``poll``,
+    ``rescue_every``, ``retry_backoff``, ``max_backoff``, ``cron``): they apply to the
+    worker started by this plugin (``run_worker``) and to ``bastion worker``, whose flags of
+    the same names override them."""
 
     def __init__(
         self,
@@ -49,8 +51,10 @@ class JobsPlugin:
         lease: float = 30.0,
         grace: float = 30.0,
         poll: float = 1.0,
+        rescue_every: float = 15.0,
         retry_backoff: float = 1.0,
         max_backoff: float = 3600.0,
+        cron: bool = True,
     ) -> None:
         if not isinstance(jobs, Jobs):
             raise ConfigurationError(
@@ -70,10 +74,12 @@ class JobsPlugin:
             "lease": lease,
             "grace": grace,
             "poll": poll,
+            "rescue_every": rescue_every,
             "retry_backoff": retry_backoff,
             "max_backoff": max_backoff,
+            "cron": cron,
         }
-        check_worker_options(concurrency, lease, poll, grace)  # here, not at start-up
+        check_worker_options(**self.worker_options)  # here, not at start-up
         self.app: App[Any] | None = None
         self.backend: JobsBackend | None = None
         self.runtime: Runtime | None = None

@@ -684,6 +684,21 @@ class RedisJobsBackend:
     async def succeed(self, job_id: str, *, worker: str) -> None:
         await self._finish(job_id, worker, "succeed", None, None)
 
+    async def succeed_many(self, ids: Sequence[str], *, worker: str) -> None:
+        """One finish script per job, sent as one pipeline: one round trip."""
+        if not ids:
+            return
+        connection = self._connection()
+        now = time.time()
+        args: list[str | bytes] = [_float(now), "", worker, "succeed", b"", _float(now)]
+        args.append(_run_hex(now))
+        finish = connection.scripts["finish"]
+        async with connection.client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                args[1] = job_id
+                await finish(args=[connection.prefix, *args], client=pipe)
+            await pipe.execute()
+
     async def retry(self, job_id: str, *, worker: str, run_at: float, error: str) -> None:
         await self._finish(job_id, worker, "retry", error, run_at)
 

@@ -9,6 +9,11 @@ Nothing a job does stops the worker; a backend that goes away is retried with ba
 
 ``stop()`` (SIGTERM) stops claiming, lets running jobs finish for ``grace`` seconds, then
 cancels the rest and hands them back (``release``) without counting their attempt.
+
+Per job the loop does little: claims take as many jobs as there are free slots, outcomes go
+to one reporter that records the jobs finished meanwhile together (``succeed_many``: one round
+trip, and one connection of the pool, however many ended), and a job stays in ``running``
+(its lease renewed, its slot taken) until its outcome is recorded.
 """
 
 from __future__ import annotations
@@ -93,7 +98,15 @@ class Worker:
         cron: bool = True,
         tracer: Any = None,
     ) -> None:
-        check_worker_options(concurrency, lease, poll, grace)
+        check_worker_options(
+            concurrency=concurrency,
+            lease=lease,
+            poll=poll,
+            grace=grace,
+            rescue_every=rescue_every,
+            retry_backoff=retry_backoff,
+            max_backoff=max_backoff,
+        )
         self.jobs = jobs
         self.backend = backend
         self.queues = list(queues) if queues else _queues_of(jobs)
@@ -112,8 +125,16 @@ class Worker:
         self.running: dict[str, tuple[asyncio.Task[None], JobRecord]] = {}
         self._cancel_asked: set[str] = set()
         self._stopping = asyncio.Event()
-        self._slot = asyncio.Event()
+        self._slot = asyncio.Event()  # a slot freed, or stop()
         self._sleeper: asyncio.Task[Any] | None = None
+        # outcomes waiting for the reporter: successes (batched), then other calls in order
+        self._succeeded: list[str] = []
+        self._outcomes: list[tuple[Callable[..., Awaitable[Any]], tuple[Any, ...], dict[str, Any]]]
+        self._outcomes = []
+        self._reported = asyncio.Event()  # set when outcomes wait for the reporter
+        self._flushed: asyncio.Future[None] | None = None  # resolved when they are recorded
+        self._finishing: set[str] = set()  # ids of ended jobs whose outcome is being recorded
+        self._reporter: asyncio.Task[None] | None = None
         #: Exceptions jobs raised, kept when set to a list (the testing helpers re-raise them).
         self.errors: list[BaseException] | None = None
         #: An OpenTelemetry tracer (ObservabilityPlugin's, with tracing on): a span per run.
@@ -125,15 +146,21 @@ class Worker:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def compile(self) -> None:
-        """Compile every job's dependencies (once; ``run`` calls it)."""
+        """Compile every job's dependencies (once; ``run`` calls it), and refuse cron
+        schedules the scheduler would refuse (two of one name) before running any."""
         if not self.runners:
             self.runners = {
                 name: Runner(job, self.container) for name, job in self.jobs.jobs.items()
             }
+            if self.cron and self.jobs.crons:
+                from bastion.jobs.cron import check_names
+
+                check_names(self.jobs.crons)
 
     def stop(self) -> None:
         """Stop claiming; ``run`` returns once running jobs end or ``grace`` has passed."""
         self._stopping.set()
+        self._slot.set()
         if self._sleeper is not None:
             self._sleeper.cancel()
 
@@ -153,6 +180,7 @@ class Worker:
         )
         housekeeping = asyncio.create_task(self._housekeeping())
         scheduler = self._start_scheduler()
+        self._start_reporter()
         try:
             await self._claim_loop()
         finally:
@@ -161,21 +189,28 @@ class Worker:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
-            await self._drain()
+            try:
+                await self._drain()
+            finally:
+                await self._stop_reporter()
             logger.info("worker %s stopped", self.id, extra={"worker": self.id})
 
     async def run_once(self) -> int:
         """Claim what is available now, run it to the end, return how many ran (tests)."""
         self.compile()
+        self._start_reporter()
         total = 0
-        while True:
-            claimed = await self.backend.claim(
-                self.queues, self.concurrency, worker=self.id, lease=self.lease
-            )
-            if not claimed:
-                return total
-            total += len(claimed)
-            await asyncio.gather(*(self._execute(record) for record in claimed))
+        try:
+            while True:
+                claimed = await self.backend.claim(
+                    self.queues, self.concurrency, worker=self.id, lease=self.lease
+                )
+                if not claimed:
+                    return total
+                total += len(claimed)
+                await asyncio.gather(*(self._execute(record) for record in claimed))
+        finally:
+            await self._stop_reporter()
 
     # -- claiming ----------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
@@ -184,7 +219,7 @@ class Worker:
             free = self.concurrency - len(self.running)
             if free <= 0:
                 self._slot.clear()
-                await self._sleep(self._slot.wait())
+                await self._slot.wait()  # a job's end, or stop(), sets it: no task per wait
                 continue
             try:
                 claimed = await self.backend.claim(
@@ -278,10 +313,10 @@ class Worker:
 
     async def _attempt(self, record: JobRecord) -> None:
         started = time.time()
-        fields = log_fields(record, worker=self.id)
         if self.metrics is not None:
             self.metrics.started(record, started)
-        logger.debug("started %s %s", record.name, record.id, extra=fields)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("started %s %s", record.name, record.id, extra=self._fields(record))
         runner = self.runners.get(record.name)
         try:
             if runner is None:
@@ -296,13 +331,14 @@ class Worker:
             if record.id not in self._cancel_asked:
                 raise  # shutting down: _drain releases it
             await self._report(self.backend.fail, record.id, worker=self.id, error="cancelled")
-            logger.info("cancelled %s %s", record.name, record.id, extra=fields)
+            logger.info("cancelled %s %s", record.name, record.id, extra=self._fields(record))
             self._count(record, "failed", started)
         except InvalidJobArguments as exc:
             error = f"arguments no longer fit {record.name}: {exc.detail}"
             if self.errors is not None:
                 self.errors.append(exc)
             await self._report(self.backend.fail, record.id, worker=self.id, error=error)
+            fields = self._fields(record)
             logger.error("failed %s %s: %s", record.name, record.id, error, extra=fields)
             self._count(record, "failed", started)
         except Exception as exc:
@@ -312,17 +348,22 @@ class Worker:
                 error = str(exc)
             else:
                 error = describe(exc)
-            await self._failed(record, error, exc, started, fields)
+            await self._failed(record, error, exc, started, self._fields(record))
         else:
-            await self._report(self.backend.succeed, record.id, worker=self.id)
-            self._count(record, "succeeded", started)
-            logger.info(
-                "succeeded %s %s in %.1f ms",
-                record.name,
-                record.id,
-                (time.time() - started) * 1000,
-                extra=fields,
-            )
+            ran = time.time() - started
+            await self._succeeded_one(record.id)
+            self._count(record, "succeeded", started, ran)
+            if logger.isEnabledFor(logging.DEBUG):  # each run at INFO: ~15 us a job, noise
+                logger.debug(
+                    "succeeded %s %s in %.1f ms",
+                    record.name,
+                    record.id,
+                    ran * 1000,
+                    extra=self._fields(record),
+                )
+
+    def _fields(self, record: JobRecord) -> dict[str, Any]:
+        return log_fields(record, worker=self.id)
 
     async def _failed(
         self,
@@ -365,15 +406,79 @@ class Worker:
             )
             self._count(record, "failed", started)
 
-    def _count(self, record: JobRecord, outcome: str, started: float) -> None:
+    def _count(
+        self, record: JobRecord, outcome: str, started: float, ran: float | None = None
+    ) -> None:
         if self.tracer is not None and outcome != "succeeded":
             self._failed_attempts.add(record.id)
         if self.metrics is not None:
-            self.metrics.finished(record, outcome, time.time() - started)
+            self.metrics.finished(record, outcome, time.time() - started if ran is None else ran)
 
-    async def _report(self, method: Callable[..., Awaitable[Any]], *args: Any, **kw: Any) -> None:
-        """Tell the backend how a job ended, trying again while it is unreachable (for up
-        to a lease: after that the job is rescued and runs again anyway)."""
+    # -- recording outcomes ------------------------------------------------------------------
+    async def _succeeded_one(self, job_id: str) -> None:
+        self._succeeded.append(job_id)
+        await self._until_recorded(job_id)
+
+    async def _report(self, method: Callable[..., Awaitable[Any]], job_id: str, **kw: Any) -> None:
+        """Have the reporter tell the backend how job ``job_id`` ended; return once it has."""
+        self._outcomes.append((method, (job_id,), kw))
+        await self._until_recorded(job_id)
+
+    async def _until_recorded(self, job_id: str) -> None:
+        self._finishing.add(job_id)  # ended: _drain waits for its outcome, not cancels it
+        try:
+            await self._recorded()
+        finally:
+            self._finishing.discard(job_id)
+
+    async def _recorded(self) -> None:
+        if self._reporter is None:  # no reporter (a job run outside run/run_once)
+            await self._record()
+            return
+        if self._flushed is None:
+            self._flushed = asyncio.get_running_loop().create_future()
+        flushed = self._flushed
+        self._reported.set()
+        await asyncio.shield(flushed)  # a cancelled job still gets its outcome recorded
+
+    def _start_reporter(self) -> None:
+        if self._reporter is None:
+            self._reporter = asyncio.create_task(self._report_loop(), name=f"{self.id} reporter")
+
+    async def _stop_reporter(self) -> None:
+        """Let the reporter finish the batch it is recording (not cancelled half-way: those
+        jobs would run again), then record what is left; later outcomes go straight."""
+        reporter, self._reporter = self._reporter, None
+        if reporter is None:
+            return
+        self._reported.set()
+        await reporter
+        await self._record()
+
+    async def _report_loop(self) -> None:
+        """One batch of outcomes at a time: those that arrive meanwhile form the next."""
+        me = asyncio.current_task()
+        while self._reporter is me:
+            await self._reported.wait()
+            self._reported.clear()
+            await self._record()
+
+    async def _record(self) -> None:
+        flushed, self._flushed = self._flushed, None
+        succeeded, self._succeeded = self._succeeded, []
+        outcomes, self._outcomes = self._outcomes, []
+        try:
+            if succeeded:
+                await self._send(self.backend.succeed_many, succeeded, worker=self.id)
+            for method, args, kw in outcomes:
+                await self._send(method, *args, **kw)
+        finally:
+            if flushed is not None and not flushed.done():
+                flushed.set_result(None)
+
+    async def _send(self, method: Callable[..., Awaitable[Any]], *args: Any, **kw: Any) -> None:
+        """Tell the backend how jobs ended, trying again while it is unreachable (for up
+        to a lease: after that the jobs are rescued and run again anyway)."""
         deadline = time.monotonic() + self.lease
         delay = 0.05
         while True:
@@ -383,10 +488,10 @@ class Worker:
             except Exception as exc:
                 if time.monotonic() + delay > deadline:
                     logger.error(
-                        "worker %s: could not record the outcome of job %s (%s); it will run "
-                        "again when its lease runs out",
+                        "worker %s: could not record the outcome of job(s) %s (%s); they "
+                        "run again when their lease runs out",
                         self.id,
-                        args[0] if args else "?",
+                        ", ".join(args[0]) if args and isinstance(args[0], list) else args[0],
                         describe(exc),
                     )
                     return
@@ -443,10 +548,20 @@ class Worker:
         _, late = await asyncio.wait(tasks, timeout=self.grace) if self.grace > 0 else ((), tasks)
         if not late:
             return
-        ids = [job_id for job_id, (task, _) in list(self.running.items()) if task in late]
+        ended = [t for job_id, (t, _) in self.running.items() if job_id in self._finishing]
+        ids = [
+            job_id
+            for job_id, (task, _) in list(self.running.items())
+            if task in late and job_id not in self._finishing
+        ]
         for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+            if task not in ended:
+                task.cancel()
+        await asyncio.gather(*(task for task in late if task not in ended), return_exceptions=True)
+        if ended:  # their outcome is on its way: let it be recorded rather than run them again
+            await asyncio.wait(ended, timeout=self.lease)
+        if not ids:
+            return
         try:
             await self.backend.release(ids, worker=self.id)
             logger.warning(
@@ -481,14 +596,32 @@ class Worker:
         return asyncio.create_task(scheduler(), name=f"cron scheduler of {self.id}")
 
 
-def check_worker_options(concurrency: int, lease: float, poll: float, grace: float) -> None:
+def check_worker_options(
+    *,
+    concurrency: int = 10,
+    lease: float = 30.0,
+    poll: float = 1.0,
+    grace: float = 30.0,
+    rescue_every: float = 15.0,
+    retry_backoff: float = 1.0,
+    max_backoff: float = 3600.0,
+    **_: Any,
+) -> None:
     """Refuse options no worker can run with, in a sentence."""
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError(f"concurrency={concurrency!r}: a worker runs at least 1 job")
     if not lease > 0 or not poll > 0:
         raise ConfigurationError(f"lease={lease!r} and poll={poll!r} must be > 0 seconds")
-    if not grace >= 0:
-        raise ConfigurationError(f"grace={grace!r} must be 0 or more seconds")
+    if not rescue_every > 0:
+        raise ConfigurationError(
+            f"rescue_every={rescue_every!r} must be > 0 seconds (how often a worker looks for "
+            "jobs whose worker died)"
+        )
+    if not grace >= 0 or not retry_backoff >= 0 or not max_backoff >= 0:
+        raise ConfigurationError(
+            f"grace={grace!r}, retry_backoff={retry_backoff!r} and max_backoff={max_backoff!r} "
+            "must be 0 or more seconds"
+        )
 
 
 class UnknownJob(Exception):

@@ -61,6 +61,7 @@ __all__ = [
     "test_rescue_makes_expired_leases_pending_again",
     "test_retry_puts_job_back_until_run_at_with_its_error",
     "test_succeed_after_lost_lease_is_ignored",
+    "test_succeed_many_marks_each_held_job_succeeded",
     "test_succeed_marks_succeeded",
     "test_unique_key_free_again_after_finish_without_window",
     "test_unique_key_held_within_window_after_finish",
@@ -329,6 +330,22 @@ async def test_succeed_marks_succeeded(backend: JobsBackend) -> None:
     assert stored.state is JobState.SUCCEEDED
     assert stored.finished_at is not None and stored.finished_at <= time.time() + 1
     assert await backend.claim(["default"], 10, worker="w1", lease=LEASE) == []
+
+
+async def test_succeed_many_marks_each_held_job_succeeded(backend: JobsBackend) -> None:
+    jobs = [rec(unique_key=f"k{i}") for i in range(3)] + [rec(), rec()]
+    await backend.enqueue(jobs)
+    held = await backend.claim(["default"], 4, worker="w1", lease=LEASE)
+    other = await one(backend, worker="w2")
+    await backend.succeed_many([j.id for j in held] + [other.id], worker="w1")
+    for job in held:
+        record = await backend.get(job.id)
+        assert record is not None and record.state is JobState.SUCCEEDED
+        assert record.finished_at is not None and record.worker is None
+    assert await state(backend, other.id) is JobState.RUNNING  # w2's lease: left alone
+    await backend.succeed_many([], worker="w1")
+    fresh = rec(unique_key="k0")
+    assert await backend.enqueue([fresh]) == [fresh.id]  # keys given up as by succeed
 
 
 async def test_retry_puts_job_back_until_run_at_with_its_error(backend: JobsBackend) -> None:

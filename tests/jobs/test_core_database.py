@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bastion import App, Settings
 from bastion.db import SQLAlchemyPlugin
 from bastion.exceptions import Conflict
-from bastion.jobs import Jobs, JobsPlugin, JobState
+from bastion.jobs import Jobs, JobsPlugin, JobState, Worker
 from bastion.testing import AsyncTestClient
 from tests.jobs._database import engine, jobs_url
 
@@ -57,3 +57,45 @@ async def test_a_request_transaction_carries_its_job(jobs_url: str, engine: Asyn
         records = await plugin.backend.list()
     assert shipped == [1]
     assert [(r.state, r.args) for r in records] == [(JobState.SUCCEEDED, b'{"order":1}')]
+
+
+async def test_a_busy_worker_keeps_to_a_few_pooled_connections(
+    jobs_url: str, engine: AsyncEngine
+) -> None:
+    """Each job recording its own outcome took a pooled connection each: with 20 running, the
+    pool (5 kept) opened and closed a connection per job, and two workers on PostgreSQL ran
+    ~210 jobs/s where the backend alone did ~1,450 claim+succeed/s. Outcomes now go together
+    through one reporter, so the worker needs no more connections than the pool keeps."""
+    from sqlalchemy import event
+
+    from bastion.jobs.database import DatabaseBackend
+
+    jobs = Jobs()
+
+    @jobs.job
+    async def noop(n: int) -> None:
+        await asyncio.sleep(0.001 * (n % 3))  # outcomes that do not all come at once
+
+    connects = 0
+
+    def count(*_: object) -> None:
+        nonlocal connects
+        connects += 1
+
+    event.listen(engine.sync_engine.pool, "connect", count)
+    backend = DatabaseBackend(engine)
+    app = App(settings=Settings(profile="test"), plugins=[JobsPlugin(jobs, backend=backend)])
+    async with app.lifespan():
+        await noop.enqueue_many({"n": n} for n in range(300))
+        worker = Worker(jobs, backend, concurrency=20, poll=0.05, container=app.container)
+        worker.cron = False
+        task = asyncio.create_task(worker.run())
+        for _ in range(1000):
+            counts = await backend.counts()
+            if counts.get(("default", JobState.SUCCEEDED), 0) == 300:
+                break
+            await asyncio.sleep(0.02)
+        worker.stop()
+        await task
+        assert (await backend.counts()).get(("default", JobState.SUCCEEDED), 0) == 300
+    assert connects <= 5, connects

@@ -65,6 +65,39 @@ def test_worker_options_are_checked_when_the_plugin_is_made() -> None:
         JobsPlugin("jobs")  # type: ignore[arg-type]
 
 
+def test_every_worker_option_is_a_plugin_argument_and_a_worker_flag() -> None:
+    import inspect
+
+    from bastion.jobs import Worker
+    from bastion.jobs.cli import worker_command
+
+    wiring = {"self", "jobs", "backend", "container", "metrics", "name", "tracer"}
+    options = set(inspect.signature(Worker).parameters) - wiring
+    assert options <= set(inspect.signature(JobsPlugin).parameters)
+    plugin = JobsPlugin(Jobs(), backend="memory")
+    App(plugins=[plugin])
+    flags = {
+        name.lstrip("-").replace("-", "_")
+        for param in worker_command(plugin).params
+        for name in param.opts
+    }
+    assert options <= flags | {"cron"} and "no_cron" in flags
+
+
+def test_plugin_worker_options_reach_its_workers() -> None:
+    plugin = JobsPlugin(
+        Jobs(), backend="memory", rescue_every=2.5, lease=9, poll=0.2, max_backoff=60, cron=False
+    )
+    App(plugins=[plugin])
+    worker = plugin.make_worker()
+    assert (worker.rescue_every, worker.lease, worker.poll) == (2.5, 9, 0.2)
+    assert (worker.max_backoff, worker.cron) == (60, False)
+    overridden = plugin.make_worker(rescue_every=1.0, cron=None)  # a flag left unset: None
+    assert (overridden.rescue_every, overridden.cron) == (1.0, False)
+    with pytest.raises(ConfigurationError, match="rescue_every=0"):
+        JobsPlugin(Jobs(), rescue_every=0)
+
+
 def test_run_worker_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BASTION_JOBS_WORKER", "yes")
     plugin = JobsPlugin(Jobs(), backend="memory")

@@ -426,7 +426,7 @@ async def test_in_app_worker_runs_jobs_with_run_worker() -> None:
 
 
 async def test_worker_logs_carry_the_job_id(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "bastion.jobs")
+    caplog.set_level(logging.DEBUG, "bastion.jobs")
 
     @h.jobs.job
     async def quiet() -> None:
@@ -438,3 +438,97 @@ async def test_worker_logs_carry_the_job_id(h: Harness, caplog: pytest.LogCaptur
     lines = [r for r in caplog.records if getattr(r, "job_id", None) == job_id]
     assert lines and lines[-1].getMessage().startswith(f"succeeded {quiet.name} {job_id}")
     assert lines[-1].queue == "default"  # type: ignore[attr-defined]
+
+
+async def test_successful_runs_are_logged_at_debug_only(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A line per successful job costs a busy worker more than the job (and says nothing
+    that the metrics do not); failures and retries are still logged at WARNING and ERROR."""
+    caplog.set_level(logging.INFO, "bastion.jobs")
+
+    @h.jobs.job
+    async def quiet() -> None:
+        pass
+
+    job_id = await quiet.enqueue()
+    h.worker()
+    await until(lambda: state_is(h.backend, job_id, JobState.SUCCEEDED))
+    assert not [r for r in caplog.records if getattr(r, "job_id", None) == job_id]
+
+
+class Counting(MemoryBackend):
+    """A memory backend that notes how outcomes reach it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outcomes: list[list[str]] = []
+
+    async def succeed(self, job_id: str, *, worker: str) -> None:
+        self.outcomes.append([job_id])
+        await super().succeed(job_id, worker=worker)
+
+    async def succeed_many(self, ids: Sequence[str], *, worker: str) -> None:
+        self.outcomes.append(list(ids))
+        await super().succeed_many(ids, worker=worker)
+
+
+async def test_jobs_ending_together_are_recorded_in_one_call() -> None:
+    jobs = Jobs()
+    go = asyncio.Event()
+
+    @jobs.job
+    async def wait_for_go(n: int) -> None:
+        await go.wait()
+
+    backend = Counting()
+    app = App(plugins=[JobsPlugin(jobs, backend=backend)])
+    async with app.lifespan():
+        ids = await wait_for_go.enqueue_many({"n": n} for n in range(10))
+        worker = Worker(jobs, backend, concurrency=10, poll=0.05, container=app.container)
+        task = asyncio.create_task(worker.run())
+        await until(lambda: _running(backend, 10))
+        go.set()
+        for job_id in ids:
+            await until(lambda job_id=job_id: state_is(backend, job_id, JobState.SUCCEEDED))
+        worker.stop()
+        await task
+    assert sorted(job_id for call in backend.outcomes for job_id in call) == sorted(ids)
+    assert len(backend.outcomes) == 1  # one round trip for ten outcomes
+
+
+async def _running(backend: MemoryBackend, count: int) -> bool:
+    return (await backend.counts()).get(("default", JobState.RUNNING), 0) == count
+
+
+class SlowOutcomes(MemoryBackend):
+    """Recording a success takes a while (a slow network)."""
+
+    async def succeed(self, job_id: str, *, worker: str) -> None:
+        await self.succeed_many([job_id], worker=worker)
+
+    async def succeed_many(self, ids: Sequence[str], *, worker: str) -> None:
+        await asyncio.sleep(0.3)
+        await super().succeed_many(ids, worker=worker)
+
+
+async def test_stop_waits_for_an_outcome_on_its_way_instead_of_handing_the_job_back() -> None:
+    jobs = Jobs()
+    runs: list[int] = []
+
+    @jobs.job
+    async def once(n: int) -> None:
+        runs.append(n)
+
+    backend = SlowOutcomes()
+    app = App(plugins=[JobsPlugin(jobs, backend=backend)])
+    async with app.lifespan():
+        job_id = await once.enqueue(n=1)
+        worker = Worker(jobs, backend, poll=0.05, grace=0.05, container=app.container)
+        task = asyncio.create_task(worker.run())
+        await until(lambda: asyncio.sleep(0, bool(runs)))
+        worker.stop()  # grace ends while the success is being recorded
+        await asyncio.wait_for(task, 5)
+        record = await backend.get(job_id)
+    assert record is not None and record.state is JobState.SUCCEEDED
+    assert runs == [1]

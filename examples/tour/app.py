@@ -6,6 +6,7 @@ Open http://127.0.0.1:8000/docs for the interactive API documentation.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -29,6 +30,7 @@ from bastion import (
 )
 from bastion.http.sse import EventSourceResponse, ServerSentEvent
 from bastion.http.static import StaticFiles
+from bastion.jobs import Jobs, JobsPlugin
 from bastion.middleware.cors import CORS
 from bastion.middleware.gzip import GZip
 from bastion.middleware.request_id import RequestId
@@ -60,12 +62,18 @@ class Todo(msgspec.Struct):
     created_at: datetime
 
 
+class TagCount(msgspec.Struct):
+    tag: str
+    todos: int
+
+
 class TodoStore:
     """An in-memory store, app-scoped: one instance for the whole lifespan."""
 
     def __init__(self) -> None:
         self.items: dict[int, Todo] = {}
         self.next_id = 1
+        self.tag_counts: list[TagCount] = []  # recounted by the count_tags job
 
     def add(self, new: NewTodo) -> Todo:
         todo = Todo(self.next_id, new.title, new.priority, new.tags, datetime.now(UTC))
@@ -77,10 +85,27 @@ class TodoStore:
 async def todo_store() -> AsyncIterator[TodoStore]:
     store = TodoStore()
     store.add(NewTodo("Read the Bastion docs", Priority.high, ["docs"]))
+    await count_tags(store)  # a job is still a function: called, it runs here and now
     yield store
 
 
 Store = Annotated[TodoStore, Depends(todo_store, scope="app")]
+
+
+# -- a background job ------------------------------------------------------------------------
+jobs = Jobs()
+
+
+@jobs.job
+async def count_tags(store: Store) -> None:
+    """Recount todos per tag, off the request path: a worker runs it after each write."""
+    counts = Counter(tag for todo in store.items.values() for tag in todo.tags)
+    store.tag_counts = [TagCount(tag, n) for tag, n in counts.most_common()]
+
+
+async def recount_tags() -> None:
+    # writes in a burst share one pending recount: the unique key returns the pending job
+    await count_tags.using(unique="count_tags").enqueue()
 
 
 # -- a router with shared tags ----------------------------------------------------------------
@@ -101,7 +126,15 @@ async def list_todos(
 @api.post("/todos")
 async def create_todo(new: NewTodo, store: Store) -> Todo:
     """Create a todo; the body is validated against `NewTodo`."""
-    return store.add(new)
+    todo = store.add(new)
+    await recount_tags()
+    return todo
+
+
+@api.get("/tags")
+async def list_tags(store: Store) -> list[TagCount]:
+    """Tags by number of todos, as of the last recount (a job run after each write)."""
+    return store.tag_counts
 
 
 @api.get("/todos/{todo_id}", name="todo")
@@ -116,6 +149,7 @@ async def get_todo(todo_id: int, store: Store) -> Todo:
 async def delete_todo(todo_id: int, store: Store) -> None:
     if store.items.pop(todo_id, None) is None:
         raise NotFound(f"Todo {todo_id} does not exist")
+    await recount_tags()
 
 
 # -- a class-based controller -----------------------------------------------------------------
@@ -137,8 +171,10 @@ class Greetings(Controller):
 # -- the app ---------------------------------------------------------------------------------
 app = App(
     title="Bastion tour",
-    description="A tour of Bastion's core: routing, validation, DI, middleware, real time.",
+    description="A tour of Bastion's core: routing, validation, DI, middleware, real time, jobs.",
     middleware=[RequestId(), ServerTiming(), GZip(), CORS(allow_origins=["*"])],
+    # jobs in memory, run by a worker inside this process: nothing to install or start
+    plugins=[JobsPlugin(jobs, backend="memory", run_worker=True)],
 )
 app.include(api)
 app.include(Greetings)

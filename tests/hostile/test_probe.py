@@ -1080,8 +1080,12 @@ def test_channel_join_to_a_forbidden_topic_is_refused(client: TestClient) -> Non
 
 
 @pytest.mark.parametrize(
-    "query", ["vsn=2.0.0", "vsn=2.0.0&token=garbage", f"vsn=2.0.0&token={FORGED_TOKENS['alg-none']}",
-              f"vsn=2.0.0&token={FORGED_TOKENS['expired']}"]
+    "query",
+    ["vsn=2.0.0", "vsn=2.0.0&token=garbage", f"vsn=2.0.0&token={FORGED_TOKENS['alg-none']}",
+     f"vsn=2.0.0&token={FORGED_TOKENS['expired']}"],
+    # Fixed ids: the tokens hold the time they were made, so pytest-xdist's workers would
+    # collect differently named tests and refuse to run.
+    ids=["no-token", "garbage", "alg-none", "expired"],
 )
 def test_channel_join_without_a_valid_token_is_an_error_reply(client: TestClient, query: str) -> None:
     with client.websocket_connect(f"/socket/websocket?{query}", timeout=3) as ws:

@@ -129,22 +129,11 @@ class DatabaseBackend:
     async def start(self) -> None:
         if self._engine is not None:
             return
-        from bastion.db.engine import create_engine
-        from bastion.db.plugin import SQLAlchemyPlugin
+        from bastion.db.engine import engine_for
 
-        source = self._source
-        if isinstance(source, SQLAlchemyPlugin):
-            if source.engine is None:
-                raise ConfigurationError(
-                    "The database cache started before the database: list SQLAlchemyPlugin() "
-                    "before CachePlugin(...) in App(plugins=[...])"
-                )
-            engine = source.engine
-        elif isinstance(source, AsyncEngine):
-            engine = source
-        else:
-            engine = create_engine(source)
-            self._own_engine = True
+        engine, self._own_engine = engine_for(
+            self._source, "The database cache", "CachePlugin(...)"
+        )
         name = engine.dialect.name
         insert: Any
         if name == "postgresql":

@@ -63,6 +63,24 @@ def create_engine(url: str, *, echo: bool = False, **options: Any) -> AsyncEngin
     return engine
 
 
+def engine_for(source: Any, what: str, plugin: str) -> tuple[AsyncEngine, bool]:
+    """The engine a battery's database backend uses: the ``SQLAlchemyPlugin``'s (which must
+    have started first), an ``AsyncEngine``, or one made from a URL; True when the caller
+    made it and so disposes of it. ``what`` and ``plugin`` name the battery in the error."""
+    from bastion.db.plugin import SQLAlchemyPlugin
+
+    if isinstance(source, SQLAlchemyPlugin):
+        if source.engine is None:
+            raise ConfigurationError(
+                f"{what} started before the database: list SQLAlchemyPlugin() before "
+                f"{plugin} in App(plugins=[...])"
+            )
+        return source.engine, False
+    if isinstance(source, AsyncEngine):
+        return source, False
+    return create_engine(source), True
+
+
 def _tune_sqlite(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     for pragma in SQLITE_PRAGMAS:

@@ -113,22 +113,11 @@ class DatabaseBackend:
     async def start(self) -> None:
         if self._engine is not None:
             return
-        from bastion.db.engine import create_engine
-        from bastion.db.plugin import SQLAlchemyPlugin
+        from bastion.db.engine import engine_for
 
-        source = self._source
-        if isinstance(source, SQLAlchemyPlugin):
-            if source.engine is None:
-                raise ConfigurationError(
-                    "The database jobs backend started before the database: list "
-                    "SQLAlchemyPlugin() before JobsPlugin(...) in App(plugins=[...])"
-                )
-            engine = source.engine
-        elif isinstance(source, AsyncEngine):
-            engine = source
-        else:
-            engine = create_engine(source)
-            self._own_engine = True
+        engine, self._own_engine = engine_for(
+            self._source, "The database jobs backend", "JobsPlugin(...)"
+        )
         dialect = engine.dialect
         if dialect.name == "postgresql" and dialect.driver != "asyncpg":
             raise ConfigurationError(

@@ -44,7 +44,9 @@ def prefix() -> str:
 
 @pytest.fixture
 async def cache(engine: AsyncEngine, prefix: str) -> AsyncIterator[Cache]:
-    made = Cache(DatabaseBackend(engine), prefix=prefix)
+    # A roomy timeout: these tests are about behaviour, and on a loaded machine 50 writers
+    # queued on SQLite's write lock can wait longer than the default second (a miss).
+    made = Cache(DatabaseBackend(engine, timeout=15), prefix=prefix)
     await made.start()
     yield made
     await made.stop()
@@ -53,7 +55,7 @@ async def cache(engine: AsyncEngine, prefix: str) -> AsyncIterator[Cache]:
 @pytest.fixture
 async def peer(db_url: str, prefix: str, cache: Cache) -> AsyncIterator[Cache]:
     """Another process's view: its own engine and pool."""
-    made = Cache(DatabaseBackend(db_url), prefix=prefix)
+    made = Cache(DatabaseBackend(db_url, timeout=15), prefix=prefix)
     await made.start()
     yield made
     await made.stop()

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from bastion.cache._codec import is_integer
 from bastion.exceptions import ConfigurationError
 
 _monotonic = time.monotonic
+T = TypeVar("T")
 
 
 class MemoryBackend:
@@ -29,7 +31,7 @@ class MemoryBackend:
                 raise ConfigurationError(f"MemoryBackend({name}={value!r}): use a number >= 1")
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        # key -> [value, expires (monotonic) or None, tags]
+        # key -> [value, expires (monotonic) or None, tags, (decode, decoded) or None]
         self._data: OrderedDict[str, list[object]] = OrderedDict()
         self._tags: dict[str, set[str]] = {}
         self._bytes = 0
@@ -62,6 +64,25 @@ class MemoryBackend:
         self._data.move_to_end(key)
         return entry[0]  # type: ignore[return-value]
 
+    def lookup_decoded(self, key: str, decode: Callable[[bytes], T]) -> T | None:
+        """``lookup``, then ``decode(value)``, run once per stored value and kept beside it:
+        the response cache's hits reuse the answer decoded at the first hit. ``decode``'s
+        result must not be mutated; its errors propagate (and nothing is kept)."""
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        expires = entry[1]
+        if expires is not None and expires <= _monotonic():  # type: ignore[operator]
+            self._drop(key)
+            return None
+        self._data.move_to_end(key)
+        memo = entry[3]
+        if memo is not None and memo[0] is decode:  # type: ignore[index]
+            return memo[1]  # type: ignore[index,no-any-return]
+        decoded = decode(entry[0])  # type: ignore[arg-type]
+        entry[3] = (decode, decoded)
+        return decoded
+
     async def get(self, key: str) -> bytes | None:
         return self.lookup(key)
 
@@ -73,7 +94,7 @@ class MemoryBackend:
         if key in self._data:
             self._drop(key)
         expires = None if ttl is None else _monotonic() + ttl
-        self._data[key] = [value, expires, tuple(tags)]
+        self._data[key] = [value, expires, tuple(tags), None]
         self._bytes += len(value)
         for tag in tags:
             self._tags.setdefault(tag, set()).add(key)
@@ -83,7 +104,7 @@ class MemoryBackend:
             self._drop(next(iter(self._data)))
 
     def _drop(self, key: str) -> None:
-        value, _, tags = self._data.pop(key)
+        value, _, tags, _ = self._data.pop(key)
         self._bytes -= len(value)  # type: ignore[arg-type]
         for tag in tags:  # type: ignore[attr-defined]
             keys = self._tags.get(tag)
@@ -131,6 +152,7 @@ class MemoryBackend:
         entry = self._data[key]
         number = int(current) + delta
         entry[0] = str(number).encode()
+        entry[3] = None
         self._bytes += len(entry[0]) - len(current)  # type: ignore[arg-type]
         return number
 

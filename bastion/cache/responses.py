@@ -172,11 +172,18 @@ class _ResponseCache:
         self.prefix = space.prefix
         self.core = space._core
         self.backend = space.backend
-        # The memory backend is read without a coroutine. The last answer decoded is kept:
-        # the same bytes again (the very object, from memory) need no decoding.
-        self.lookup = self.backend.lookup if isinstance(self.backend, MemoryBackend) else None
+        # The memory backend is read without a coroutine, and keeps each answer decoded beside
+        # its bytes. Other backends: the last answer decoded is kept, so the same bytes again
+        # need no decoding.
+        memory = isinstance(self.backend, MemoryBackend)
+        self.lookup = self.backend.lookup_decoded if memory else None  # type: ignore[attr-defined]
         self.last: tuple[bytes, _Stored] | None = None
-        self.vary = {name.encode(): i for i, name in enumerate(policy.vary)}
+        # Request headers that matter, by name: 0 authorization, 1 cookie, 2 cache-control,
+        # 3 + i the i-th varied header. One dict lookup per request header.
+        self.watch = {b"authorization": 0, b"cookie": 1, b"cache-control": 2}
+        for i, name in enumerate(policy.vary):
+            self.watch.setdefault(name.encode(), 3 + i)
+        self.varies = len(policy.vary)
         self.cookies = [name.encode() for name in cookies]
         self.key = policy.key
         self.ttl = policy.ttl
@@ -194,23 +201,28 @@ class _ResponseCache:
         if scope["method"] not in _READ:
             return await self.endpoint(request)
         private = False
-        vary = self.vary
-        varied: list[bytes] | None = [b""] * len(vary) if vary else None
+        watch = self.watch
+        varied: list[bytes] | None = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
+            if name not in watch:
+                continue
+            code = watch[name]
+            if code == 0:
                 private = True
-            elif name == b"cookie":
+            elif code == 1:
                 private = private or self._has_private_cookie(value)
-            elif name == b"cache-control":
+            elif code == 2:
                 if b"no-store" in value.lower():
                     return await self.endpoint(request)
-            elif varied is not None and name in vary:
-                i = vary[name]
+            else:
+                if varied is None:
+                    varied = [b""] * self.varies
+                i = code - 3
                 varied[i] = value if not varied[i] else varied[i] + b", " + value
         query = scope["query_string"]
         key = scope["path"] + "?" + query.decode("latin-1") if query else scope["path"]
-        if varied is not None:
-            key += "\n" + "\n".join(v.decode("latin-1") for v in varied)
+        if self.varies:
+            key += "\n" + "\n".join(v.decode("latin-1") for v in varied or [b""] * self.varies)
         if self.key is not None:
             extra = self.key(request)
             if extra is None:
@@ -221,17 +233,31 @@ class _ResponseCache:
         if len(key) > 200 or not key.isascii():
             key = "#" + hashlib.blake2b(key.encode("utf-8", "replace"), digest_size=20).hexdigest()
         full = self.prefix + key
+        lookup = self.lookup
         try:
-            lookup = self.lookup
-            data = lookup(full) if lookup is not None else await self.backend.get(full)
+            if lookup is not None:
+                try:
+                    stored = lookup(full, _decode)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    stored = None
+            else:
+                data = await self.backend.get(full)
+                stored = self._decoded(data) if data is not None else None
         except BackendUnavailable as exc:
             self.core.down("get", exc)
             return await self.endpoint(request)
-        if data is not None:
-            hit = self._hit(data)
-            if hit is not None:
-                return hit
-        return await self._miss(request, full)
+        if stored is None:
+            return await self._miss(request, full)
+        # _answer(stored), written out: this is every hit
+        response = _new(Response)
+        response.status_code = stored.status
+        response.body = stored.body
+        age = int(_time() - stored.stored)
+        response.raw_headers = [
+            *stored.headers,
+            _AGE_0 if age <= 0 else _AGES[age] if age < _AGES_KEPT else _age(age),
+        ]
+        return response
 
     def _has_private_cookie(self, header: bytes) -> bool:
         if not any(name + b"=" in header for name in self.cookies):
@@ -239,22 +265,17 @@ class _ResponseCache:
         names = {part.split(b"=", 1)[0].strip() for part in header.split(b";")}
         return any(name in names for name in self.cookies)
 
-    def _hit(self, data: bytes) -> Response | None:
+    def _decoded(self, data: bytes) -> _Stored | None:
+        """A stored answer from a shared backend (None if it does not decode)."""
         last = self.last
         if last is not None and last[0] == data:
-            stored = last[1]
-        else:
-            try:
-                stored = _decode(data)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                return None
-            self.last = (data, stored)
-        response = Response.__new__(Response)
-        response.status_code = stored.status
-        response.body = stored.body
-        age = int(time.time() - stored.stored)
-        response.raw_headers = [*stored.headers, (b"age", str(age if age > 0 else 0).encode())]
-        return response
+            return last[1]
+        try:
+            stored = _decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        self.last = (data, stored)
+        return stored
 
     async def _miss(self, request: Request, full: str) -> Response:
         """Run the handler, once per key at a time in this process, and store its answer."""
@@ -268,8 +289,8 @@ class _ResponseCache:
                 if not flight.cancelled() or (task is not None and task.cancelling()):
                     raise
                 data = None
-            hit = self._hit(data) if data is not None else None
-            return hit if hit is not None else await self.endpoint(request)
+            stored = self._decoded(data) if data is not None else None
+            return _answer(stored) if stored is not None else await self.endpoint(request)
         flight = asyncio.get_running_loop().create_future()
         flights[full] = flight
         data = None
@@ -322,3 +343,28 @@ class _ResponseCache:
         except BackendUnavailable as exc:
             self.core.down("set", exc)
         return data
+
+
+def _answer(stored: _Stored) -> Response:
+    """A hit: the stored answer with its ``Age``, as a plain ``Response`` (so ``GZip`` and
+    ``ConditionalGet`` treat it as any in-memory body). Its header list is new: middleware may
+    add to it, never to the stored one."""
+    response = Response.__new__(Response)
+    response.status_code = stored.status
+    response.body = stored.body
+    age = int(_time() - stored.stored)
+    header = _AGE_0 if age <= 0 else _AGES[age] if age < _AGES_KEPT else _age(age)
+    response.raw_headers = [*stored.headers, header]
+    return response
+
+
+def _age(age: int) -> tuple[bytes, bytes]:
+    return (b"age", str(age).encode())
+
+
+_time = time.time
+_new = Response.__new__
+#: ``Age`` headers for the first hour, made once.
+_AGES_KEPT = 3600
+_AGES = [_age(age) for age in range(_AGES_KEPT)]
+_AGE_0 = _AGES[0]

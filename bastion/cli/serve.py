@@ -94,6 +94,9 @@ def serve(
     \b
     Example: BASTION_SECRET_KEY=... bastion serve myapp:app --host 0.0.0.0 -w 4
     """
+    from rich.markup import escape
+
+    from bastion.cli.budget import connection_budget
     from bastion.cli.supervisor import Supervisor, WorkerOptions, bind, runtime_folder
 
     os.environ.setdefault("BASTION_PROFILE", "prod")
@@ -103,6 +106,9 @@ def serve(
             # makes the plugins' per-process state (metrics) in a process that serves nothing.
             app = load_app(target)
         count = worker_count(app, workers)
+        warning = connection_budget(app, count)
+        if warning:
+            Console(stderr=True).print(f"[bold yellow]Warning:[/] {escape(warning)}")
         if server == "granian":
             _granian(target, host, port, count, timeout_graceful_shutdown, access_log)
             return

@@ -185,7 +185,10 @@ async def test_a_worker_killed_mid_job_has_its_job_finished_by_the_other(
 
     async def rescued_and_done() -> bool:
         await backend.rescue()  # any process may; the heir's own rescue runs now and then
-        return bool(workers.lines("done"))
+        stored = await backend.get(job.id)  # recorded a moment after the job's own last line
+        return bool(workers.lines("done")) and stored is not None and (
+            stored.state is JobState.SUCCEEDED
+        )
 
     await until(rescued_and_done, "the job was not finished by the other", workers, timeout=60)
     assert workers.lines("done") == [(1, heir.pid)]
@@ -238,7 +241,7 @@ async def test_sigterm_hands_back_a_job_overrunning_grace_without_counting_it(
 
 
 async def test_postgres_crashed_under_running_workers_loses_no_job(tmp_path: Path) -> None:
-    server, total = _database.Server(), 3000
+    server, total = _database.Server(), 6000
     try:
         await server.create_tables()
         backend = DatabaseBackend(server.url)
@@ -253,7 +256,9 @@ async def test_postgres_crashed_under_running_workers_loses_no_job(tmp_path: Pat
                 return len(workers.lines("ran")) >= total // 3
 
             await until(a_third_ran, "the workers did not start", workers, timeout=120)
-            assert len(workers.lines("ran")) < total * 2 // 3  # mid-run
+            # Mid-run: some jobs are still to come (workers drain ~1,000 jobs a second, so a
+            # tighter bound on how many ran by now measures the machine's load, not the code).
+            assert len(workers.lines("ran")) < total
             server.crash()
             await asyncio.sleep(1.0)  # the workers meet a dead server meanwhile
             server.start_again()

@@ -190,7 +190,10 @@ async def test_a_worker_killed_mid_job_has_its_job_finished_by_the_other(
 
     async def rescued_and_done() -> bool:
         await backend.rescue()  # any process may; the heir's own rescue runs every ~15 s
-        return bool(await logged(backend, "done"))
+        stored = await backend.get(job.id)  # recorded a moment after the job's own last line
+        return bool(await logged(backend, "done")) and stored is not None and (
+            stored.state is JobState.SUCCEEDED
+        )
 
     await until(rescued_and_done, "the job was not finished by the other", workers, timeout=60)
     done = await logged(backend, "done")

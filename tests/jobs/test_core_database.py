@@ -52,9 +52,12 @@ async def test_a_request_transaction_carries_its_job(jobs_url: str, engine: Asyn
             if shipped:
                 break
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)
         assert plugin.backend is not None
-        records = await plugin.backend.list()
+        for _ in range(250):  # the outcome is recorded a moment after the job returns
+            records = await plugin.backend.list()
+            if records and records[0].state is JobState.SUCCEEDED:
+                break
+            await asyncio.sleep(0.02)
     assert shipped == [1]
     assert [(r.state, r.args) for r in records] == [(JobState.SUCCEEDED, b'{"order":1}')]
 

@@ -386,7 +386,10 @@ def create_app(root: Path) -> App[Any]:
 
 
 def create_served_app() -> App[Any]:
-    """The app for a real server (``uvicorn --factory``), with its files in a temp folder."""
+    """The app for a real server (``uvicorn --factory``), with its files in the folder the
+    test names (``BASTION_HOSTILE_SITE``), else a new temporary one."""
+    import os
     import tempfile
 
-    return create_app(make_site(Path(tempfile.mkdtemp(prefix="bastion-hostile-"))))
+    folder = os.environ.get("BASTION_HOSTILE_SITE") or tempfile.mkdtemp(prefix="bastion-hostile-")
+    return create_app(make_site(Path(folder)))

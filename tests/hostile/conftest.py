@@ -107,7 +107,8 @@ def server(
         "--host", "127.0.0.1", "--port", str(port), "--http", request.param,
         "--timeout-keep-alive", "2", "--log-level", "warning",
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    site = tmp_path_factory.mktemp("served-site")  # pytest removes it, unlike mkdtemp
+    env = {**os.environ, "PYTHONPATH": str(root), "BASTION_HOSTILE_SITE": str(site)}
     with log.open("wb") as output, running(
         command, ready=lambda: accepts(port), what=f"uvicorn on port {port}",
         cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,

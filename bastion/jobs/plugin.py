@@ -16,14 +16,14 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Unpack
 
 from bastion.exceptions import ConfigurationError
 from bastion.jobs._runtime import Runtime, observability
 from bastion.jobs.backend import JobsBackend
 from bastion.jobs.registry import Jobs
-from bastion.jobs.worker import Worker, check_worker_options
+from bastion.jobs.worker import Worker, WorkerOptions, worker_options
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -46,15 +46,7 @@ class JobsPlugin:
         backend: JobsBackend | str | None = None,
         *,
         run_worker: bool | None = None,
-        queues: Sequence[str] | None = None,
-        concurrency: int = 10,
-        lease: float = 30.0,
-        grace: float = 30.0,
-        poll: float = 1.0,
-        rescue_every: float = 15.0,
-        retry_backoff: float = 1.0,
-        max_backoff: float = 3600.0,
-        cron: bool = True,
+        **worker: Unpack[WorkerOptions],
     ) -> None:
         if not isinstance(jobs, Jobs):
             raise ConfigurationError(
@@ -68,18 +60,8 @@ class JobsPlugin:
         self.jobs = jobs
         self.backend_spec = backend
         self.run_worker = run_worker
-        self.worker_options: dict[str, Any] = {
-            "queues": list(queues) if queues else None,
-            "concurrency": concurrency,
-            "lease": lease,
-            "grace": grace,
-            "poll": poll,
-            "rescue_every": rescue_every,
-            "retry_backoff": retry_backoff,
-            "max_backoff": max_backoff,
-            "cron": cron,
-        }
-        check_worker_options(**self.worker_options)  # here, not at start-up
+        worker_options(worker)  # refused here, not at start-up
+        self.worker_options = worker
         self.app: App[Any] | None = None
         self.backend: JobsBackend | None = None
         self.runtime: Runtime | None = None
@@ -189,7 +171,10 @@ class JobsPlugin:
     def make_worker(self, **overrides: Any) -> Worker:
         """A worker for this app's jobs and backend (``bastion worker`` and ``run_worker``)."""
         assert self.backend is not None and self.runtime is not None
-        options = {**self.worker_options, **{k: v for k, v in overrides.items() if v is not None}}
+        options: Any = {
+            **self.worker_options,
+            **{k: v for k, v in overrides.items() if v is not None},
+        }
         return Worker(
             self.jobs,
             self.backend,

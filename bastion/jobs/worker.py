@@ -29,7 +29,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from bastion.exceptions import ConfigurationError
 from bastion.jobs._args import InvalidJobArguments
@@ -84,43 +84,28 @@ class Worker:
         jobs: Jobs,
         backend: JobsBackend,
         *,
-        queues: Sequence[str] | None = None,
-        concurrency: int = 10,
-        lease: float = 30.0,
-        poll: float = 1.0,
-        grace: float = 30.0,
-        rescue_every: float = 15.0,
-        retry_backoff: float = 1.0,
-        max_backoff: float = 3600.0,
         container: Container | None = None,
         metrics: JobMetrics | None = None,
         name: str | None = None,
-        cron: bool = True,
         tracer: Any = None,
+        **given: Unpack[WorkerOptions],
     ) -> None:
-        check_worker_options(
-            concurrency=concurrency,
-            lease=lease,
-            poll=poll,
-            grace=grace,
-            rescue_every=rescue_every,
-            retry_backoff=retry_backoff,
-            max_backoff=max_backoff,
-        )
+        options = worker_options(given)
         self.jobs = jobs
         self.backend = backend
+        queues = options["queues"]
         self.queues = list(queues) if queues else _queues_of(jobs)
-        self.concurrency = concurrency
-        self.lease = lease
-        self.poll = poll
-        self.grace = grace
-        self.rescue_every = rescue_every
-        self.retry_backoff = retry_backoff
-        self.max_backoff = max_backoff
+        self.concurrency = options["concurrency"]
+        self.lease = options["lease"]
+        self.poll = options["poll"]
+        self.grace = options["grace"]
+        self.rescue_every = options["rescue_every"]
+        self.retry_backoff = options["retry_backoff"]
+        self.max_backoff = options["max_backoff"]
         self.container = container if container is not None else jobs.container
         self.metrics = metrics
         self.id = name or worker_id()
-        self.cron = cron
+        self.cron = options["cron"]
         self.runners: dict[str, Runner] = {}
         self.running: dict[str, tuple[asyncio.Task[None], JobRecord]] = {}
         self._cancel_asked: set[str] = set()
@@ -596,18 +581,41 @@ class Worker:
         return asyncio.create_task(scheduler(), name=f"cron scheduler of {self.id}")
 
 
-def check_worker_options(
-    *,
-    concurrency: int = 10,
-    lease: float = 30.0,
-    poll: float = 1.0,
-    grace: float = 30.0,
-    rescue_every: float = 15.0,
-    retry_backoff: float = 1.0,
-    max_backoff: float = 3600.0,
-    **_: Any,
-) -> None:
-    """Refuse options no worker can run with, in a sentence."""
+class WorkerOptions(TypedDict, total=False):
+    """How a worker runs: ``Worker``'s, ``JobsPlugin``'s and ``bastion worker``'s options,
+    declared once (their defaults are ``WORKER_DEFAULTS``)."""
+
+    queues: Sequence[str] | None
+    concurrency: int
+    lease: float
+    poll: float
+    grace: float
+    rescue_every: float
+    retry_backoff: float
+    max_backoff: float
+    cron: bool
+
+
+WORKER_DEFAULTS: WorkerOptions = {
+    "queues": None,
+    "concurrency": 10,
+    "lease": 30.0,
+    "poll": 1.0,
+    "grace": 30.0,
+    "rescue_every": 15.0,
+    "retry_backoff": 1.0,
+    "max_backoff": 3600.0,
+    "cron": True,
+}
+
+
+def worker_options(given: WorkerOptions) -> WorkerOptions:
+    """``given`` over the defaults; options no worker can run with are refused in a
+    sentence."""
+    options: WorkerOptions = {**WORKER_DEFAULTS, **given}
+    concurrency, lease, poll = options["concurrency"], options["lease"], options["poll"]
+    grace, rescue_every = options["grace"], options["rescue_every"]
+    retry_backoff, max_backoff = options["retry_backoff"], options["max_backoff"]
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError(f"concurrency={concurrency!r}: a worker runs at least 1 job")
     if not lease > 0 or not poll > 0:
@@ -622,6 +630,7 @@ def check_worker_options(
             f"grace={grace!r}, retry_backoff={retry_backoff!r} and max_backoff={max_backoff!r} "
             "must be 0 or more seconds"
         )
+    return options
 
 
 class UnknownJob(Exception):

@@ -66,16 +66,18 @@ def test_worker_options_are_checked_when_the_plugin_is_made() -> None:
 
 
 def test_every_worker_option_is_a_plugin_argument_and_a_worker_flag() -> None:
-    import inspect
-
     from bastion.jobs import Worker
+    from bastion.jobs.backend import JobsBackend
     from bastion.jobs.cli import worker_command
+    from bastion.jobs.worker import WORKER_DEFAULTS, WorkerOptions
 
-    wiring = {"self", "jobs", "backend", "container", "metrics", "name", "tracer"}
-    options = set(inspect.signature(Worker).parameters) - wiring
-    assert options <= set(inspect.signature(JobsPlugin).parameters)
-    plugin = JobsPlugin(Jobs(), backend="memory")
+    options = set(WorkerOptions.__annotations__)
+    assert options == set(WORKER_DEFAULTS)  # one default each
+    plugin = JobsPlugin(Jobs(), backend="memory", **WORKER_DEFAULTS)  # every one accepted
     App(plugins=[plugin])
+    assert isinstance(plugin.backend, JobsBackend)
+    worker = Worker(Jobs(), plugin.backend, **WORKER_DEFAULTS)
+    assert worker.concurrency == 10 and worker.cron is True
     flags = {
         name.lstrip("-").replace("-", "_")
         for param in worker_command(plugin).params

@@ -203,6 +203,9 @@ class RefreshTokens:
                     RefreshTokenRow.expires_at > now,
                 )
                 .values(used_at=now)
+                # "evaluate" (the default) compares expires_at in Python with rows already
+                # loaded, which SQLite hands back without a time zone: a TypeError, a 500.
+                .execution_options(synchronize_session="fetch")
             )
             row = await db.scalar(
                 select(RefreshTokenRow).where(RefreshTokenRow.token_hash == digest)
@@ -320,6 +323,7 @@ def _revoke(where: Any, now: datetime.datetime) -> Any:
         update(RefreshTokenRow)
         .where(where, RefreshTokenRow.revoked_at.is_(None))
         .values(revoked_at=now)
+        .execution_options(synchronize_session="fetch")
     )
 
 

@@ -6,8 +6,10 @@ Entries are plain string keys with a PX expiry; a tag is a set of the keys store
 not declare, so this backend wants a single Redis (or a primary), not Redis Cluster.
 
 Reads are batched: the ``get`` calls made in one turn of the event loop (the requests that
-arrived together) go to Redis as one MGET, which costs redis-py a fraction of as many GETs;
-that is what lets a Redis-backed response cache keep up with many concurrent clients.
+arrived together) go to Redis as one MGET, on a connection of their own where batches are
+pipelined and hiredis parses the replies (``_redis_reads``); that is what lets a Redis-backed
+response cache keep up with many concurrent clients. Every other command goes through
+redis-py (and reads too, around a ``client`` you made, or on a Unix socket).
 
 Outages are fast: no retries, ``timeout`` seconds per command and per connection attempt,
 and every connection or timeout error becomes ``BackendUnavailable``.
@@ -25,6 +27,8 @@ from bastion.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+    from bastion.cache._redis_reads import ReadConnection
 
 _TAG = """
 local function tag(t, key, ms)
@@ -131,6 +135,7 @@ class RedisBackend:
             TimeoutError,
         )
         self._scripts: dict[str, Any] = {}
+        self._reads: ReadConnection | None = None
         #: Keys asked for in this turn of the loop, with their waiters: one MGET at its end.
         self._batch: dict[str, list[asyncio.Future[bytes | None]]] | None = None
         self._flushes: set[asyncio.Task[None]] = set()
@@ -155,8 +160,16 @@ class RedisBackend:
             )
         except ValueError as exc:
             raise ConfigurationError(f"The cache's Redis URL is not valid: {exc}") from None
+        try:
+            from bastion.cache._redis_reads import ReadConnection
+        except ImportError:  # redis-py without hiredis: reads go through redis-py
+            return
+        self._reads = ReadConnection.for_url(self.url, self.timeout)
 
     async def stop(self) -> None:
+        reads, self._reads = self._reads, None
+        if reads is not None:
+            await reads.close()
         client, self._redis = self._redis, self._given
         if client is not None and client is not self._given:
             await client.aclose()
@@ -210,8 +223,9 @@ class RedisBackend:
 
     async def _read(self, batch: dict[str, list[asyncio.Future[bytes | None]]]) -> None:
         keys = list(batch)
+        reads = self._reads
         try:
-            values: Any = await self.client.mget(keys)
+            values: Any = await (self.client.mget(keys) if reads is None else reads.mget(keys))
         except Exception as exc:
             error: Exception = exc
             if isinstance(exc, self._down):

@@ -5,37 +5,45 @@ SQLAlchemy spends more CPU on each execution (cache key, execution context, curs
 result objects, a greenlet switch) than PostgreSQL spends answering a primary-key lookup. A
 prepared select pays SQLAlchemy's compilation once; each run puts its parameters in order
 and hands the SQL to asyncpg, on a connection from SQLAlchemy's own pool. Rows come back as
-tuples.
+tuples; whole entities (``select(Article)``) come back as read-only objects, and
+``.into(Cls)`` makes each row a Struct or a dataclass (see ``_shapes.py``).
 
 Where the shortcut could change what a read sees, it runs through the session instead, with
 the same results at SQLAlchemy's speed: on other drivers (SQLite), once the session has
 begun or holds unflushed changes, when reads do not run in autocommit
 (``autocommit_reads=False``, a stricter isolation level), in test isolation, and for
-statements whose SQL depends on the values (``IN`` lists).
+statements whose SQL depends on the values (``literal_execute``). ``IN`` lists of bound
+values run on PostgreSQL as ``= ANY($1)``, one array.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.types import TypeEngine
 
 from bastion.db._direct import DirectReads, direct_reads
+from bastion.db._shapes import Make, arrays_for_in, entity_rows, has_entities, into, names_of
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Prepared:
     """``ONE_BOOK = Prepared(select(Book.id, Book.title).where(Book.id == bindparam("id")))``,
-    built once at import; ``await ONE_BOOK.one(db, id=7)`` in a handler."""
+    built once at import; ``await ONE_BOOK.one(db, id=7)`` in a handler.
 
-    __slots__ = ("_plan", "statement")
+    ``select(Book)`` loads whole books, detached from the session (read-only: change one
+    through ``db.get`` or ``db.merge``), with the to-one relationships the model declares
+    ``lazy="joined"``; ``.into(BookOut)`` builds a Struct or dataclass from each row."""
+
+    __slots__ = ("_make", "_plan", "statement")
 
     def __init__(self, statement: Select[Any]) -> None:
         if not isinstance(statement, Select):
@@ -43,41 +51,37 @@ class Prepared:
                 f"Prepared takes a select(), not {type(statement).__name__}: run writes with "
                 "`await db.execute(statement)`"
             )
-        if any(not isinstance(c["type"], TypeEngine) for c in statement.column_descriptions):
-            raise TypeError(
-                "Prepared selects columns, as in select(Book.id, Book.title), not whole ORM "
-                "objects: load objects with `await db.scalars(select(Book))`"
-            )
+        self._make: Make | None = None
+        if has_entities(statement):
+            statement, self._make = entity_rows(statement)
         self.statement = statement
         self._plan: tuple[Dialect, _Plan | None] | None = None
 
+    def into(self, cls: type[T]) -> Into[T]:
+        """The same select, each row built into ``cls`` (a msgspec Struct or a dataclass)
+        whose fields are named after the columns (``.label("field")`` renames one); matched
+        here, once."""
+        if self._make is not None:
+            raise TypeError(
+                "Prepared(...).into() maps columns to fields: select the columns, not entities"
+            )
+        return Into(self, into(cls, names_of(self.statement)))
+
     async def all(self, db: AsyncSession, /, **params: Any) -> list[Row]:
         """Every row."""
-        reads = direct_reads(db)
-        plan = None if reads is None else self._plan_for(reads.engine.dialect)
-        if reads is None or plan is None:
-            return [tuple(row) for row in await db.execute(self.statement, params)]
-        records = await _run(reads, plan, plan.arguments(params), "fetch")
-        return [plan.row(record) for record in records]
+        rows = await self._rows(db, params)
+        make = self._make
+        return rows if make is None else [make(row) for row in rows]
 
     async def first(self, db: AsyncSession, /, **params: Any) -> Row | None:
         """The first row, or None."""
-        reads = direct_reads(db)
-        plan = None if reads is None else self._plan_for(reads.engine.dialect)
-        if reads is None or plan is None:
-            row = (await db.execute(self.statement, params)).first()
-            return None if row is None else tuple(row)
-        record = await _run(reads, plan, plan.arguments(params), "fetchrow")
-        return None if record is None else plan.row(record)
+        row = await self._first(db, params)
+        make = self._make
+        return row if make is None or row is None else make(row)
 
     async def one(self, db: AsyncSession, /, **params: Any) -> Row:
         """Exactly one row; ``NoResultFound`` (answered 404) or ``MultipleResultsFound``."""
-        rows = await self.all(db, **params)
-        if len(rows) == 1:
-            return rows[0]
-        if not rows:
-            raise NoResultFound("No row was found when one was required")
-        raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return _only(await self.all(db, **params))
 
     async def scalar(self, db: AsyncSession, /, **params: Any) -> Any:
         """The first column of the first row, or None."""
@@ -88,12 +92,33 @@ class Prepared:
         """The first column of every row."""
         return [row[0] for row in await self.all(db, **params)]
 
+    async def _rows(self, db: AsyncSession, params: Mapping[str, Any]) -> list[Row]:
+        """Plain column tuples, from the driver or through the session."""
+        reads = direct_reads(db)
+        plan = None if reads is None else self._plan_for(reads.engine.dialect)
+        if reads is None or plan is None:
+            return [tuple(row) for row in await db.execute(self.statement, params)]
+        records = await _run(reads, plan, plan.arguments(params), "fetch")
+        return [plan.row(record) for record in records]
+
+    async def _first(self, db: AsyncSession, params: Mapping[str, Any]) -> Row | None:
+        reads = direct_reads(db)
+        plan = None if reads is None else self._plan_for(reads.engine.dialect)
+        if reads is None or plan is None:
+            row = (await db.execute(self.statement, params)).first()
+            return None if row is None else tuple(row)
+        record = await _run(reads, plan, plan.arguments(params), "fetchrow")
+        return None if record is None else plan.row(record)
+
     def _plan_for(self, dialect: Dialect) -> _Plan | None:
-        """The compiled statement, or None when its SQL depends on the values (``IN``
-        lists, ``literal_execute``) and it must run through the session."""
+        """The compiled statement, or None when its SQL depends on the values
+        (``literal_execute``, a tuple ``IN``) and it must run through the session."""
         cached = self._plan
         if cached is None or cached[0] is not dialect:
-            compiled = self.statement.compile(dialect=dialect)
+            statement = self.statement
+            if dialect.name == "postgresql":
+                statement = arrays_for_in(statement)
+            compiled = statement.compile(dialect=dialect)
             direct = not (
                 compiled.post_compile_params
                 or compiled.literal_execute_params
@@ -101,6 +126,38 @@ class Prepared:
             )
             cached = self._plan = (dialect, _Plan(compiled) if direct else None)
         return cached[1]
+
+
+class Into(Generic[T]):
+    """``Prepared(...).into(Cls)``: the prepared select, each row made a ``Cls``."""
+
+    __slots__ = ("_make", "prepared")
+
+    def __init__(self, prepared: Prepared, make: Make) -> None:
+        self.prepared = prepared
+        self._make = make
+
+    async def all(self, db: AsyncSession, /, **params: Any) -> list[T]:
+        """Every row."""
+        make = self._make
+        return [make(row) for row in await self.prepared._rows(db, params)]
+
+    async def first(self, db: AsyncSession, /, **params: Any) -> T | None:
+        """The first row, or None."""
+        row = await self.prepared._first(db, params)
+        return None if row is None else self._make(row)
+
+    async def one(self, db: AsyncSession, /, **params: Any) -> T:
+        """Exactly one row; ``NoResultFound`` (answered 404) or ``MultipleResultsFound``."""
+        return _only(await self.all(db, **params))
+
+
+def _only(rows: list[R]) -> R:
+    if len(rows) == 1:
+        return rows[0]
+    if not rows:
+        raise NoResultFound("No row was found when one was required")
+    raise MultipleResultsFound("Multiple rows were found when exactly one was required")
 
 
 class _Plan:

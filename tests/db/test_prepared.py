@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column
 
 from bastion.db import Prepared
 from bastion.db.testing import isolated_sync
@@ -172,9 +172,10 @@ def test_postgres_reads_skip_sqlalchemys_execution_and_sqlite_goes_through_it(da
         seen = count_statements(plugin)
         assert client.get("/cities/1").text == "Oslo"
         assert len(seen) == (0 if database_url.startswith("postgresql") else 1)
-        # an IN list's SQL depends on the values: it always runs through the session
+        # an IN list runs on PostgreSQL as one array (= ANY), through the session elsewhere
         assert client.get("/reads").json()["in"] == ["Oslo", "Lima"]
-        assert sum("IN (" in statement for statement in seen) == 1
+        through_session = sum("IN (" in statement for statement in seen)
+        assert through_session == (0 if database_url.startswith("postgresql") else 1)
 
 
 def test_reads_in_one_transaction_when_autocommit_reads_are_off(postgres_url):
@@ -241,11 +242,11 @@ def test_reads_see_rows_of_an_isolated_test(database_url):
         assert client.get("/cities/2").text == "Lima"
 
 
-def test_only_selects_of_columns_are_prepared():
+def test_only_selects_of_columns_and_plain_entities_are_prepared():
     with pytest.raises(TypeError, match="Prepared takes a select"):
         Prepared(insert(City))  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="not whole ORM objects"):
-        Prepared(select(City))
+    with pytest.raises(TypeError, match="plain mapped classes"):
+        Prepared(select(aliased(City)))
 
 
 def test_a_missing_parameter_is_named(database_url):

@@ -15,6 +15,9 @@ A checked request must pass, in order:
    ``csrf_token(request)`` made for the secret in the ``csrftoken`` cookie; otherwise 403
    with ``"reason": "missing"``, ``"wrong"`` or ``"expired"``.
 
+A refused browser (``Accept`` naming ``text/html``, as form posts do) gets the 403 as a short
+page in its language, the reason in the ``X-CSRF-Refusal`` header; others get problem+json.
+
 The form is read with ``request.form()``, which the request keeps: the handler still gets
 its ``Form`` parameters, ``request.form()`` and ``request.body()``.
 
@@ -30,6 +33,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
+import msgspec
 from markupsafe import Markup
 
 from bastion.exceptions import ConfigurationError, Forbidden, HTTPError
@@ -37,7 +41,7 @@ from bastion.http.connection import HTTPConnection
 from bastion.http.cookies import SameSite, build_set_cookie
 from bastion.http.forms import FORM_TYPES
 from bastion.http.request import Request
-from bastion.http.response import ProblemResponse, Response
+from bastion.http.response import HTMLResponse, ProblemResponse, Response
 from bastion.http.uploads import UploadFile
 from bastion.routing.route import WebSocketRoute
 from bastion.security._csrf_tokens import CSRFTokens
@@ -121,6 +125,8 @@ class CSRF:
         ):
             refusal = await self._refusal(request)
             if refusal is not None:
+                if refusal.status_code == 403 and "text/html" in request.headers.get("accept", ""):
+                    return _refusal_page(refusal)  # a browser's form post: a page, not JSON
                 return refusal
         response = await call_next(request)
         fresh: bytes | None = scope.get(FRESH)
@@ -269,6 +275,27 @@ def _middleware(request: HTTPConnection) -> CSRF:
             "plugins=[SecurityPlugin()] to the App"
         )
     return middleware
+
+
+def _refusal_page(refusal: Response) -> Response:
+    """The 403 as a page for a person, in their language; its reason stays in a header."""
+    from bastion.i18n import gettext as _
+
+    reason = str(msgspec.json.decode(refusal.body).get("reason", ""))
+    if reason == "cross-origin":
+        why = _("The form was sent from another site, so it was refused to protect your account.")
+    else:
+        why = _(
+            "The form's security token was missing or out of date (the page may have been "
+            "open too long). Go back, reload the page and send the form again."
+        )
+    title = _("This form could not be sent")
+    page = Markup(
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="viewport" '
+        'content="width=device-width, initial-scale=1"><title>{}</title></head><body>'
+        "<main><h1>{}</h1><p>{}</p></main></body></html>"
+    ).format(title, title, why)
+    return HTMLResponse(str(page), 403, {"x-csrf-refusal": reason})
 
 
 def _forbidden(reason: str, detail: str) -> Response:

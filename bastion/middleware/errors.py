@@ -7,14 +7,15 @@ are logged with the request id; in production their response says nothing about 
 
 from __future__ import annotations
 
-import html
 import logging
 import traceback
 from typing import Any
 
 from bastion.exceptions import HTTPError, InternalServerError
 from bastion.http.request import Request
-from bastion.http.response import HTMLResponse, ProblemResponse, Response
+from bastion.http.response import HTMLResponse, ProblemResponse, Response, TextResponse
+from bastion.middleware._debug_info import Masker, collect
+from bastion.middleware._debug_page import render_html, render_text
 from bastion.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("bastion.error")
@@ -42,16 +43,7 @@ def unexpected_error(request: Request, exc: BaseException, debug: bool) -> Respo
         exc_info=exc,
     )
     if debug:
-        accept = request.headers.get("accept", "")
-        if "text/html" in accept:
-            return debug_page(request, exc)
-        error = InternalServerError(
-            f"{type(exc).__name__}: {exc}",
-            extra={
-                "traceback": traceback.format_exception(exc),
-            },
-        )
-        return problem_response(error)
+        return debug_response(request, exc)
     extra = {"request_id": request_id} if request_id else None
     return problem_response(
         InternalServerError(
@@ -61,24 +53,24 @@ def unexpected_error(request: Request, exc: BaseException, debug: bool) -> Respo
     )
 
 
-def debug_page(request: Request, exc: BaseException) -> HTMLResponse:
-    """A readable traceback page; only ever served when ``settings.debug`` is on."""
-    frames = "".join(
-        f"<div class='frame'><div class='loc'>{html.escape(f.filename)}:{f.lineno} in "
-        f"<b>{html.escape(f.name)}</b></div><pre>{html.escape(f.line or '')}</pre></div>"
-        for f in traceback.extract_tb(exc.__traceback__)
-    )
-    body = f"""<!DOCTYPE html><html><head><meta charset="utf-8">
-<title>{html.escape(type(exc).__name__)} · Bastion debug</title>
-<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}
-h1{{color:#b00020}}.frame{{border-left:3px solid #ccc;margin:.5em 0;padding:.2em .8em}}
-.loc{{color:#555}}pre{{background:#f6f6f6;padding:.4em;overflow:auto}}</style></head>
-<body><h1>{html.escape(type(exc).__name__)}</h1><p>{html.escape(str(exc))}</p>
-<p><b>{html.escape(request.method)} {html.escape(request.path)}</b></p>
-<h2>Traceback</h2>{frames}
-<p><small>Shown because debug is on (profile dev); it never appears in prod.</small></p>
-</body></html>"""
-    return HTMLResponse(body, 500)
+def debug_response(request: Request, exc: BaseException) -> Response:
+    """The dev answer to an unexpected error, by ``Accept``: the HTML debug page for
+    browsers, a problem+json document with the traceback for JSON clients, and the same
+    report as plain text for everything else (``curl``). Only ever used when debug is on."""
+    accept = request.headers.get("accept", "")
+    settings = getattr(request.scope.get("app"), "settings", None)
+    if "json" in accept and "text/html" not in accept:
+        mask = Masker(settings).text
+        error = InternalServerError(
+            mask(f"{type(exc).__name__}: {exc}"),
+            extra={"traceback": [mask(line) for line in traceback.format_exception(exc)]},
+        )
+        return problem_response(error)
+    info = collect(request, exc, settings)
+    if "text/html" in accept:
+        page, policy = render_html(info)
+        return HTMLResponse(page, 500, {"content-security-policy": policy})
+    return TextResponse(render_text(info), 500)
 
 
 class ServerErrorMiddleware:

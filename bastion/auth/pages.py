@@ -87,15 +87,13 @@ class AccountPages:
                 body = msgspec.convert(
                     {k: form.get(k) for k in ("email", "username", "password")}, Registration
                 )
-                user = await auth.create_account(request, db, tasks, body)
+                await auth.create_account(request, db, tasks, body)
             except (HTTPError, msgspec.ValidationError) as refused:
                 email = form.get("email")
                 return page(request, "register", _status(refused), error=_words(refused),
                             email=email if isinstance(email, str) else "")  # fmt: skip
-            if user is None:  # e-mail verification: the same page for a new or taken address
-                return page(request, "register", pending=auth.check_inbox)
-            auth.complete_login(request, user)
-            return RedirectResponse(home)
+            # The same page for a new and a taken address: sign-up reveals no account.
+            return page(request, "register", pending=auth.signed_up)
 
         @router.get("/login", include_in_schema=False)
         async def login_page(request: Request) -> HTMLResponse:

@@ -3,9 +3,10 @@ change and reset. ``App(plugins=[database, SessionPlugin(), AuthRoutes()])``.
 
 Login answers the same 401 for an unknown e-mail, a wrong password and a disabled account,
 after the same argon2 work. Reset links are signed (itsdangerous), expire, and carry a
-fingerprint of the password hash, so they stop working once used. Register answers 409 for
-a taken address (signing up and in at once cannot hide it); with ``VerificationRoutes`` in
-the app it answers the same 202 for a new and a taken address and signs nobody in.
+fingerprint of the password hash, so they stop working once used. Register answers the
+same 202 for a new and a taken address and signs nobody in, so it never tells whether an
+address has an account: the new owner signs in next (with ``VerificationRoutes``, once the
+mailed link proves the address), and a taken address's owner is told, not the caller.
 """
 
 from __future__ import annotations
@@ -36,14 +37,13 @@ from bastion.di.depends import Depends
 from bastion.exceptions import (
     BadRequest,
     ConfigurationError,
-    Conflict,
     Forbidden,
     MalformedBody,
     Unauthorized,
 )
 from bastion.http.background import BackgroundTasks
 from bastion.http.request import Request
-from bastion.http.response import JSONResponse, Response
+from bastion.http.response import Response
 from bastion.routing.router import Router
 from bastion.security.ratelimit import RateLimit, by_ip
 from bastion.security.ratelimit.backend import RateLimitBackend
@@ -92,8 +92,8 @@ class PasswordChange(msgspec.Struct):
 
 
 class SignUpPending(msgspec.Struct):
-    """Register's answer (202) when the address must be proven first: the same for a new
-    address and for one that already has an account."""
+    """Register's answer (202): the same for a new address and for one that already has an
+    account, so sign-up cannot be used to find out who has one."""
 
     detail: str
 
@@ -129,7 +129,8 @@ def log_reset_link(link: ResetLink) -> None:
 class AuthRoutes:
     """The routes, under ``prefix``: ``POST /register``, ``/login``, ``/logout``,
     ``/password-reset`` and ``/password-reset/confirm``. With ``tokens=JWTAuth(...)``,
-    register and login also answer a token; with ``sessions=True`` they log the session in."""
+    login also answers a token; with ``sessions=True`` it logs the session in (register
+    signs nobody in)."""
 
     def __init__(
         self,
@@ -211,23 +212,18 @@ class AuthRoutes:
 
         @router.post(
             "/register",
-            status_code=201,
-            responses={
-                202: "With e-mail verification: check your inbox (new or taken address alike)",
-                409: "Without e-mail verification: the address has an account",
-                429: "Too many attempts",
-            },
+            status_code=202,
+            responses={429: "Too many attempts"},
             middleware=self._limit("auth-register"),
         )
         async def register(
             body: Registration, request: Request, db: AsyncSession, tasks: BackgroundTasks
-        ) -> Account:
-            """Create an account and log it in; with e-mail verification, answer 202 and
-            mail the address (a link, or a notice to an existing account's owner)."""
-            user = await self.create_account(request, db, tasks, body)
-            if user is None:
-                return JSONResponse(SignUpPending(self.check_inbox), 202)  # type: ignore[return-value]
-            return account(request, user)
+        ) -> SignUpPending:
+            """Create an account, then sign in with ``POST /login``; with e-mail
+            verification, follow the mailed link first. A taken address gets the same
+            answer (its owner is told instead), so this never reveals who has an account."""
+            await self.create_account(request, db, tasks, body)
+            return SignUpPending(self.signed_up)
 
         @router.post(
             "/login",
@@ -341,31 +337,35 @@ class AuthRoutes:
     async def create_account(
         self, request: Request, db: AsyncSession, tasks: BackgroundTasks, body: Registration
     ) -> User | None:
-        """A new user (policy checked, e-mail free), then the ``on_register`` hooks; the
-        user to sign in, or None when the address must be proven first (e-mail
-        verification: then a taken address is not refused, its owner is told by mail)."""
+        """A new user (policy checked, e-mail free), then the ``on_register`` hooks; None
+        for a taken address, which is not refused (that would tell the caller it has an
+        account): its owner is told, by mail with e-mail verification, else in the log."""
         email = body.email.strip().lower()
         await self.policy.check(body.password)
         password_hash = await self.hasher.hash(body.password)  # taken or not: the same work
         existing = await db.scalar(select(User).where(User.email == email))
         if existing is not None:
-            if self.verification is None:
-                raise Conflict(
-                    "An account with this e-mail address already exists: sign in, or reset "
-                    "the password"
-                )
-            await self.verification.address_taken(request, existing, tasks)
+            if self.verification is not None:
+                await self.verification.address_taken(request, existing, tasks)
+            else:
+                logger.info("Sign-up with the address of account %s: nothing created", existing.id)
             return None
         user = User(email=email, username=body.username, password_hash=password_hash, roles=[])
         db.add(user)
         await db.flush()
         for hook in self.on_register:
             await hook(request, user, db, tasks)
-        return user if self.verification is None else None
+        return user
 
     @property
-    def check_inbox(self) -> str:
-        return "Check your inbox: follow the link we mailed to finish signing up, then sign in"
+    def signed_up(self) -> str:
+        """Register's answer, the same whether the address was free or taken."""
+        if self.verification is not None:
+            return "Check your inbox: follow the link we mailed to finish signing up, then sign in"
+        return (
+            "Signed up: sign in with your e-mail address and password (if the address already "
+            "had an account, sign in with that account's password or reset it)"
+        )
 
     async def check_password(self, db: AsyncSession, email: str, password: str) -> User:
         """The active user with this e-mail and password, or the login's 401 (or the

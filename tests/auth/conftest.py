@@ -39,6 +39,16 @@ def app_with_database(
     return app, database
 
 
+def sign_up(client: Any, account: dict[str, str], *, base: str = "", **options: Any) -> Any:
+    """Register (202: it signs nobody in, so sign-up never tells whether an address has an
+    account), then log in as the new user does next; the login's response. ``client`` is a
+    TestClient or an httpx.Client; ``base`` the server's URL for the latter."""
+    registered = client.post(f"{base}/auth/register", json=account, **options)
+    assert registered.status_code == 202, registered.text
+    login = {"email": account["email"], "password": account["password"]}
+    return client.post(f"{base}/auth/login", json=login, **options)
+
+
 def add_session_routes(app: App) -> App:
     """Routes that put, read, rotate and clear session values, for the session tests."""
 

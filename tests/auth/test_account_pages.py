@@ -1,8 +1,11 @@
-"""AccountPages with e-mail verification: the sign-up page answers a taken address as a new
-one; the password page changes the password and keeps this session signed in."""
+"""AccountPages: the sign-up page answers a taken address as a new one and signs nobody in,
+with e-mail verification or without; the password page changes the password and keeps this
+session signed in."""
 
 import re
 from pathlib import Path
+
+import pytest
 
 from bastion.auth import AuthPlugin, PasswordHasher, SessionAuth, SessionPlugin
 from bastion.auth.models import load_user
@@ -39,29 +42,38 @@ def post_form(client: TestClient, path: str, **fields: str):
     return client.post(path, data={"csrf_token": token, **fields}, follow_redirects=False)
 
 
+@pytest.mark.parametrize(
+    ("verification", "words"), [(True, "Check your inbox"), (False, "sign in with your e-mail")]
+)
 def test_the_sign_up_page_answers_a_taken_address_as_a_new_one(
-    tmp_path: Path, hasher: PasswordHasher
+    tmp_path: Path, hasher: PasswordHasher, verification: bool, words: str
 ) -> None:
-    client, sent = make_client(tmp_path, hasher, verification=True)
+    client, sent = make_client(tmp_path, hasher, verification=verification)
     with client:
         fields = {"username": "ada", "password": PASSWORD}
         new = post_form(client, "/account/register", email="ada@example.com", **fields)
         taken = post_form(client, "/account/register", email="ada@example.com", **fields)
         assert new.status_code == taken.status_code == 200
         pending = [re.search(r'<p id="pending">(.*?)</p>', r.text).group(1) for r in (new, taken)]
-        assert pending[0] == pending[1] and "Check your inbox" in pending[0]
-        assert [(s.email, s.url is not None) for s in sent] == [
+        assert pending[0] == pending[1] and words in pending[0]
+        mailed = [
             ("ada@example.com", True),  # the link
             ("ada@example.com", False),  # the notice to the owner
         ]
+        assert [(s.email, s.url is not None) for s in sent] == (mailed if verification else [])
         assert client.get("/account", follow_redirects=False).status_code == 303  # signed out
+        signed_in = post_form(client, "/account/login", email="ada@example.com", password=PASSWORD)
+        assert signed_in.status_code == (401 if verification else 303)  # the link comes first
 
 
 def test_the_password_page_changes_the_password(tmp_path: Path, hasher: PasswordHasher) -> None:
     client, _ = make_client(tmp_path, hasher, verification=False)
     with client:
         fields = {"username": "ada", "password": PASSWORD, "email": "ada@example.com"}
-        assert post_form(client, "/account/register", **fields).status_code == 303
+        assert post_form(client, "/account/register", **fields).status_code == 200
+        assert client.get("/account", follow_redirects=False).status_code == 303  # signed out
+        login = {"email": "ada@example.com", "password": PASSWORD}
+        assert post_form(client, "/account/login", **login).status_code == 303
         wrong = post_form(
             client, "/account/password", current_password="not it at all", password="x" * 20
         )

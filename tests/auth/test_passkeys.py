@@ -20,6 +20,7 @@ from bastion.auth.routes import AuthRoutes
 from bastion.db import SQLAlchemyPlugin
 from bastion.testing import TestClient
 from tests.auth.conftest import SECRET, app_with_database
+from tests.auth.conftest import sign_up as register_and_log_in
 from tests.auth.passkey_authenticator import SoftAuthenticator
 
 ORIGIN = "https://testserver"
@@ -57,8 +58,9 @@ def client_for(app: App) -> TestClient:
 
 
 def sign_up(client: TestClient, email: str = "ada@example.com") -> None:
+    """Register, then sign in with the password: a passkey is added by a signed-in user."""
     body = {"email": email, "username": "ada", "password": PASSWORD}
-    assert client.post("/auth/register", json=body).status_code == 201
+    assert register_and_log_in(client, body).status_code == 200
 
 
 def add_passkey(client: TestClient, authenticator: SoftAuthenticator, name: str | None = None):

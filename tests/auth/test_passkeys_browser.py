@@ -1,5 +1,5 @@
-"""Passkeys in headless Chromium: an account is registered, adds a passkey on the passkeys
-page, logs out and signs in with the passkey alone, through Chromium's virtual
+"""Passkeys in headless Chromium: an account is registered and signs in with its password,
+adds a passkey on the passkeys page, logs out and signs in with the passkey alone, through Chromium's virtual
 authenticator (CDP ``WebAuthn``: CTAP2, internal transport, resident keys, user
 verification). The app is served by a real uvicorn on http://localhost:<port> (WebAuthn
 needs a secure context; localhost is one), with CSRF and the strict CSP on."""
@@ -104,11 +104,16 @@ def test_register_add_a_passkey_and_sign_in_with_it(chromium, tmp_path: Path) ->
             lambda r: r.status >= 400 and "favicon" not in r.url and errors.append(r.url),
         )
 
-        # An account, registered from the page (with its CSRF token).
+        # An account, registered from the page (with its CSRF token): register signs nobody
+        # in, so the new user signs in with the password next.
         page.goto(f"{origin}/passkeys")
         page.wait_for_selector("#passkey-sign-in")
         account = {"email": "ada@example.com", "username": "ada", "password": PASSWORD}
-        assert post_json(page, "/auth/register", account)["status"] == 201
+        assert post_json(page, "/auth/register", account)["status"] == 202
+        page.reload()
+        page.wait_for_selector("#passkey-sign-in")  # still a visitor
+        login = {"email": "ada@example.com", "password": PASSWORD}
+        assert post_json(page, "/auth/login", login)["status"] == 200
 
         # Signed in: add a passkey on the page.
         page.reload()

@@ -26,7 +26,7 @@ from bastion.auth.routes import AuthRoutes
 from bastion.auth.two_factor import RememberedDevice
 from bastion.auth.two_factor_routes import TwoFactorRoutes
 from bastion.testing import TestClient
-from tests.auth.conftest import SECRET, app_with_database
+from tests.auth.conftest import SECRET, app_with_database, sign_up
 
 PASSWORD = "a long enough password"
 NEW = "an even longer new password"
@@ -78,7 +78,7 @@ def test_a_wrong_current_password_or_a_weak_new_one_is_refused(
     app, _ = make_app(tmp_path, hasher)
     with TestClient(app, base_url="https://testserver") as client:
         assert problem(change(client), 401)  # signed out
-        client.post("/auth/register", json={**LOGIN, "username": "ada"})
+        assert sign_up(client, {**LOGIN, "username": "ada"}).status_code == 200
         wrong = problem(change(client, current="not my password!"), 403)
         assert wrong["errors"] == [{"field": "body.current_password", "reason": "is wrong"}]
         weak = problem(change(client, new="short"), 422)
@@ -91,7 +91,7 @@ def test_a_change_ends_other_sessions_and_tokens_and_keeps_this_one(
 ) -> None:
     app, _ = make_app(tmp_path, hasher)
     with TestClient(app, base_url="https://testserver") as client:
-        client.post("/auth/register", json={**LOGIN, "username": "ada"})
+        assert sign_up(client, {**LOGIN, "username": "ada"}).status_code == 200
         here = client.cookies["session"]
         client.cookies.clear()
         token_login = client.post("/auth/login", json=LOGIN).json()  # another device
@@ -119,7 +119,7 @@ def test_a_change_forgets_remembered_devices(tmp_path: Path, hasher: PasswordHas
             return int(await db.scalar(select(func.count()).select_from(RememberedDevice)))
 
     with TestClient(app, base_url="https://testserver") as client:
-        client.post("/auth/register", json={**LOGIN, "username": "ada"})
+        assert sign_up(client, {**LOGIN, "username": "ada"}).status_code == 200
         secret = client.post("/auth/two-factor/enable", json={"password": PASSWORD}).json()
         secret = secret["secret"]
         code = pyotp.TOTP(secret).now()

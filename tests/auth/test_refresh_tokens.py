@@ -15,7 +15,7 @@ from bastion.auth.refresh import RefreshTokenRow, RefreshTokens
 from bastion.auth.routes import AuthRoutes, ResetLink
 from bastion.db import SQLAlchemyPlugin
 from bastion.testing import TestClient
-from tests.auth.conftest import SECRET, app_with_database
+from tests.auth.conftest import SECRET, app_with_database, sign_up
 
 PASSWORD = "a long enough password"
 
@@ -38,9 +38,10 @@ def make_app(url: str, hasher: PasswordHasher, **options: Any):
 
 
 def register(client: TestClient) -> dict:
+    """Sign ada up, then in: the login's tokens."""
     body = {"email": "ada@example.com", "username": "ada", "password": PASSWORD}
-    response = client.post("/auth/register", json=body)
-    assert response.status_code == 201
+    response = sign_up(client, body)
+    assert response.status_code == 200
     return response.json()
 
 

@@ -47,12 +47,22 @@ def register(client: TestClient, email: str = "ada@example.com", password: str =
     )
 
 
-def test_register_logs_in_and_answers_a_token(database_url: str, hasher: PasswordHasher) -> None:
+def sign_up(client: TestClient, email: str = "ada@example.com", password: str = PASSWORD):
+    """Register, then log in (register signs nobody in)."""
+    assert register(client, email, password).status_code == 202
+    return client.post("/auth/login", json={"email": email, "password": password})
+
+
+def test_register_creates_the_account_and_login_answers_a_token(
+    database_url: str, hasher: PasswordHasher
+) -> None:
     app, _ = make_app(database_url, hasher)
     with client_for(app) as client:
         response = register(client, email="Ada@Example.COM")
-        assert response.status_code == 201
-        body = response.json()
+        assert response.status_code == 202 and "sign in" in response.json()["detail"]
+        assert "set-cookie" not in response.headers and client.get("/me").status_code == 401
+        login = {"email": "ada@example.com", "password": PASSWORD}
+        body = client.post("/auth/login", json=login).json()
         assert body["email"] == "ada@example.com" and body["roles"] == []
         assert client.get("/me").json()["email"] == "ada@example.com"  # the session
         client.cookies.clear()
@@ -61,14 +71,28 @@ def test_register_logs_in_and_answers_a_token(database_url: str, hasher: Passwor
         assert client.get("/me", headers=token).json()["id"] == body["id"]
 
 
-def test_register_refuses_duplicates_and_weak_passwords(
+def test_register_answers_a_taken_address_as_a_new_one(
+    database_url: str, hasher: PasswordHasher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sign-up never tells whether an address has an account: the same status and body,
+    nothing created, the first password still the one that works."""
+    app, _ = make_app(database_url, hasher)
+    with client_for(app) as client:
+        new = register(client)
+        with caplog.at_level("INFO", logger="bastion.auth"):
+            taken = register(client, email="ADA@example.com", password="another long password")
+        assert taken.status_code == new.status_code == 202 and taken.json() == new.json()
+        assert "nothing created" in caplog.text
+        login = {"email": "ada@example.com", "password": "another long password"}
+        assert client.post("/auth/login", json=login).status_code == 401
+        assert sign_up(client).status_code == 200
+
+
+def test_register_refuses_weak_passwords_and_bad_addresses(
     database_url: str, hasher: PasswordHasher
 ) -> None:
     app, _ = make_app(database_url, hasher)
     with client_for(app) as client:
-        assert register(client).status_code == 201
-        again = register(client, email="ADA@example.com")
-        assert again.status_code == 409
         weak = register(client, email="bob@example.com", password="short")
         assert weak.status_code == 422
         assert weak.json()["errors"] == [
@@ -228,7 +252,7 @@ def test_misconfiguration(plugins: Any, message: str) -> None:
 def test_a_password_change_ends_every_session(database_url: str, hasher: PasswordHasher) -> None:
     app, sent = make_app(database_url, hasher)
     with client_for(app) as client:
-        register(client)
+        sign_up(client)
         laptop = client.cookies["session"]
         client.cookies.clear()
         client.post("/auth/login", json={"email": "ada@example.com", "password": PASSWORD})

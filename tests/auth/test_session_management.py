@@ -29,7 +29,7 @@ from bastion.security import SecurityPlugin
 from bastion.security.csrf import csrf_token
 from bastion.testing import TestClient
 from tests._processes import free_port, running
-from tests.auth.conftest import SECRET, app_with_database
+from tests.auth.conftest import SECRET, app_with_database, sign_up
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long enough password"
@@ -89,7 +89,8 @@ def test_list_and_end_sessions(tmp_path, hasher: PasswordHasher, store_kind: str
     app, _ = make_app(f"sqlite+aiosqlite:///{tmp_path / 's.db'}", hasher, store_kind, redis_url)
     with TestClient(app) as client:
         on = Devices(client)
-        assert on("Laptop/1", "POST", "/auth/register", json=ACCOUNT).status_code == 201
+        assert on("Laptop/1", "POST", "/auth/register", json=ACCOUNT).status_code == 202
+        assert on("Laptop/1", "POST", "/auth/login", json=LOGIN).status_code == 200
         assert on("Phone/2", "POST", "/auth/login", json=LOGIN).status_code == 200
         assert on("Tablet/3", "POST", "/auth/login", json=LOGIN).status_code == 200
         listed = on("Laptop/1", "GET", "/auth/sessions").json()
@@ -119,8 +120,10 @@ def test_one_user_cannot_end_anothers_session(tmp_path, hasher: PasswordHasher) 
     app, _ = make_app(f"sqlite+aiosqlite:///{tmp_path / 's.db'}", hasher, "memory")
     with TestClient(app) as client:
         on = Devices(client)
-        on("ada", "POST", "/auth/register", json=ACCOUNT)
-        on("bob", "POST", "/auth/register", json={**ACCOUNT, "email": "bob@example.com"})
+        for name in ("ada", "bob"):
+            account = {**ACCOUNT, "email": f"{name}@example.com"}
+            assert on(name, "POST", "/auth/register", json=account).status_code == 202
+            assert on(name, "POST", "/auth/login", json=account).status_code == 200
         bobs = on("bob", "GET", "/auth/sessions").json()[0]["id"]
         assert on("ada", "DELETE", f"/auth/sessions/{bobs}").status_code == 404
         assert on("bob", "GET", "/me").status_code == 200
@@ -132,8 +135,9 @@ def test_a_password_reset_ends_the_other_sessions(
     app, sent = make_app(database_url, hasher, "database")
     with TestClient(app) as client:
         on = Devices(client)
-        on("laptop", "POST", "/auth/register", json=ACCOUNT)
-        on("phone", "POST", "/auth/login", json=LOGIN)
+        assert on("laptop", "POST", "/auth/register", json=ACCOUNT).status_code == 202
+        assert on("laptop", "POST", "/auth/login", json=LOGIN).status_code == 200
+        assert on("phone", "POST", "/auth/login", json=LOGIN).status_code == 200
         on("stranger", "POST", "/auth/password-reset", json={"email": "ada@example.com"})
         confirm = {"token": sent[0].token, "password": "a brand new passphrase"}
         assert (
@@ -172,18 +176,12 @@ def test_the_page_lists_sessions_with_forms(tmp_path, hasher: PasswordHasher) ->
 
     with TestClient(app) as client:
         on = Devices(client)
-        for device in ("Laptop/<1>", "Phone/2"):
-            token = on(device, "GET", "/page-token").text
-            path = "/auth/register" if device == "Phone/2" else "/auth/login"
-            body = ACCOUNT if path == "/auth/register" else LOGIN
-            on(device, "POST", path, json=body, headers={"x-csrf-token": token})
-        on(
-            "Laptop/<1>",
-            "POST",
-            "/auth/login",
-            json=LOGIN,
-            headers={"x-csrf-token": on("Laptop/<1>", "GET", "/page-token").text},
-        )
+        for device in ("Phone/2", "Laptop/<1>"):
+            csrf = {"x-csrf-token": on(device, "GET", "/page-token").text}
+            if device == "Phone/2":
+                registered = on(device, "POST", "/auth/register", json=ACCOUNT, headers=csrf)
+                assert registered.status_code == 202
+            assert on(device, "POST", "/auth/login", json=LOGIN, headers=csrf).status_code == 200
         page = on("Laptop/<1>", "GET", "/account/sessions")
         assert page.status_code == 200
         assert "Laptop/&lt;1&gt;" in page.text and "This device" in page.text
@@ -281,7 +279,7 @@ def test_a_session_ended_through_one_process_is_refused_by_both(redis_url, tmp_p
         httpx.Client(timeout=10) as phone,
     ):
         first, second = f"http://127.0.0.1:{one}", f"http://127.0.0.1:{two}"
-        assert laptop.post(f"{first}/auth/register", json=ACCOUNT).status_code == 201
+        assert sign_up(laptop, ACCOUNT, base=first).status_code == 200
         assert (
             phone.post(
                 f"{first}/auth/login", json=LOGIN, headers={"user-agent": "Phone/2"}

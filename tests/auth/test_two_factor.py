@@ -24,7 +24,7 @@ from bastion.auth.two_factor_routes import TwoFactorRoutes
 from bastion.exceptions import ConfigurationError
 from bastion.security import SecurityPlugin
 from bastion.testing import TestClient
-from tests.auth.conftest import SECRET, app_with_database
+from tests.auth.conftest import SECRET, app_with_database, sign_up
 
 PASSWORD = "a long enough password"
 LOGIN = {"email": "ada@example.com", "password": PASSWORD}
@@ -54,8 +54,8 @@ def problem(response, status: int) -> dict:
 
 
 def enrolled(client: TestClient) -> tuple[str, list[str]]:
-    """Register ada, turn TOTP on; the secret and the recovery codes."""
-    client.post("/auth/register", json={**LOGIN, "username": "ada"})
+    """Sign ada up and in, turn TOTP on; the secret and the recovery codes."""
+    assert sign_up(client, {**LOGIN, "username": "ada"}).status_code == 200
     secret = client.post("/auth/two-factor/enable", json={"password": PASSWORD}).json()["secret"]
     codes = client.post("/auth/two-factor/confirm", json={"code": pyotp.TOTP(secret).now()})
     client.post("/auth/logout")
@@ -155,7 +155,7 @@ def test_a_recovery_code_works_once_and_new_ones_replace_the_old(client: TestCli
 
 def test_enrolment_refusals_say_what_to_do(client: TestClient) -> None:
     problem(client.post("/auth/two-factor/enable", json={"password": PASSWORD}), 401)
-    client.post("/auth/register", json={**LOGIN, "username": "ada"})
+    assert sign_up(client, {**LOGIN, "username": "ada"}).status_code == 200
     wrong = problem(
         client.post("/auth/two-factor/enable", json={"password": "not my password"}), 403
     )
@@ -210,7 +210,7 @@ def test_token_logins_carry_the_pending_token(tmp_path: Path, hasher: PasswordHa
     tokens = JWTAuth(secret=SECRET)
     app = make_app(f"sqlite+aiosqlite:///{tmp_path}/t.db", hasher, tokens=tokens)
     with TestClient(app, base_url="https://testserver") as client:
-        token = client.post("/auth/register", json={**LOGIN, "username": "ada"}).json()["token"]
+        token = sign_up(client, {**LOGIN, "username": "ada"}).json()["token"]
         auth = {"Authorization": f"Bearer {token}"}
         secret = client.post(
             "/auth/two-factor/enable", json={"password": PASSWORD}, headers=auth

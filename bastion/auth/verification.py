@@ -1,9 +1,9 @@
 """E-mail verification: ``App(plugins=[..., AuthRoutes(), VerificationRoutes()])``.
 
-A link is mailed at registration (a hook on ``AuthRoutes``' register) and on request. With
-this plugin in the app, ``AuthRoutes``' register answers the same 202 for a new address and
-for one that already has an account (whose owner is mailed a notice instead of a link),
-and a log-in waits until the address is proven, answering as a wrong password would. The
+A link is mailed at registration (a hook on ``AuthRoutes``' register) and on request.
+Register answers the same 202 for a new address and for one that already has an account
+(with this plugin, that owner is mailed a notice instead of a link), and a log-in waits
+until the address is proven, answering as a wrong password would. The
 link is signed (itsdangerous), expires (24 hours by default) and is single use: it names
 the address it proves and is only good while the account still has that address
 unverified. Changing the address mails a link to the *new* address; the account keeps the

@@ -7,7 +7,7 @@ not declare, so this backend wants a single Redis (or a primary), not Redis Clus
 
 Reads are batched: the ``get`` calls made in one turn of the event loop (the requests that
 arrived together) go to Redis as one MGET, on a connection of their own where batches are
-pipelined and hiredis parses the replies (``_redis_reads``); that is what lets a Redis-backed
+pipelined and hiredis parses the replies (``bastion._redis_pipe``); that is what lets a Redis-backed
 response cache keep up with many concurrent clients. Every other command goes through
 redis-py (and reads too, around a ``client`` you made, or on a Unix socket).
 
@@ -28,7 +28,7 @@ from bastion.exceptions import ConfigurationError
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from bastion.cache._redis_reads import ReadConnection
+    from bastion._redis_pipe import RedisPipe
 
 _TAG = """
 local function tag(t, key, ms)
@@ -135,7 +135,7 @@ class RedisBackend:
             TimeoutError,
         )
         self._scripts: dict[str, Any] = {}
-        self._reads: ReadConnection | None = None
+        self._reads: RedisPipe | None = None
         #: Keys asked for in this turn of the loop, with their waiters: one MGET at its end.
         self._batch: dict[str, list[asyncio.Future[bytes | None]]] | None = None
         self._flushes: set[asyncio.Task[None]] = set()
@@ -161,10 +161,10 @@ class RedisBackend:
         except ValueError as exc:
             raise ConfigurationError(f"The cache's Redis URL is not valid: {exc}") from None
         try:
-            from bastion.cache._redis_reads import ReadConnection
+            from bastion._redis_pipe import RedisPipe
         except ImportError:  # redis-py without hiredis: reads go through redis-py
             return
-        self._reads = ReadConnection.for_url(self.url, self.timeout)
+        self._reads = RedisPipe.for_url(self.url, self.timeout)
 
     async def stop(self) -> None:
         reads, self._reads = self._reads, None
@@ -225,7 +225,9 @@ class RedisBackend:
         keys = list(batch)
         reads = self._reads
         try:
-            values: Any = await (self.client.mget(keys) if reads is None else reads.mget(keys))
+            values: Any = await (
+                self.client.mget(keys) if reads is None else reads.execute("MGET", *keys)
+            )
         except Exception as exc:
             error: Exception = exc
             if isinstance(exc, self._down):

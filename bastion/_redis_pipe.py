@@ -1,14 +1,16 @@
-"""The Redis cache's read connection: MGETs pipelined on one socket, replies parsed by hiredis.
+"""Redis commands pipelined on one connection, replies parsed by hiredis.
 
-Through redis-py's pool a read costs tens of microseconds of client CPU (a connection checked
-out and back, a command object, its parser's buffers), more than the rest of a cached
-response. Here a batch of reads is a few bytes written to one connection kept open, and its
-reply a future resolved in ``data_received``: Redis answers in the order commands arrive, so a
-queue of futures is all the bookkeeping, and any number of batches can be in flight at once.
+Through redis-py's pool a command costs tens of microseconds of client CPU (a connection
+checked out and back, a command object, its parser's buffers): more than the rest of a cached
+response, and a third of a job's enqueue. Here a command is a few bytes written to one
+connection kept open, and its reply a future resolved in ``data_received``: Redis answers in
+the order commands arrive, so a queue of futures is all the bookkeeping, and any number of
+commands can be in flight at once. Only for commands that answer at once (never BLPOP).
 
-Errors look like redis-py's to the backend: ``ConnectionError`` when the connection cannot be
-made or is lost, ``TimeoutError`` after ``timeout`` seconds (the connection is then dropped, as
-its replies can no longer be matched), so both become ``BackendUnavailable``.
+Errors are redis-py's, so callers handle both paths alike: ``ConnectionError`` when the
+connection cannot be made or is lost (the next command connects again), ``TimeoutError``
+after ``timeout`` seconds (the connection is dropped, as its replies could no longer be
+matched), ``ResponseError`` for an error reply.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import hiredis
+from redis import exceptions as errors
+
+Arg = bytes | str | int | float
 
 
-class ReadConnection:
-    """MGET on one pipelined connection to ``host:port`` (made at the first read)."""
+class RedisPipe:
+    """Commands on one pipelined connection to ``host:port`` (made at the first command)."""
 
     def __init__(
         self,
@@ -33,21 +39,20 @@ class ReadConnection:
         username: str | None = None,
         password: str | None = None,
         tls: bool = False,
-        timeout: float = 1.0,
+        timeout: float | None = None,
     ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.tls = ssl.create_default_context() if tls else None
-        self.handshake: list[list[bytes]] = []
+        self.handshake: list[bytes] = []
         if password is not None:
-            auth = [username, password] if username else [password]
-            self.handshake.append([b"AUTH", *(part.encode() for part in auth)])
+            self.handshake.append(_command(["AUTH", *([username] if username else []), password]))
         if db:
-            self.handshake.append([b"SELECT", str(db).encode()])
+            self.handshake.append(_command(["SELECT", db]))
         self._protocol: _Replies | None = None
         self._connecting: asyncio.Future[_Replies] | None = None
 
     @classmethod
-    def for_url(cls, url: str, timeout: float) -> ReadConnection | None:
+    def for_url(cls, url: str, timeout: float | None) -> RedisPipe | None:
         """One for a ``redis://`` or ``rediss://`` URL; None for what only redis-py speaks
         (a Unix socket)."""
         from redis.connection import SSLConnection, parse_url
@@ -65,12 +70,20 @@ class ReadConnection:
             timeout=timeout,
         )
 
-    async def mget(self, keys: list[str]) -> list[bytes | None]:
+    async def execute(self, *parts: Arg) -> Any:
         protocol = self._protocol
         if protocol is None or protocol.lost:
             protocol = await self._connect()
-        reply = await protocol.send(_command([b"MGET", *(key.encode() for key in keys)]), self)
-        return reply  # type: ignore[no-any-return]
+        return await protocol.send(_command(parts), self.timeout)
+
+    async def evalsha(self, sha: str, source: str, keys: list[Arg], args: list[Arg]) -> Any:
+        """A script by its digest, sent whole the first time this server meets it."""
+        try:
+            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+        except errors.ResponseError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        return await self.execute("EVAL", source, len(keys), *keys, *args)
 
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None
@@ -78,7 +91,7 @@ class ReadConnection:
             protocol.close()
 
     async def _connect(self) -> _Replies:
-        """The connection, made once however many reads wait for it."""
+        """The connection, made once however many commands wait for it."""
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._open())
         connecting = self._connecting
@@ -90,19 +103,24 @@ class ReadConnection:
 
     async def _open(self) -> _Replies:
         loop = asyncio.get_running_loop()
+        where = f"{self.host}:{self.port}"
         try:
             async with asyncio.timeout(self.timeout):
                 _, protocol = await loop.create_connection(
                     _Replies, self.host, self.port, ssl=self.tls
                 )
                 for command in self.handshake:
-                    await protocol.send(_command(command), self)
+                    await protocol.send(command, self.timeout)
+        except errors.ResponseError as exc:  # AUTH or SELECT refused
+            raise errors.AuthenticationError(f"Redis at {where} refused us: {exc}") from None
+        except errors.RedisError:
+            raise
         except TimeoutError:
-            raise TimeoutError(
-                f"no connection to {self.host}:{self.port} within {self.timeout:g} s"
+            raise errors.TimeoutError(
+                f"no connection to Redis at {where} within {self.timeout:g} s"
             ) from None
         except OSError as exc:
-            raise ConnectionError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+            raise errors.ConnectionError(f"cannot connect to Redis at {where}: {exc}") from exc
         self._protocol = protocol
         return protocol
 
@@ -119,15 +137,16 @@ class _Replies(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def send(self, data: bytes, owner: ReadConnection) -> asyncio.Future[Any]:
+    def send(self, data: bytes, timeout: float | None) -> asyncio.Future[Any]:
         if self.lost or self.transport is None:
-            raise ConnectionError("the connection to Redis was lost")
+            raise errors.ConnectionError("the connection to Redis was lost")
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         self.waiters.append(waiter)
         self.transport.write(data)
-        timer = loop.call_later(owner.timeout, self._timed_out, waiter, owner.timeout)
-        waiter.add_done_callback(lambda _: timer.cancel())
+        if timeout is not None:
+            timer = loop.call_later(timeout, self._timed_out, waiter, timeout)
+            waiter.add_done_callback(lambda _: timer.cancel())
         return waiter
 
     def data_received(self, data: bytes) -> None:
@@ -137,24 +156,24 @@ class _Replies(asyncio.Protocol):
             try:
                 reply = self.reader.gets()
             except hiredis.ProtocolError as exc:
-                self._fail(ConnectionError(f"Redis sent what is not RESP: {exc}"))
+                self._fail(errors.ConnectionError(f"Redis sent what is not RESP: {exc}"))
                 return
             if reply is False:
                 return
             if not waiters:
-                self._fail(ConnectionError("Redis answered a command it was not sent"))
+                self._fail(errors.ConnectionError("Redis answered a command it was not sent"))
                 return
             waiter = waiters.popleft()
             if waiter.done():
                 continue
             if isinstance(reply, hiredis.ReplyError):
-                waiter.set_exception(ConnectionError(f"Redis refused: {reply}"))
+                waiter.set_exception(errors.ResponseError(str(reply)))
             else:
                 waiter.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
-        self._fail(ConnectionError(f"the connection to Redis was lost: {exc or 'closed'}"))
+        self._fail(errors.ConnectionError(f"the connection to Redis was lost: {exc or 'closed'}"))
 
     def close(self) -> None:
         self.lost = True
@@ -163,7 +182,7 @@ class _Replies(asyncio.Protocol):
 
     def _timed_out(self, waiter: asyncio.Future[Any], timeout: float) -> None:
         if not waiter.done():  # its reply can no longer be told from the next one's
-            self._fail(TimeoutError(f"Redis did not answer within {timeout:g} s"))
+            self._fail(errors.TimeoutError(f"Redis did not answer within {timeout:g} s"))
 
     def _fail(self, error: Exception) -> None:
         self.close()
@@ -173,9 +192,13 @@ class _Replies(asyncio.Protocol):
                 waiter.set_exception(error)
 
 
-def _command(parts: list[bytes]) -> bytes:
+def _command(parts: Sequence[Arg]) -> bytes:
     """A command in RESP: an array of bulk strings."""
     out = [b"*%d\r\n" % len(parts)]
     for part in parts:
+        if isinstance(part, str):
+            part = part.encode()
+        elif not isinstance(part, bytes):
+            part = repr(part).encode()
         out.append(b"$%d\r\n%s\r\n" % (len(part), part))
     return b"".join(out)

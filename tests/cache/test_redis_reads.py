@@ -128,3 +128,24 @@ async def test_reads_recover_after_the_server_comes_back(tmp_path: Path) -> None
             await backend.set("k", b"again", None)
             assert await backend.get("k") == b"again"
         await backend.stop()
+
+
+async def test_a_script_the_server_forgot_is_sent_whole(redis_url: str) -> None:
+    """After a restart (or SCRIPT FLUSH) EVALSHA meets NOSCRIPT: the source goes instead."""
+    import hashlib
+
+    from redis import exceptions
+
+    from bastion._redis_pipe import RedisPipe
+
+    pipe = RedisPipe.for_url(redis_url, timeout=1.0)
+    assert pipe is not None
+    source = "return ARGV[1] .. '!'"
+    sha = hashlib.sha1(source.encode()).hexdigest()
+    await pipe.execute("SCRIPT", "FLUSH")
+    assert await pipe.evalsha(sha, source, [], ["hi"]) == b"hi!"
+    assert await pipe.execute("EVALSHA", sha, 0, "again") == b"again!"  # now it is known
+    with pytest.raises(exceptions.ResponseError, match="WRONGTYPE"):
+        await pipe.execute("SET", "pipe:list", "x")
+        await pipe.execute("LPUSH", "pipe:list", "y")
+    await pipe.close()

@@ -29,14 +29,14 @@ from bastion.db import Model, Prepared, SQLAlchemyPlugin
 from bastion.templates import Templates
 
 DSN = os.environ.get("BENCH_PG_DSN", "postgresql://bastion@127.0.0.1:5432/bench")
-POOL_SIZE = 16  # the same for every app of the run
+POOL_SIZE = 16  # the asyncpg pool of driver_app (the user's own pool), as the peers'
 templates = Templates(Path(__file__).parent / "templates")
 settings = Settings(profile="prod", debug=False, secret_key="bench-" + "x" * 40)
 
 
 def database() -> SQLAlchemyPlugin:
-    return SQLAlchemyPlugin(DSN.replace("postgresql://", "postgresql+asyncpg://", 1),
-                            pool_size=POOL_SIZE, max_overflow=0)
+    """The plugin as a user gets it: its default pool (settings.database_pool_size), untuned."""
+    return SQLAlchemyPlugin(DSN.replace("postgresql://", "postgresql+asyncpg://", 1))
 
 
 class World(Model):

@@ -90,6 +90,17 @@ class Settings(msgspec.Struct, kw_only=True):
     webauthn_rp_id: str | None = None
     #: For ``PasskeyRoutes``: the origins pages call WebAuthn from (https://example.com).
     webauthn_origins: list[str] = msgspec.field(default_factory=list)
+    #: For ``I18nPlugin``: the locales the app offers (en, fr, pt_BR) and the one used when
+    #: nothing else decides.
+    locales: list[str] = msgspec.field(default_factory=lambda: ["en"])
+    default_locale: str = "en"
+    #: For ``I18nPlugin``: where a request's locale comes from, tried in this order (the URL
+    #: prefix /fr/..., the ``locale`` cookie, the user's preference, Accept-Language).
+    locale_from: list[Literal["prefix", "cookie", "user", "header"]] = msgspec.field(
+        default_factory=lambda: ["prefix", "cookie", "user", "header"]
+    )
+    #: For ``I18nPlugin``: the time zone of users who have not chosen one (an IANA name).
+    default_timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         cls = type(self)

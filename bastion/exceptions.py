@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar, NotRequired, TypedDict
 
+from bastion.i18n import gettext, ngettext
+
 
 class BastionError(Exception):
     """Base of every error Bastion raises on purpose."""
@@ -80,12 +82,13 @@ class HTTPError(BastionError):
         super().__init__(self.detail)
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
-        """The RFC 9457 problem document for this error."""
+        """The RFC 9457 problem document for this error, its title (and a detail that is a
+        catalog message) in the current locale."""
         doc: dict[str, Any] = {
             "type": self.type,
-            "title": self.title,
+            "title": gettext(self.title),
             "status": self.status_code,
-            "detail": self.detail,
+            "detail": gettext(self.detail) if self.detail else self.detail,
         }
         if instance is not None:
             doc["instance"] = instance
@@ -162,9 +165,10 @@ class ValidationError(HTTPError):
     def __init__(self, errors: Sequence[FieldError], detail: str | None = None) -> None:
         self.errors = list(errors)
         first = self.errors[0] if self.errors else None
-        summary = f"{first['field']}: {first['reason']}" if first else "Invalid request"
+        summary = f"{first['field']}: {first['reason']}" if first else gettext("Invalid request")
         if len(self.errors) > 1:
-            summary += f" (and {len(self.errors) - 1} more)"
+            more = len(self.errors) - 1
+            summary += ngettext(" (and %(num)s more)", " (and %(num)s more)", more, num=more)
         super().__init__(detail or summary, extra={"errors": self.errors})
 
 

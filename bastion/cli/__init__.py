@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bastion.cli.deploy import deploy
+from bastion.cli.i18n import i18n
 from bastion.cli.loading import load_app
 from bastion.cli.run import run
 from bastion.cli.serve import serve
@@ -126,6 +127,7 @@ def main(ctx: click.Context, app: str | None) -> None:
 main.add_command(run)
 main.add_command(serve)
 main.add_command(deploy)
+main.add_command(i18n)
 
 
 @main.command()

@@ -7,6 +7,7 @@ twice; ``response.headers`` is an editable view for middleware.
 
 from __future__ import annotations
 
+from collections import UserString
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -22,10 +23,13 @@ _NO_BODY_STATUSES = frozenset({204, 304}) | frozenset(range(100, 200))
 
 
 def _enc_hook(obj: Any) -> Any:
-    """Teach the JSON encoder the types msgspec does not know natively (pydantic models)."""
+    """Teach the JSON encoder the types msgspec does not know natively (pydantic models,
+    lazy strings)."""
     dump = getattr(obj, "model_dump", None)
     if dump is not None:
         return dump(mode="json")
+    if isinstance(obj, UserString):  # bastion.i18n's lazy strings: their text of the moment
+        return str(obj)
     raise NotImplementedError(f"Objects of type {type(obj).__name__} are not JSON serializable")
 
 

@@ -1,27 +1,96 @@
-"""Internationalisation: translated messages and locale-aware formatting.
+"""Internationalisation: translated messages, a locale per request, locale-aware formatting.
 
-This is the contract other batteries mark their strings with; the catalogs,
-locale selection and formatting fill it in.
+    from bastion.i18n import gettext as _, ngettext, lazy_gettext
+
+    _("Save")                                   # in the current request's locale
+    _("Hello %(name)s", name=user.name)         # variables are filled in after translating
+    ngettext("%(num)d row", "%(num)d rows", n, num=n)
+    TITLE = lazy_gettext("Title")               # module level: translated when rendered
+
+Importing this package loads the standard library only: the core translates its validation
+messages and problem titles with it. Babel (formatting) and the plugin load on first use.
+See docs/i18n.md.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
 
-def gettext(message: str) -> str:
-    """The message in the current locale (the message itself until catalogs load)."""
-    return message
+from bastion.i18n._context import (
+    N_,
+    get_locale,
+    get_timezone,
+    gettext,
+    ngettext,
+    npgettext,
+    pgettext,
+    use_locale,
+)
+from bastion.i18n._lazy import LazyString, lazy_gettext, lazy_ngettext
 
-
-def ngettext(singular: str, plural: str, n: int) -> str:
-    """The singular or plural form for ``n`` in the current locale."""
-    return singular if n == 1 else plural
-
-
-def lazy_gettext(message: str) -> str:
-    """A message translated when it is rendered, for module-level strings."""
-    return message
-
+if TYPE_CHECKING:
+    from bastion.i18n.formatting import (
+        format_currency,
+        format_date,
+        format_datetime,
+        format_decimal,
+        format_number,
+        format_percent,
+        format_time,
+        format_timedelta,
+        to_user_timezone,
+    )
+    from bastion.i18n.plugin import I18nPlugin
 
 _ = gettext
 
-__all__ = ["_", "gettext", "lazy_gettext", "ngettext"]
+#: Names loaded on first use, and the module each comes from (they import Babel).
+_LAZY = {
+    "I18nPlugin": "bastion.i18n.plugin",
+    "format_currency": "bastion.i18n.formatting",
+    "format_date": "bastion.i18n.formatting",
+    "format_datetime": "bastion.i18n.formatting",
+    "format_decimal": "bastion.i18n.formatting",
+    "format_number": "bastion.i18n.formatting",
+    "format_percent": "bastion.i18n.formatting",
+    "format_time": "bastion.i18n.formatting",
+    "format_timedelta": "bastion.i18n.formatting",
+    "to_user_timezone": "bastion.i18n.formatting",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bastion.i18n' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "I18nPlugin",
+    "LazyString",
+    "N_",
+    "_",
+    "format_currency",
+    "format_date",
+    "format_datetime",
+    "format_decimal",
+    "format_number",
+    "format_percent",
+    "format_time",
+    "format_timedelta",
+    "get_locale",
+    "get_timezone",
+    "gettext",
+    "lazy_gettext",
+    "lazy_ngettext",
+    "ngettext",
+    "npgettext",
+    "pgettext",
+    "to_user_timezone",
+    "use_locale",
+]

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, get_args, get_origin
 
 from bastion.exceptions import FieldError, ValidationError
+from bastion.i18n import gettext
 from bastion.params import _types as t
 from bastion.params._reasons import describe, pydantic_reason, required
 
@@ -48,7 +49,7 @@ def from_msgspec(
         parts.append(named.group(2))
     error = describe(reason, type_at(root, parts[len(prefix) :]) if root is not None else None)
     if key:
-        error["reason"] = "each key " + error["reason"]
+        error["reason"] = gettext("each key %(reason)s", reason=error["reason"])
     return place(location, parts, error)
 
 

@@ -4,6 +4,8 @@ msgspec and pydantic describe a failure for programmers (``Expected `str` of len
 a person reads "must be at least 1 character long". Each described error is ``reason`` (the
 sentence), ``constraint`` (the JSON Schema keyword that failed: ``minLength``), ``expected``
 (that keyword's value: ``1``) and, for a value of the wrong type, ``got`` (its JSON type).
+Sentences are translated into the current locale (``bastion.i18n``) as they are made, that
+is only when a request fails; in English they are the strings written here.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal, get_args, get_origin
 
+from bastion.i18n import N_, gettext, ngettext
 from bastion.params import _types as t
 
-EMAIL = "must be a valid e-mail address"
+EMAIL = N_("must be a valid e-mail address")
 #: msgspec's type names as JSON Schema types, and how a sentence names them.
 _JSON_TYPES = {
     "int": "integer",
@@ -31,35 +34,35 @@ _JSON_TYPES = {
     "file": "file",
 }
 _NAMES = {
-    "int": "an integer",
-    "float": "a number",
-    "str": "a string",
-    "bool": "true or false",
-    "null": "null",
-    "array": "a list",
-    "object": "an object",
-    "bytes": "base64-encoded bytes",
-    "bytearray": "base64-encoded bytes",
-    "datetime": "a date and time",
-    "date": "a date",
-    "time": "a time",
-    "duration": "a duration",
-    "uuid": "a UUID",
-    "decimal": "a decimal number",
-    "file": "a file",
+    "int": N_("an integer"),
+    "float": N_("a number"),
+    "str": N_("a string"),
+    "bool": N_("true or false"),
+    "null": N_("null"),
+    "array": N_("a list"),
+    "object": N_("an object"),
+    "bytes": N_("base64-encoded bytes"),
+    "bytearray": N_("base64-encoded bytes"),
+    "datetime": N_("a date and time"),
+    "date": N_("a date"),
+    "time": N_("a time"),
+    "duration": N_("a duration"),
+    "uuid": N_("a UUID"),
+    "decimal": N_("a decimal number"),
+    "file": N_("a file"),
 }
 #: Messages that name a format: (sentence, JSON Schema format).
 _FORMATS = {
     "Invalid RFC3339 encoded datetime": (
-        "must be a date and time such as 2024-01-31T09:30:00Z",
+        N_("must be a date and time such as 2024-01-31T09:30:00Z"),
         "date-time",
     ),
-    "Invalid RFC3339 encoded date": ("must be a date such as 2024-01-31", "date"),
-    "Invalid RFC3339 encoded time": ("must be a time such as 09:30:00", "time"),
-    "Invalid ISO8601 duration": ("must be a duration such as P1DT2H", "duration"),
-    "Invalid UUID": ("must be a UUID", "uuid"),
-    "Invalid decimal string": ("must be a decimal number", "decimal"),
-    "Invalid base64 encoded string": ("must be base64-encoded", "byte"),
+    "Invalid RFC3339 encoded date": (N_("must be a date such as 2024-01-31"), "date"),
+    "Invalid RFC3339 encoded time": (N_("must be a time such as 09:30:00"), "time"),
+    "Invalid ISO8601 duration": (N_("must be a duration such as P1DT2H"), "duration"),
+    "Invalid UUID": (N_("must be a UUID"), "uuid"),
+    "Invalid decimal string": (N_("must be a decimal number"), "decimal"),
+    "Invalid base64 encoded string": (N_("must be base64-encoded"), "byte"),
 }
 _TYPE = re.compile(r"Expected `([^`]+)`, got `([^`]+)`")
 _LENGTH = re.compile(r"Expected `([^`]+)` of length (>=|<=) (\d+)")
@@ -69,16 +72,11 @@ _MULTIPLE = re.compile(r"Expected `[^`]+` that's a multiple of (\S+)")
 _PATTERN = re.compile(r"Expected `[^`]+` matching regex (.+)")
 _TIMEZONE = re.compile(r"Expected `[^`]+` (with|without) a timezone component")
 _BOUNDS = {">=": "minimum", ">": "exclusiveMinimum", "<=": "maximum", "<": "exclusiveMaximum"}
-_WORDS = {
-    "minimum": "at least",
-    "exclusiveMinimum": "greater than",
-    "maximum": "at most",
-    "exclusiveMaximum": "less than",
-}
-_UNKNOWN = {
-    "reason": "is not a known field",
-    "constraint": "additionalProperties",
-    "expected": False,
+_BOUND_SENTENCES = {
+    "minimum": N_("must be at least %(limit)s"),
+    "exclusiveMinimum": N_("must be greater than %(limit)s"),
+    "maximum": N_("must be at most %(limit)s"),
+    "exclusiveMaximum": N_("must be less than %(limit)s"),
 }
 
 
@@ -87,12 +85,12 @@ def describe(message: str, tp: Any = None) -> dict[str, Any]:
     if message.startswith("Object missing required field"):
         return required()
     if message.startswith("Object contains unknown field"):
-        return dict(_UNKNOWN)
+        return unknown()
     if message.startswith("Invalid enum value"):
         return one_of(choices(tp))
     if message in _FORMATS:
         sentence, name = _FORMATS[message]
-        return {"reason": sentence, "constraint": "format", "expected": name}
+        return {"reason": gettext(sentence), "constraint": "format", "expected": name}
     found = _TYPE.fullmatch(message)
     if found:
         return wrong_type(found.group(1).split(" | "), found.group(2))
@@ -104,7 +102,10 @@ def describe(message: str, tp: Any = None) -> dict[str, Any]:
     found = _EXACT_LENGTH.fullmatch(message)
     if found:
         count = int(found.group(1))
-        return {"reason": f"must have exactly {_count(count, 'item')}", "constraint": "items"}
+        reason = ngettext(
+            "must have exactly %(num)s item", "must have exactly %(num)s items", count, num=count
+        )
+        return {"reason": reason, "constraint": "items"}
     found = _BOUND.fullmatch(message)
     if found:
         return rule(_BOUNDS[found.group(1)], _number(found.group(2)))
@@ -118,26 +119,41 @@ def describe(message: str, tp: Any = None) -> dict[str, Any]:
     if found:
         needed = found.group(1) == "with"
         words = (
-            "must include a time zone (Z or ±hh:mm)" if needed else "must not include a time zone"
+            gettext("must include a time zone (Z or ±hh:mm)")
+            if needed
+            else gettext("must not include a time zone")
         )
         return {"reason": words, "constraint": "timezone", "expected": needed}
     if message in ("Number out of range", "Integer value out of range"):
-        return {"reason": "is a number out of range"}
+        return {"reason": gettext("is a number out of range")}
     return {"reason": message}  # a check of the application's own (__post_init__): its words
 
 
 def required() -> dict[str, Any]:
-    return {"reason": "is required", "constraint": "required"}
+    return {"reason": gettext("is required"), "constraint": "required"}
+
+
+def unknown() -> dict[str, Any]:
+    reason = gettext("is not a known field")
+    return {"reason": reason, "constraint": "additionalProperties", "expected": False}
 
 
 def wrong_type(expected: Sequence[str], got: str | None) -> dict[str, Any]:
     """``int | null`` expected, ``str`` got → "must be an integer or null"."""
-    names = [_NAMES.get(name, f"a {name}") for name in expected]
-    words = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    names = [
+        gettext(_NAMES[name]) if name in _NAMES else gettext("a %(type)s", type=name)
+        for name in expected
+    ]
+    if len(names) == 1:
+        words = names[0]
+    else:
+        words = gettext("%(first)s or %(last)s", first=", ".join(names[:-1]), last=names[-1])
     if got == "UploadFile":
-        words += ", not a file"
+        reason = gettext("must be %(types)s, not a file", types=words)
+    else:
+        reason = gettext("must be %(types)s", types=words)
     kinds = list(dict.fromkeys(_JSON_TYPES.get(name, "string") for name in expected))
-    error: dict[str, Any] = {"reason": f"must be {words}", "constraint": "type"}
+    error: dict[str, Any] = {"reason": reason, "constraint": "type"}
     error["expected"] = kinds[0] if len(kinds) == 1 else kinds
     if got is not None:
         error["got"] = _JSON_TYPES.get(got, got)
@@ -146,16 +162,20 @@ def wrong_type(expected: Sequence[str], got: str | None) -> dict[str, Any]:
 
 def one_of(values: list[Any] | None) -> dict[str, Any]:
     if not values:
-        return {"reason": "is not one of the allowed values", "constraint": "enum"}
+        return {"reason": gettext("is not one of the allowed values"), "constraint": "enum"}
     shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values)
-    return {"reason": f"must be one of {shown}", "constraint": "enum", "expected": values}
+    reason = gettext("must be one of %(choices)s", choices=shown)
+    return {"reason": reason, "constraint": "enum", "expected": values}
 
 
 def pattern(regex: str) -> dict[str, Any]:
-    reason = {
-        "email": EMAIL,
-        "filled": "must not be blank",
-    }.get(_pattern_kind(regex), f"must match the pattern {regex!r}")
+    kind = _pattern_kind(regex)
+    if kind == "email":
+        reason = gettext(EMAIL)
+    elif kind == "filled":
+        reason = gettext("must not be blank")
+    else:
+        reason = gettext("must match the pattern %(pattern)s", pattern=repr(regex))
     return {"reason": reason, "constraint": "pattern", "expected": regex}
 
 
@@ -180,25 +200,57 @@ def _pattern_kind(regex: str) -> str:
 
 def rule(keyword: str, limit: Any, kind: str = "str") -> dict[str, Any]:
     """A broken bound as a sentence: ``("minLength", 1)`` → "must be at least 1 character long"."""
-    bound = "at most" if keyword.startswith("max") else "at least"
-    if keyword.endswith("Length"):
-        unit = "byte" if kind in ("bytes", "bytearray") else "character"
-        reason = f"must be {bound} {_count(limit, unit)} long"
+    most = keyword.startswith("max")
+    if keyword.endswith("Length") and kind in ("bytes", "bytearray"):
+        reason = (
+            ngettext(
+                "must be at most %(num)s byte long", "must be at most %(num)s bytes long", limit
+            )
+            if most
+            else ngettext(
+                "must be at least %(num)s byte long", "must be at least %(num)s bytes long", limit
+            )
+        )
+    elif keyword.endswith("Length"):
+        reason = (
+            ngettext(
+                "must be at most %(num)s character long",
+                "must be at most %(num)s characters long",
+                limit,
+            )
+            if most
+            else ngettext(
+                "must be at least %(num)s character long",
+                "must be at least %(num)s characters long",
+                limit,
+            )
+        )
     elif keyword.endswith("Items"):
-        reason = f"must have {bound} {_count(limit, 'item')}"
+        reason = (
+            ngettext("must have at most %(num)s item", "must have at most %(num)s items", limit)
+            if most
+            else ngettext(
+                "must have at least %(num)s item", "must have at least %(num)s items", limit
+            )
+        )
     elif keyword.endswith("Properties"):
-        reason = f"must have {bound} {_count(limit, 'entry')}"
+        reason = (
+            ngettext("must have at most %(num)s entry", "must have at most %(num)s entries", limit)
+            if most
+            else ngettext(
+                "must have at least %(num)s entry", "must have at least %(num)s entries", limit
+            )
+        )
     elif keyword == "multipleOf":
-        reason = f"must be a multiple of {limit}"
+        return {
+            "reason": gettext("must be a multiple of %(limit)s", limit=limit),
+            "constraint": keyword,
+            "expected": limit,
+        }
     else:
-        reason = f"must be {_WORDS[keyword]} {limit}"
-    return {"reason": reason, "constraint": keyword, "expected": limit}
-
-
-def _count(n: int, noun: str) -> str:
-    if n == 1:
-        return f"1 {noun}"
-    return f"{n} {noun[:-1] + 'ies' if noun.endswith('y') else noun + 's'}"
+        reason = gettext(_BOUND_SENTENCES[keyword], limit=limit)
+        return {"reason": reason, "constraint": keyword, "expected": limit}
+    return {"reason": reason % {"num": limit}, "constraint": keyword, "expected": limit}
 
 
 def _number(text: str) -> int | float:
@@ -262,7 +314,7 @@ def pydantic_reason(error: dict[str, Any]) -> dict[str, Any]:
     if kind == "missing":
         return required()
     if kind == "extra_forbidden":
-        return dict(_UNKNOWN)
+        return unknown()
     if kind in ("literal_error", "enum"):
         shown = str(ctx.get("expected", ""))  # "'a', 'b' or 'c'", or "1 or 2"
         values = re.findall(r"'((?:[^'\\]|\\.)*)'", shown) or re.split(r", | or ", shown)
@@ -278,7 +330,7 @@ def pydantic_reason(error: dict[str, Any]) -> dict[str, Any]:
         return wrong_type([name], None)
     message = str(error.get("msg", "is invalid"))
     if prefix == "value" and "email address" in message:
-        return {"reason": EMAIL, "constraint": "format", "expected": "email"}
+        return {"reason": gettext(EMAIL), "constraint": "format", "expected": "email"}
     # "Input should be a valid date" → "must be a valid date"; a validator's own words stay
     return {"reason": _SHOULD.sub("must ", message).removeprefix("Value error, ")}
 

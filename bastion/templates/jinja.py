@@ -1,4 +1,5 @@
-"""Jinja2 templates with autoescaping on, and ``url_for`` / ``static`` in every context."""
+"""Jinja2 templates with autoescaping on, ``url_for`` / ``static`` and the i18n extension
+(``_()``, ``{% trans %}``, ``|format_date``: see ``bastion.i18n.jinja``) in every context."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import jinja2
 
 from bastion.exceptions import ConfigurationError
 from bastion.http.response import HTMLResponse
+from bastion.i18n.jinja import install as install_i18n
 
 if TYPE_CHECKING:
     from bastion.http.request import Request
@@ -44,6 +46,7 @@ class Templates:
             )
         env.globals.setdefault("url_for", _url_for)
         env.globals.setdefault("static", _static)
+        install_i18n(env)  # _(), {% trans %} and the format filters, in the request's locale
         self.env = env
         self.directory = directory
         self.context_processors = list(context_processors)

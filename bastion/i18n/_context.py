@@ -152,6 +152,18 @@ def get_timezone() -> ZoneInfo:
     return UTC if current is None else current.get_timezone()
 
 
+def locale_path(locale: str, path: str | None = None) -> str:
+    """The current page's path (or ``path``) under ``locale``'s URL prefix, for a language
+    menu: on ``/fr/articles``, ``locale_path("de")`` is ``/de/articles``. Without the
+    ``prefix`` strategy the path is returned as it is (a menu then sets the cookie)."""
+    current = _state()
+    if current is None:
+        return path if path is not None else "/"
+    if path is None:
+        path = current.request.path if current.request is not None else "/"
+    return current.localizer.path_for(locale, path)
+
+
 @contextmanager
 def use_locale(locale: str, timezone: str | ZoneInfo | None = None) -> Iterator[str]:
     """Translate and format in ``locale`` inside the block (a job, an e-mail, a test).

@@ -161,6 +161,13 @@ class Localizer:
             found = self.translations[locale] = load_translations(locale)
         return found
 
+    def path_for(self, locale: str, path: str) -> str:
+        """``path`` (as routed, without a prefix) under ``locale``'s prefix."""
+        if "prefix" not in self.order:
+            return path
+        prefix = "/" + self.require(locale).replace("_", "-").lower()
+        return prefix if path == "/" else prefix + path
+
     def require(self, locale: str) -> str:
         found = self.match(locale)
         if found is None:

@@ -15,6 +15,7 @@ from bastion.i18n._context import (
     get_locale,
     get_timezone,
     gettext,
+    locale_path,
     ngettext,
     npgettext,
     pgettext,
@@ -36,3 +37,4 @@ def install(env: jinja2.Environment) -> None:
         env.filters.setdefault(name, function)
     env.globals.setdefault("get_locale", get_locale)
     env.globals.setdefault("get_timezone", get_timezone)
+    env.globals.setdefault("locale_path", locale_path)

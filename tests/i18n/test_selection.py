@@ -167,3 +167,30 @@ def test_one_plugin_per_app():
 
     with pytest.raises(ConfigurationError, match="one I18nPlugin"):
         App(settings=Settings(profile="test"), plugins=[I18nPlugin(), I18nPlugin()])
+
+
+def test_locale_path_gives_the_same_page_in_another_language():
+    from bastion.i18n import locale_path
+
+    app = app_with(locales=("en", "fr", "pt_BR"))
+
+    @app.get("/articles/{slug}")
+    async def article(slug: str) -> list[str]:
+        return [locale_path("pt_BR"), locale_path("en"), locale_path("fr", "/")]
+
+    with TestClient(app) as client:
+        assert client.get("/fr/articles/a").json() == ["/pt-br/articles/a", "/en/articles/a", "/fr"]
+    assert locale_path("fr", "/x") == "/x"  # outside a request: nothing to switch
+
+
+def test_without_the_prefix_strategy_locale_path_keeps_the_path():
+    from bastion.i18n import locale_path
+
+    app = app_with(order=("cookie", "header"))
+
+    @app.get("/here")
+    async def here() -> str:
+        return locale_path("de")
+
+    with TestClient(app) as client:
+        assert client.get("/here").text == "/here"

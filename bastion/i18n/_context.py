@@ -169,16 +169,19 @@ def use_locale(locale: str, timezone: str | ZoneInfo | None = None) -> Iterator[
     """Translate and format in ``locale`` inside the block (a job, an e-mail, a test).
 
     ``locale`` must be one the app offers (or, without ``I18nPlugin``, one the framework
-    ships); the block yields the locale chosen."""
+    ships); ``timezone`` defaults to the current user's. The block yields the locale chosen."""
     from bastion.i18n._localizer import framework_localizer
 
     state = _state()
     localizer = state.localizer if state is not None else framework_localizer()
     chosen = localizer.require(locale)
-    zone = localizer.zone(timezone) if timezone is not None else None
-    if zone is None and state is not None and state.timezone is not None:
-        zone = state.timezone
-    token = _current.set(Current(localizer, None, chosen, zone or localizer.default_timezone))
+    if timezone is not None:
+        zone = localizer.zone(timezone)
+        if zone is None:
+            raise ValueError(f"{timezone!r} is not a time zone; use an IANA name like 'UTC'")
+    else:  # the surrounding request's (or block's) user keeps their time zone
+        zone = state.get_timezone() if state is not None else localizer.default_timezone
+    token = _current.set(Current(localizer, None, chosen, zone))
     try:
         yield chosen
     finally:

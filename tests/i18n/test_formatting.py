@@ -107,3 +107,11 @@ def test_the_default_time_zone_is_a_setting():
 
     with TestClient(app) as client:
         assert client.get("/tz").text == "Europe/Paris"
+
+
+def test_use_locale_keeps_the_users_time_zone_unless_given_one():
+    with use_locale("fr", timezone="Asia/Tokyo"), use_locale("de"):
+        assert get_timezone() == ZoneInfo("Asia/Tokyo")
+    with pytest.raises(ValueError, match="'Mars/Olympus' is not a time zone"):
+        with use_locale("fr", timezone="Mars/Olympus"):
+            pass

@@ -25,11 +25,13 @@ from bastion.i18n._context import Current, activate, deactivate, set_fallback
 from bastion.i18n._localizer import Hook, Localizer
 from bastion.i18n._messages import NO_ROUTE
 from bastion.middleware.errors import problem_response
+from bastion.routing.route import WebSocketRoute
 
 if TYPE_CHECKING:
     from bastion.app import App
     from bastion.http.request import Request
     from bastion.http.response import Response
+    from bastion.routing._endpoint import CompiledRoute
     from bastion.types import Endpoint
 
 
@@ -91,6 +93,7 @@ class I18nPlugin:
         uses_prefix = "prefix" in localizer.order
         middleware = LocaleMiddleware(localizer) if uses_prefix else CurrentLocale(localizer)
         app.middleware.insert(0, middleware)  # outermost: its error pages are translated too
+        app.endpoint_wrappers.append(_websocket_locale(localizer))
 
 
 def _running(localizer: Localizer) -> Callable[[App[Any]], AbstractAsyncContextManager[None]]:
@@ -105,6 +108,27 @@ def _running(localizer: Localizer) -> Callable[[App[Any]], AbstractAsyncContextM
             set_fallback(previous)
 
     return running
+
+
+def _websocket_locale(localizer: Localizer) -> Callable[[CompiledRoute], Endpoint]:
+    """An endpoint wrapper giving each WebSocket connection its locale (all strategies but
+    the URL prefix: WebSocket paths are routed before any middleware)."""
+
+    def wrap(compiled: CompiledRoute) -> Endpoint:
+        endpoint = compiled.endpoint
+        if not isinstance(compiled.route, WebSocketRoute):
+            return endpoint
+
+        async def localized(connection: Any) -> Any:
+            token = activate(Current(localizer, connection))
+            try:
+                return await endpoint(connection)
+            finally:
+                deactivate(token)
+
+        return localized
+
+    return wrap
 
 
 class CurrentLocale:

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bastion import ConfigurationError, Settings
+from bastion import ConfigurationError, Settings, WebSocket
 from bastion.i18n import I18nPlugin
 from bastion.testing import TestClient
 from tests.i18n._apps import app_with
@@ -194,3 +194,21 @@ def test_without_the_prefix_strategy_locale_path_keeps_the_path():
 
     with TestClient(app) as client:
         assert client.get("/here").text == "/here"
+
+
+def test_a_websocket_connection_has_its_locale():
+    from bastion.i18n import gettext
+
+    app = app_with()
+
+    @app.websocket("/ws")
+    async def ws(socket: WebSocket) -> None:
+        await socket.accept()
+        await socket.send_text(gettext("Save"))
+        await socket.close()
+
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws", headers={"accept-language": "de"}) as session:
+            assert session.receive_text() == "Speichern"
+        with client.websocket_connect("/ws", headers={"cookie": "locale=fr"}) as session:
+            assert session.receive_text() == "Enregistrer"

@@ -29,6 +29,7 @@ from bastion.exceptions import (
     ValidationError,
 )
 from bastion.http.background import BackgroundTasks
+from bastion.http.negotiation import JSON_ENCODER, MSGPACK_ENCODER, Encoder
 from bastion.http.request import Request
 from bastion.http.response import (
     HTMLResponse,
@@ -57,6 +58,7 @@ __all__ = [
     "Controller",
     "Cookie",
     "Depends",
+    "Encoder",
     "File",
     "Forbidden",
     "Form",
@@ -64,6 +66,8 @@ __all__ = [
     "HTTPError",
     "Header",
     "JSONResponse",
+    "JSON_ENCODER",
+    "MSGPACK_ENCODER",
     "MethodNotAllowed",
     "NotFound",
     "Path",

@@ -34,6 +34,7 @@ from bastion.exceptions import (
     MethodNotAllowed,
     NotFound,
 )
+from bastion.http.negotiation import JSON_ENCODER, Encoder, Negotiation
 from bastion.http.request import ClientDisconnect, Request
 from bastion.http.response import ProblemResponse, RedirectResponse, Response, encode_json
 from bastion.middleware.base import chain as chain_middleware
@@ -98,6 +99,7 @@ class App(Generic[StateT]):
         description: str = "",
         openapi_tags: Sequence[dict[str, Any]] = (),
         security_schemes: dict[str, dict[str, Any]] | None = None,
+        encoders: Sequence[Encoder] = (),
     ) -> None:
         self.settings = settings if settings is not None else Settings.load()
         self.debug = bool(self.settings.debug)  # resolved per profile by Settings
@@ -115,6 +117,9 @@ class App(Generic[StateT]):
         self.openapi_tags = list(openapi_tags)
         self.security_schemes = dict(security_schemes or {})
         self.cli_commands: list[Any] = []
+        #: Response and body media types (``http/negotiation.py``); JSON only when empty.
+        self.encoders: list[Encoder] = list(encoders)
+        self.negotiation: Negotiation | None = None
         #: Called at start-up with each compiled route; each returns the endpoint to serve in
         #: its place. Observability wraps endpoints here, so apps without it pay nothing.
         self.endpoint_wrappers: list[Callable[[CompiledRoute], Endpoint]] = []
@@ -232,6 +237,9 @@ class App(Generic[StateT]):
         from bastion.openapi import install_openapi_routes
 
         install_openapi_routes(self)
+        # Negotiation is compiled in only when the app answers in more than JSON.
+        custom = self.encoders and self.encoders != [JSON_ENCODER]
+        self.negotiation = Negotiation(self.encoders) if custom else None
         self._tree: RouteTree[Endpoint] = RouteTree()
         self._ws_tree: RouteTree[Endpoint] = RouteTree()
         self._urls = URLBuilder()

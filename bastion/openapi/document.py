@@ -70,6 +70,8 @@ def build_document(app: App[Any]) -> dict[str, Any]:
     document["components"] = components
     if app.openapi_tags:
         document["tags"] = app.openapi_tags
+    if app.negotiation is not None:
+        app.negotiation.document(document)
     return document
 
 

@@ -15,6 +15,7 @@ from bastion.exceptions import (
     UnsupportedMediaType,
 )
 from bastion.http.headers import raw_header
+from bastion.http.negotiation import Negotiation
 from bastion.http.request import Request
 from bastion.http.uploads import UploadFile
 from bastion.params import _types as t
@@ -59,6 +60,7 @@ def body_step(
     default: Any,
     context: str,
     is_upload: bool,
+    negotiation: Negotiation | None = None,
 ) -> AsyncStep:
     if location == "form":
         return _form_step(wire, base, marker, required, default, is_upload)
@@ -68,6 +70,10 @@ def body_step(
         if t.is_pydantic_model(model)
         else _msgspec_decoder(target_type(base, marker), base, context)
     )
+    if negotiation is not None:
+        return _negotiated_body_step(
+            negotiation, decode, model, target_type(base, marker), required, default, context
+        )
 
     async def extract_body(request: Request) -> Any:
         media = _media_type(request)
@@ -83,6 +89,80 @@ def body_step(
         return decode(body)
 
     return extract_body
+
+
+def _negotiated_body_step(
+    negotiation: Negotiation,
+    decode_json: Callable[[bytes], Any],
+    model: Any,
+    target: Any,
+    required: bool,
+    default: Any,
+    context: str,
+) -> AsyncStep:
+    """A body in JSON or any media type the app's encoders read, by ``Content-Type``."""
+    pydantic = t.is_pydantic_model(model)
+    try:
+        others = negotiation.decoders(Any if pydantic else target)
+    except TypeError as exc:
+        raise ConfigurationError(f"{context}: cannot decode a body as {target!r}: {exc}") from None
+    accepted = ", ".join(negotiation.media_types)
+
+    async def extract_negotiated_body(request: Request) -> Any:
+        media = _media_type(request)
+        if media is None or _is_json(media):
+            decode = decode_json
+        else:
+            found = others.get(media)
+            if found is None:
+                raise UnsupportedMediaType(
+                    f"This endpoint reads bodies in {accepted}; the request has Content-Type "
+                    f"{media!r}"
+                )
+            decode = _other_decoder(found[0].name or found[0].media_type, found[1], model, pydantic)
+        body = await request.body()
+        if not body:
+            if required:
+                raise InvalidParam([_place("body", required_error())])
+            return default
+        if media is None:
+            raise _not_json(request)
+        return decode(body)
+
+    return extract_negotiated_body
+
+
+def _other_decoder(
+    kind: str, decode: Callable[[bytes], Any], model: Any, pydantic: bool
+) -> Callable[[bytes], Any]:
+    validate = _pydantic_validator(model) if pydantic else None
+
+    def decode_other(body: bytes) -> Any:
+        try:
+            value = decode(body)
+        except msgspec.ValidationError as exc:
+            raise InvalidParam([from_msgspec("body", str(exc), root=model)]) from None
+        except (ValueError, RecursionError) as exc:  # msgspec's DecodeError is a ValueError
+            raise MalformedBody(
+                f"The body is not valid {kind}: {exc}",
+                extra={"errors": [{"field": "body", "reason": f"is not valid {kind}: {exc}"}]},
+            ) from None
+        return validate(value) if validate is not None else value
+
+    return decode_other
+
+
+def _pydantic_validator(model: Any) -> Callable[[Any], Any]:
+    import pydantic
+
+    def validate(value: Any) -> Any:
+        try:
+            return model.model_validate(value)
+        except pydantic.ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            raise InvalidParam(from_pydantic("body", [dict(e) for e in errors])) from None
+
+    return validate
 
 
 def _msgspec_decoder(target: Any, base: Any, context: str) -> Callable[[bytes], Any]:

@@ -187,7 +187,15 @@ def compile_plan(
         plan.params.append(info)
         if location in ("body", "form"):
             body = body_step(
-                location, wire, base, marker, required, info.default, context, t.is_upload(base)
+                location,
+                wire,
+                base,
+                marker,
+                required,
+                info.default,
+                context,
+                t.is_upload(base),
+                getattr(container.app, "negotiation", None),
             )
             plan.async_steps.append((name, body))
         else:

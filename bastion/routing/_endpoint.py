@@ -17,6 +17,7 @@ import msgspec
 from bastion.di._graph import DependencyStep, dependency_step
 from bastion.di.depends import Depends
 from bastion.exceptions import ConfigurationError
+from bastion.http.negotiation import PendingResponse
 from bastion.http.request import ClientDisconnect, Request
 from bastion.http.response import JSONResponse, Response, TextResponse
 from bastion.middleware.base import chain, split, wrap_asgi
@@ -99,7 +100,9 @@ def compile_http(route: Route, app: App[Any]) -> CompiledRoute:
     default_status = 201 if route.methods == ("POST",) else 200
     status_code = route.options.get("status_code", default_status)
     response_type = route.options.get("response_model") or _return_type(route.handler)
-    to_response = _encoder(status_code, "status_code" in route.options, route, response_type)
+    negotiation = app.negotiation  # None unless the app answers in more than JSON
+    data = JSONResponse if negotiation is None else PendingResponse
+    to_response = _encoder(status_code, "status_code" in route.options, route, data)
     handler = _as_async(route.handler)
     path_only = plan.path_only and {p.name for p in plan.params} == set(converters)
 
@@ -143,6 +146,8 @@ def compile_http(route: Route, app: App[Any]) -> CompiledRoute:
             except Exception as exc:
                 return await failed(request, exc)
 
+    if negotiation is not None:
+        endpoint = negotiation.wrap(endpoint)
     if "max_body_size" in route.options:
         endpoint = _body_limited(endpoint, route.options["max_body_size"], where)
     endpoint = apply_middleware(route.options.get("middleware", ()), endpoint, where, app)
@@ -270,7 +275,7 @@ def _return_type(handler: Callable[..., Any]) -> Any:
 
 
 def _encoder(
-    status: int, explicit: bool, route: Route, response_type: Any
+    status: int, explicit: bool, route: Route, data: Callable[[Any, int], Response]
 ) -> Callable[[Any], Response]:
     """How a handler's return value becomes a response, decided once."""
     extra = [
@@ -290,7 +295,7 @@ def _encoder(
         elif type(result) is str:
             response = TextResponse(result, status)
         else:
-            response = JSONResponse(result, status)
+            response = data(result, status)
         if extra:
             response.raw_headers.extend(extra)
         return response

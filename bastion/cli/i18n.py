@@ -98,7 +98,9 @@ def extract(
     project: str,
     keywords: tuple[str, ...],
 ) -> None:
-    """Collect the marked messages of SOURCES (files or folders; default: .) into a .pot."""
+    """Collect marked messages into a template (.pot).
+
+    SOURCES are files or folders (default: the current folder)."""
     from babel.messages.catalog import Catalog
     from babel.messages.extract import DEFAULT_KEYWORDS
 
@@ -199,8 +201,10 @@ def update(
     locales: tuple[str, ...],
     no_fuzzy_matching: bool,
 ) -> None:
-    """Merge the template's messages into every catalog: new ones are added (untranslated,
-    or fuzzy when a close old one is found), removed ones are dropped."""
+    """Merge the template into every catalog (.po).
+
+    New messages are added (untranslated, or fuzzy when a close old one is found); messages
+    no longer in the template are dropped."""
     source = _read_po(_template(template, directory, domain))
     table = _table("Updated catalogs", "new", "dropped")
     for locale, po in _catalogs(directory, domain, locales):
@@ -222,8 +226,9 @@ def update(
 @click.option("-l", "--locale", "locales", multiple=True, help="Only these (default: all).")
 @click.option("--use-fuzzy", is_flag=True, help="Include fuzzy translations.")
 def compile_(directory: Path, domain: str, locales: tuple[str, ...], use_fuzzy: bool) -> None:
-    """Compile every catalog (.po) into the .mo file the app reads; stops at a translation
-    whose placeholders differ from its message's."""
+    """Compile every catalog (.po) into the .mo the app reads.
+
+    Stops at a translation with a placeholder its message does not have."""
     from babel.messages.mofile import write_mo
 
     table = _table("Compiled catalogs")

@@ -8,9 +8,11 @@ all in the current request's locale and time zone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jinja2
 
-from bastion.i18n import formatting
 from bastion.i18n._context import (
     get_locale,
     get_timezone,
@@ -22,7 +24,30 @@ from bastion.i18n._context import (
 )
 
 _EXTENSION = "jinja2.ext.InternationalizationExtension"
-FILTERS = {name: getattr(formatting, name) for name in formatting.__all__}
+#: The formatting functions (``bastion.i18n.formatting``), which are also the filters' names.
+FORMATTERS = (
+    "format_currency",
+    "format_date",
+    "format_datetime",
+    "format_decimal",
+    "format_number",
+    "format_percent",
+    "format_time",
+    "format_timedelta",
+    "to_user_timezone",
+)
+
+
+def _formatter(name: str) -> Callable[..., Any]:
+    """A filter that imports Babel on its first use, not when templates are set up."""
+
+    def formatter(*args: Any, **kwargs: Any) -> Any:
+        from bastion.i18n import formatting
+
+        return getattr(formatting, name)(*args, **kwargs)
+
+    formatter.__name__ = name
+    return formatter
 
 
 def install(env: jinja2.Environment) -> None:
@@ -33,8 +58,8 @@ def install(env: jinja2.Environment) -> None:
         env.install_gettext_callables(  # type: ignore[attr-defined]
             gettext, ngettext, newstyle=True, pgettext=pgettext, npgettext=npgettext
         )
-    for name, function in FILTERS.items():
-        env.filters.setdefault(name, function)
+    for name in FORMATTERS:
+        env.filters.setdefault(name, _formatter(name))
     env.globals.setdefault("get_locale", get_locale)
     env.globals.setdefault("get_timezone", get_timezone)
     env.globals.setdefault("locale_path", locale_path)

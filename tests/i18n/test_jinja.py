@@ -86,3 +86,22 @@ def test_datetimes_are_shown_in_the_users_time_zone(tmp_path):
         assert client.get("/when").text == "7/1/24, 12:00\u202fPM"
         assert client.get("/when", headers={"x-tz": "Asia/Tokyo"}).text == "7/1/24, 9:00\u202fPM"
         assert client.get("/fr/when", headers={"x-tz": "Europe/Paris"}).text == "01/07/2024 14:00"
+
+
+def test_the_filters_are_the_formatting_functions():
+    from bastion.i18n import formatting
+    from bastion.i18n.jinja import FORMATTERS
+
+    assert sorted(FORMATTERS) == sorted(formatting.__all__)
+
+
+def test_setting_up_templates_does_not_load_babel():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from bastion.templates import Templates; import jinja2; "
+        "Templates(env=jinja2.Environment()); print('babel' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

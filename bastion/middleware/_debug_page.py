@@ -186,7 +186,8 @@ border-radius:6px;overflow:auto;max-height:320px;margin:0}.none{color:#8a91a6;ma
 
 _SCRIPT = """
 (function(){var b=document.getElementById('copy'),t=document.getElementById('plain');
-function done(ok){b.textContent=ok?'Copied':'Select and copy';setTimeout(function(){
+function done(ok){b.dataset.copied=ok?'yes':'no';
+b.textContent=ok?'Copied':'Select and copy';setTimeout(function(){
 b.textContent='Copy as text'},1800)}
 b.addEventListener('click',function(){var text=t.value;
 if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(text).then(

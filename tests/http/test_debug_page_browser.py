@@ -59,7 +59,7 @@ def test_debug_page_in_a_browser(chromium):
     assert page.locator("details.frame.lib:not([open])").count() >= 1
 
     page.click("#copy")
-    page.wait_for_function("document.getElementById('copy').textContent === 'Copied'")
+    page.wait_for_selector("#copy[data-copied='yes']", state="attached")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.startswith("Traceback (most recent call last):")
     assert "RuntimeError: cannot place order 7" in copied

@@ -44,6 +44,7 @@ from bastion.middleware.base import ASGIMiddleware
 from bastion.params.markers import Body, Cookie, File, Form, Header, Path, Query
 from bastion.plugins import Plugin
 from bastion.routing.router import Controller, Router, delete, get, patch, post, put, websocket
+from bastion.routing.versioning import Version, Versioning, VersionRange
 from bastion.websockets import WebSocket, WebSocketDisconnect
 
 __all__ = [
@@ -87,6 +88,9 @@ __all__ = [
     "Unauthorized",
     "UnsupportedMediaType",
     "ValidationError",
+    "Version",
+    "VersionRange",
+    "Versioning",
     "WebSocket",
     "WebSocketDisconnect",
     "delete",

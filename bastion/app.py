@@ -53,6 +53,7 @@ from bastion.routing.converters import DEFAULT_CONVERTERS, Converter
 from bastion.routing.route import Mount, Route, RouteOptions, WebSocketRoute
 from bastion.routing.router import Controller, Router
 from bastion.routing.urls import URLBuilder
+from bastion.routing.versioning import Versioning, check_unversioned
 from bastion.types import ASGIApp, Endpoint, Receive, Scope, Send
 from bastion.websockets._serve import serve_websocket
 
@@ -100,6 +101,7 @@ class App(Generic[StateT]):
         openapi_tags: Sequence[dict[str, Any]] = (),
         security_schemes: dict[str, dict[str, Any]] | None = None,
         encoders: Sequence[Encoder] = (),
+        versioning: Versioning | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.load()
         self.debug = bool(self.settings.debug)  # resolved per profile by Settings
@@ -120,6 +122,9 @@ class App(Generic[StateT]):
         #: Response and body media types (``http/negotiation.py``); JSON only when empty.
         self.encoders: list[Encoder] = list(encoders)
         self.negotiation: Negotiation | None = None
+        #: API versions (``routing/versioning.py``); None: no route is versioned.
+        self.versioning = versioning
+        self.openapi_versions: dict[str, bytes] = {}
         #: Called at start-up with each compiled route; each returns the endpoint to serve in
         #: its place. Observability wraps endpoints here, so apps without it pay nothing.
         self.endpoint_wrappers: list[Callable[[CompiledRoute], Endpoint]] = []
@@ -247,7 +252,13 @@ class App(Generic[StateT]):
         self.container._app_steps.clear()
         self.compiled = []
         tables: dict[str, tuple[dict[str, Endpoint], CompiledRoute]] = {}
-        for item in self.router.flatten():
+        versioned: dict[str, CompiledRoute] = {}
+        versioning, items = self.versioning, self.router.flatten()
+        if versioning is None:
+            check_unversioned(items)
+        else:
+            items = versioning.expand(items)
+        for item in items:
             if isinstance(item, Mount):
                 self._mounts.append((item.prefix, item.app))
                 if item.name:
@@ -260,12 +271,19 @@ class App(Generic[StateT]):
                 self._ws_tree.add(item.path, ("WS",), compiled.endpoint, compiled.converters)
             else:
                 compiled = self._wrapped(compile_http(item, self))
-                table = self._tree.add(
-                    item.path, item.methods, compiled.endpoint, compiled.converters
-                )
-                tables.setdefault(item.path, (table, compiled))
+                endpoint: Endpoint | None = compiled.endpoint
+                if versioning is not None and "versions" in item.options:
+                    endpoint = versioning.endpoint(item, compiled.endpoint, compiled.converters)
+                if endpoint is not None:  # None: served by its path's version dispatcher
+                    table = self._tree.add(item.path, item.methods, endpoint, compiled.converters)
+                    tables.setdefault(item.path, (table, compiled))
+                else:
+                    versioned.setdefault(item.path, compiled)
             self._urls.add(item.name, item.path, compiled.converters)
             self.compiled.append(compiled)
+        for path, method, dispatcher, converters in versioning.dispatchers() if versioning else ():
+            table = self._tree.add(path, (method,), dispatcher, converters)
+            tables.setdefault(path, (table, versioned[path]))
         for path, (table, first) in tables.items():
             self._add_implicit_methods(path, table, first)
         self._mounts.sort(key=lambda m: len(m[0]), reverse=True)
@@ -380,6 +398,10 @@ class App(Generic[StateT]):
                 query = request.scope.get("query_string", b"")
                 target = other + ("?" + query.decode("latin-1") if query else "")
                 return RedirectResponse(target, 308)
+        if self.versioning is not None and self.versioning.by == "prefix":
+            refused = self.versioning.unmatched_prefix(path, self._tree.find)
+            if refused is not None:
+                return refused
         if self._custom_not_found:
             return await self.failed(request, NotFound(f"No route matches {path}"))
         response = Response(_NOT_FOUND_BODY, 404)

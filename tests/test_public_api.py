@@ -9,7 +9,8 @@ EXPECTED = {
     "PayloadTooLarge", "Plugin", "PreconditionFailed", "ProblemResponse", "Query", "RedirectResponse", "Request",
     "Response", "Router", "Settings", "StreamingResponse", "TextResponse", "TooManyRequests",
     "Unauthorized", "UnsupportedMediaType", "ValidationError", "WebSocket",
-    "WebSocketDisconnect", "delete", "Encoder", "JSON_ENCODER", "MSGPACK_ENCODER", "get", "patch", "post", "put", "websocket",
+    "WebSocketDisconnect", "delete", "Encoder", "JSON_ENCODER", "MSGPACK_ENCODER",
+    "Version", "VersionRange", "Versioning", "get", "patch", "post", "put", "websocket",
 }
 
 

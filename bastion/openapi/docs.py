@@ -6,7 +6,9 @@ Nothing is fetched from a CDN: the page loads its scripts and styles from the ap
 from __future__ import annotations
 
 import html
+import json
 import mimetypes
+from collections.abc import Sequence
 from pathlib import Path
 
 from bastion.exceptions import NotFound
@@ -27,9 +29,18 @@ def swagger_ui_dir() -> Path:
     return Path(swagger_ui_bundle.swagger_ui_path)
 
 
-def docs_page(title: str, openapi_url: str, assets_url: str) -> str:
+def docs_page(
+    title: str, openapi_url: str, assets_url: str, urls: Sequence[tuple[str, str]] = ()
+) -> str:
+    """The page; ``urls`` (name, document URL) adds Swagger UI's document selector (one
+    document per API version)."""
     title, openapi_url, assets_url = (
         html.escape(v, quote=True) for v in (title, openapi_url, assets_url)
+    )
+    documents = [{"name": name, "url": url} for name, url in urls]
+    # JSON inside a script: '<' escaped so no value can close the element.
+    selector = (
+        "urls: " + json.dumps(documents).replace("<", "\\u003c") + ",\n      " if documents else ""
     )
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -47,6 +58,7 @@ def docs_page(title: str, openapi_url: str, assets_url: str) -> str:
   <script>
     window.ui = SwaggerUIBundle({{
       url: "{openapi_url}",
+      {selector}
       dom_id: "#swagger-ui",
       deepLinking: true,
       presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],

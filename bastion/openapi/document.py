@@ -43,9 +43,15 @@ _PROBLEM = {"application/problem+json": {"schema": {"$ref": REF.format(name="Pro
 _LOCATION = {"description": "Where the client goes next", "schema": {"type": "string"}}
 
 
-def build_document(app: App[Any]) -> dict[str, Any]:
-    """The whole document; ``/openapi.json`` serves it and ``bastion openapi`` prints it."""
+def build_document(app: App[Any], version: str | None = None) -> dict[str, Any]:
+    """The whole document; ``/openapi.json`` serves it and ``bastion openapi`` prints it.
+
+    With API versioning, the document of one version (its default when None): the
+    version-neutral routes and those serving that version."""
     app._ensure_built()
+    versioning = app.versioning
+    if versioning is not None and version is None:
+        version = versioning.default
     schemas = Schemas()
     paths: dict[str, dict[str, Any]] = {}
     operation_ids: set[str] = set()
@@ -56,11 +62,21 @@ def build_document(app: App[Any]) -> dict[str, Any]:
         # Pages (templates, form posts that redirect) are for browsers, not API clients.
         if not route.options.get("include_in_schema", not _is_page(compiled)):
             continue
+        versions = route.options.get("versions")
+        if versioning is not None and versions is not None and version not in versions:
+            continue
         path = _CONVERTER.sub(r"{\1}", route.path)
         for method in route.methods:
             operation = _operation(compiled, method, schemas, operation_ids, app)
+            if versioning is not None and versions is not None:
+                _versioned(operation, versioning, version or "")
             paths.setdefault(path, {})[method.lower()] = operation
     info: dict[str, Any] = {"title": app.title, "version": app.version}
+    if versioning is not None and version is not None:
+        info["version"] = version
+        info["description"] = "\n\n".join(
+            filter(None, [app.description, f"API version {version}: {versioning.how(version)}."])
+        )
     if app.description:
         info["description"] = app.description
     document: dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths}
@@ -73,6 +89,22 @@ def build_document(app: App[Any]) -> dict[str, Any]:
     if app.negotiation is not None:
         app.negotiation.document(document)
     return document
+
+
+def _versioned(operation: dict[str, Any], versioning: Any, version: str) -> None:
+    """A versioned operation: deprecated with its version, and the version header it needs
+    (header strategy; the prefix is in its path, the media type in the description)."""
+    if versioning.by_name[version].deprecated is not None:
+        operation["deprecated"] = True
+    if versioning.by == "header":
+        header = {
+            "name": versioning.header,
+            "in": "header",
+            "required": version != versioning.default,
+            "schema": {"type": "string", "enum": [version], "default": version},
+            "description": f"The API version; {versioning.default} when absent",
+        }
+        operation["parameters"] = [header, *operation.get("parameters", ())]
 
 
 def _operation(

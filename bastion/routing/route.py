@@ -31,6 +31,8 @@ class RouteOptions(TypedDict, total=False):
     operation_id: str
     max_body_size: int
     security: Sequence[Mapping[str, Sequence[str]]]
+    #: API versions serving the route: a name, names, or a ``VersionRange`` (``versioning.py``).
+    versions: Any
 
 
 class _Named:

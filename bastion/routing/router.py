@@ -17,7 +17,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Router:
-    """``Router(prefix="/api", tags=["api"], dependencies=[...], middleware=[...])``."""
+    """``Router(prefix="/api", tags=["api"], dependencies=[...], middleware=[...])``;
+    ``versions=`` gives its routes API versions (see ``routing/versioning.py``)."""
 
     def __init__(
         self,
@@ -27,6 +28,7 @@ class Router:
         dependencies: Sequence[Any] = (),
         middleware: Sequence[Any] = (),
         routes: Sequence[Route | WebSocketRoute | Mount] = (),
+        versions: Any = None,
     ) -> None:
         if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
             raise ConfigurationError(
@@ -38,6 +40,8 @@ class Router:
         self.middleware = list(middleware)
         self.routes: list[Route | WebSocketRoute | Mount] = list(routes)
         self.children: list[Router] = []
+        #: The API versions of routes that name none (``routing/versioning.py``).
+        self.versions = versions
 
     # -- declaring routes ------------------------------------------------------------------
     def route(
@@ -112,6 +116,8 @@ class Router:
         options["tags"] = [*self.tags, *options.get("tags", ())]
         options["dependencies"] = [*self.dependencies, *options.get("dependencies", ())]
         options["middleware"] = [*self.middleware, *options.get("middleware", ())]
+        if self.versions is not None and options.get("versions") is None:
+            options["versions"] = self.versions
         path = self.prefix + item.path if item.path != "/" or not self.prefix else self.prefix
         if isinstance(item, WebSocketRoute):
             return WebSocketRoute(path, item.handler, options)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from openapi_spec_validator import validate
 
 from bastion import App, ConfigurationError, Settings
 from bastion.http.negotiation import JSON_ENCODER, MSGPACK_ENCODER, Encoder
@@ -137,6 +138,7 @@ def test_text_and_errors_are_not_negotiated(client):
 
 def test_openapi_lists_the_media_types(client):
     document = client.get("/openapi.json").json()
+    validate(document)
     create = document["paths"]["/items"]["post"]
     assert set(create["requestBody"]["content"]) == {"application/json", MSGPACK}
     assert set(create["responses"]["201"]["content"]) == {"application/json", MSGPACK}

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from openapi_spec_validator import validate
 
 from bastion import App, ConfigurationError, Router, Settings
 from bastion.routing.versioning import Version, Versioning, VersionRange
@@ -147,6 +148,7 @@ def test_one_openapi_document_per_version(by):
     docs = {v: client.get(f"/openapi/{v}.json").json() for v in ("1", "2", "3")}
     prefix = {"1": "/v1", "2": "/v2", "3": "/v3"} if by == "prefix" else dict.fromkeys("123", "")
     for version, document in docs.items():
+        validate(document)
         assert document["info"]["version"] == version
         assert "/health" in document["paths"]
         assert f"{prefix[version]}/items/{{item_id}}" in document["paths"]

@@ -295,6 +295,8 @@ class App(Generic[StateT]):
         self._max_headers = self.settings.max_header_count
         self._max_header_bytes = self.settings.max_header_bytes
         self._redirect_slashes = self.settings.trailing_slash == "redirect"
+        prefixed = versioning is not None and versioning.by == "prefix"
+        self._prefix_versions = versioning if prefixed else None
 
         functions, asgi = split(self.middleware, "App(middleware=...)")
         self._handle: Endpoint = chain_middleware(functions, self._route)
@@ -398,8 +400,8 @@ class App(Generic[StateT]):
                 query = request.scope.get("query_string", b"")
                 target = other + ("?" + query.decode("latin-1") if query else "")
                 return RedirectResponse(target, 308)
-        if self.versioning is not None and self.versioning.by == "prefix":
-            refused = self.versioning.unmatched_prefix(path, self._tree.find)
+        if self._prefix_versions is not None:  # /v9/items: say which versions exist
+            refused = self._prefix_versions.unmatched_prefix(path, self._tree.find)
             if refused is not None:
                 return refused
         if self._custom_not_found:

@@ -215,3 +215,30 @@ def test_errors_from_middleware_still_get_a_page():
     assert response.status_code == 500
     assert "middleware broke" in response.text
     assert "<th>Route</th>" in response.text
+
+
+def test_deep_recursion_and_a_raising_str_still_give_a_bounded_page():
+    class Odd(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no str either")
+
+    app = make_app()
+
+    def dive(n: int) -> int:
+        return dive(n + 1)
+
+    @app.get("/deep")
+    async def deep() -> int:
+        return dive(0)
+
+    @app.get("/odd")
+    async def odd() -> str:
+        raise Odd()
+
+    client = TestClient(app, raise_server_exceptions=False)
+    page = client.get("/deep", headers=HTML)
+    assert page.status_code == 500 and "RecursionError" in page.text
+    assert page.text.count("<details class='frame") <= 60
+    assert len(page.content) < 2_000_000
+    text = client.get("/odd", headers={"accept": "*/*"}).text
+    assert "Odd: <str() raised RuntimeError>" in text

@@ -12,7 +12,9 @@ Following one request, in order:
 8. ``http/response.py``     the response sends itself
 9. ``middleware/errors.py`` exceptions become problem+json (or the dev debug page)
 
-Nothing in that path inspects a signature or builds a schema: ``_build`` does it once.
+Nothing in that path inspects a signature or builds a schema: ``_build`` does it once. Apps
+with ``versioning=`` reach header/media-type versioned routes through a dispatcher
+(``routing/versioning.py``), and apps with ``encoders=`` encode in ``http/negotiation.py``.
 """
 
 from __future__ import annotations

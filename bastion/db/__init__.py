@@ -2,6 +2,7 @@
 
 from bastion.db._current import current_session
 from bastion.db.errors import InvalidValue
+from bastion.db.functions import list_of
 from bastion.db.model import UUIDPK, IntPK, Model, SoftDelete, Timestamps
 from bastion.db.plugin import SQLAlchemyPlugin
 from bastion.db.prepared import Prepared
@@ -17,5 +18,6 @@ __all__ = [
     "SoftDelete",
     "Timestamps",
     "current_session",
+    "list_of",
     "on_commit",
 ]

@@ -45,7 +45,7 @@ class Prepared:
 
     __slots__ = ("_make", "_plan", "statement")
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         if not isinstance(statement, Select):
             raise TypeError(
                 f"Prepared takes a select(), not {type(statement).__name__}: run writes with "

@@ -10,10 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion import Depends, Settings
 from bastion.auth import AuthPlugin, Identity, JWTAuth, PasswordHasher, current_user, optional_user
+from bastion.db import Prepared
 
 from .models import User
 
@@ -50,11 +52,16 @@ class Credentials:
         return AuthPlugin(self.tokens, load_user=load_user)
 
 
+#: Read-only, like every prepared read: a route that changes the user adds it to the session.
+USER = Prepared(select(User).where(User.id == bindparam("id")))
+
+
 async def load_user(identity: Identity, db: AsyncSession) -> User | None:
     """The user a token names; None (so a 401) when that account no longer exists."""
     if not identity.subject.isdigit() or len(identity.subject) > 18:
         return None
-    return await db.get(User, int(identity.subject))
+    user: User | None = await USER.scalar(db, id=int(identity.subject))
+    return user
 
 
 #: The signed-in user, or 401 ``{"errors": {"token": ["is missing"]}}``.

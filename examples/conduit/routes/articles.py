@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 from typing import Annotated, Any, cast
 
 from msgspec import UNSET
-from sqlalchemy import ColumnElement, CursorResult, delete, func, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion import Query, Router
@@ -18,7 +17,7 @@ from .. import views
 from ..auth import MaybeViewer, Viewer
 from ..caching import ARTICLES, TAGS, cached, invalidate
 from ..errors import BODY_ERRORS, documented, forbidden, not_found
-from ..models import Article, ArticleTag, Favorite, Follow, Tag, User, utcnow
+from ..models import Article, ArticleTag, Favorite, Tag, User, utcnow
 from ..schemas import ArticleList, ArticleResponse, NewArticleRequest, UpdateArticleRequest
 
 router = Router("/articles", tags=["articles"])
@@ -39,16 +38,9 @@ async def list_articles(
 ) -> ArticleList:
     """Newest first; ``tag``, ``author`` (a username) and ``favorited`` (by that username)
     narrow the list, and ``articlesCount`` counts every match, not just this page."""
-    conditions: list[ColumnElement[bool]] = []
-    if tag is not None:
-        tagged = select(ArticleTag.article_id).join(Tag).where(Tag.name == tag)
-        conditions.append(Article.id.in_(tagged))
-    if author is not None:
-        conditions.append(Article.author_id.in_(select(User.id).where(User.username == author)))
-    if favorited is not None:
-        fans = select(Favorite.article_id).join(User).where(User.username == favorited)
-        conditions.append(Article.id.in_(fans))
-    return await page(db, viewer, conditions, limit, offset)
+    asked = {"tag": tag, "author": author, "favorited": favorited}
+    filters = {name: value for name, value in asked.items() if value is not None}
+    return await views.articles(db, viewer, limit, offset, filters)
 
 
 @router.get("/feed", responses=documented(400, 401, 422))
@@ -56,8 +48,7 @@ async def feed(
     db: AsyncSession, viewer: Viewer, limit: Limit = 20, offset: Offset = 0
 ) -> ArticleList:
     """Articles by the users the reader follows, newest first."""
-    followed = select(Follow.followed_id).where(Follow.follower_id == viewer.id)
-    return await page(db, viewer, [Article.author_id.in_(followed)], limit, offset)
+    return await views.articles(db, viewer, limit, offset, {}, feed=True)
 
 
 @router.post("/", status_code=201, responses=documented(*BODY_ERRORS, 401))
@@ -76,13 +67,12 @@ async def create(
     await db.flush()
     await set_tags(db, article, new.tag_list or [])
     invalidate(db, cache, ARTICLES, TAGS)
-    return await views.article(db, viewer, article.id)
+    return await views.article(db, viewer, article.slug)
 
 
 @router.get("/{slug}", responses=documented(400, 401, 404, 422))
 async def show(slug: str, db: AsyncSession, viewer: MaybeViewer) -> ArticleResponse:
-    article = await find(db, slug)
-    return await views.article(db, viewer, article.id)
+    return await views.article(db, viewer, slug)
 
 
 @router.put("/{slug}", responses=documented(*BODY_ERRORS, 401, 403, 404))
@@ -105,7 +95,7 @@ async def update(
     article.updated_at = utcnow()
     await db.flush()
     invalidate(db, cache, ARTICLES)
-    return await views.article(db, viewer, article.id)
+    return await views.article(db, viewer, article.slug)
 
 
 @router.delete("/{slug}", responses=documented(400, 401, 403, 404, 422))
@@ -126,7 +116,7 @@ async def favorite(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) ->
         db.add(Favorite(user_id=viewer.id, article_id=article.id))
         await db.flush()
         invalidate(db, cache, ARTICLES)  # its favoritesCount
-    return await views.article(db, viewer, article.id)
+    return await views.article(db, viewer, article.slug)
 
 
 @router.delete("/{slug}/favorite", status_code=200, responses=documented(400, 401, 404, 422))
@@ -137,22 +127,10 @@ async def unfavorite(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) 
     )
     if cast("CursorResult[Any]", removed).rowcount:
         invalidate(db, cache, ARTICLES)
-    return await views.article(db, viewer, article.id)
+    return await views.article(db, viewer, article.slug)
 
 
 # -- helpers ---------------------------------------------------------------------------------
-async def page(
-    db: AsyncSession,
-    viewer: User | None,
-    conditions: Sequence[ColumnElement[bool]],
-    limit: int,
-    offset: int,
-) -> ArticleList:
-    total = await db.scalar(select(func.count()).select_from(Article).where(*conditions))
-    query = views.article_query(viewer).where(*conditions).limit(limit).offset(offset)
-    return ArticleList(await views.articles(db, query), total or 0)
-
-
 async def find(db: AsyncSession, slug: str, *, owner: User | None = None) -> Article:
     """The article with ``slug``: 404 when there is none, 403 when ``owner`` did not write it."""
     article = await db.scalar(select(Article).where(Article.slug == slug))

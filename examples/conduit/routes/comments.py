@@ -26,13 +26,7 @@ CommentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 @router.get("/", responses=documented(400, 401, 404, 422))
 async def list_comments(slug: str, db: AsyncSession, viewer: MaybeViewer) -> CommentList:
     """Newest first."""
-    article = await find_article(db, slug)
-    query = (
-        select(Comment)
-        .where(Comment.article_id == article.id)
-        .order_by(Comment.created_at.desc(), Comment.id.desc())
-    )
-    return CommentList(await views.comments(db, viewer, list(await db.scalars(query))))
+    return await views.comments(db, viewer, slug)
 
 
 @router.post("/", status_code=200, responses=documented(*BODY_ERRORS, 401, 404))
@@ -40,13 +34,12 @@ async def add(
     slug: str, body: NewCommentRequest, db: AsyncSession, viewer: Viewer
 ) -> CommentResponse:
     article = await find_article(db, slug)
-    comment = Comment(body=body.comment.body, article_id=article.id, author=viewer)
+    comment = Comment(body=body.comment.body, article_id=article.id, author_id=viewer.id)
     db.add(comment)
     await db.flush()
     if article.author_id != viewer.id:  # stored with the comment; pushed once it commits
         await notify(article.author, ArticleCommented(article, comment, viewer))
-    (rendered,) = await views.comments(db, viewer, [comment])
-    return CommentResponse(rendered)
+    return CommentResponse(await views.comment(db, viewer, comment.id))
 
 
 @router.delete("/{comment_id}", responses=documented(400, 401, 403, 404, 422))

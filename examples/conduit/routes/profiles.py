@@ -18,9 +18,7 @@ router = Router("/profiles/{username}", tags=["profiles"])
 
 @router.get("/", responses=documented(400, 401, 404, 422))
 async def show(username: str, viewer: MaybeViewer, db: AsyncSession) -> ProfileResponse:
-    user = await find(db, username)
-    following = await views.is_following(db, viewer, user)
-    return ProfileResponse(views.profile(user, following))
+    return ProfileResponse(await views.profile_of(db, viewer, username))
 
 
 @router.post("/follow", status_code=200, responses=documented(400, 401, 404, 422))

@@ -55,6 +55,7 @@ async def update(
     cache: Cache,
 ) -> UserResponse:
     """A partial update: fields left out stay as they are; ``bio`` and ``image`` may be null."""
+    db.add(viewer)  # loaded read-only (auth.py): the session tracks its changes from here
     changes = body.user
     username = changes.username if isinstance(changes.username, str) else None
     email = changes.email if isinstance(changes.email, str) else None

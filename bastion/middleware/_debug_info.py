@@ -27,7 +27,8 @@ from bastion.http.request import Request
 MASK = "********"
 #: Names whose values are never shown (locals, headers, query and body fields, settings).
 SECRET_NAME = re.compile(
-    r"pass(word|wd|phrase)?|secret|token|key|auth|cookie|credential|session|csrf|signature|pwd",
+    r"passw(or)?d|passphrase|pwd|secret|token|key|auth(?!or(?!i[sz]ation))|cookie|credential|session|csrf|"
+    r"signature",
     re.I,
 )
 #: ``password='...'``, ``"token": "..."`` inside a repr or a message.

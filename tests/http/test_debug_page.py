@@ -242,3 +242,12 @@ def test_deep_recursion_and_a_raising_str_still_give_a_bounded_page():
     assert len(page.content) < 2_000_000
     text = client.get("/odd", headers={"accept": "*/*"}).text
     assert "Odd: <str() raised RuntimeError>" in text
+
+
+def test_masking_by_name_spares_look_alikes():
+    from bastion.middleware._debug_info import SECRET_NAME
+
+    for secret in ("password", "db_passwd", "API_KEY", "authorization", "csrf_token", "pwd"):
+        assert SECRET_NAME.search(secret), secret
+    for plain in ("author", "author_id", "passenger", "compass", "count"):
+        assert not SECRET_NAME.search(plain), plain

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from bastion.forms.fields import Field, Invalid, Raw
+from bastion.forms.fields import Field, Invalid, Raw, Text
 from bastion.http.uploads import UploadFile
 from bastion.i18n import gettext as _
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from bastion.forms.form import Form
     from bastion.http.request import Request
 
-Option = tuple[Any, str]
+Option = tuple[Any, Text]
 Loader = Callable[["FormContext"], Awaitable[Sequence[Option]]]
 Choices = Sequence[Option] | type[enum.Enum] | Loader
 
@@ -57,7 +57,7 @@ class ChoiceField(Field[Any]):
 
     widget = "select"
 
-    def __init__(self, label: str | None = None, *, choices: Choices, **options: Any) -> None:
+    def __init__(self, label: Text | None = None, *, choices: Choices, **options: Any) -> None:
         self.choices: Sequence[Option] | Loader = (
             _enum_options(choices)
             if isinstance(choices, type) and issubclass(choices, enum.Enum)
@@ -123,9 +123,8 @@ class MultipleChoiceField(ChoiceField):
         unknown = [text for text in texts if text not in by_key]
         if unknown:
             raise Invalid(
-                _("Choose among the options offered ({values} is not one).").format(
-                    values=", ".join(unknown[:5])
-                )
+                _("Choose among the options offered (%(values)s is not one).")
+                % {"values": ", ".join(unknown[:5])}
             )
         values = [by_key[text] for text in texts]
         messages: list[str] = []
@@ -157,10 +156,10 @@ class ModelChoiceField(ChoiceField):
     def __init__(
         self,
         model: type,
-        label: str | None = None,
+        label: Text | None = None,
         *,
         query: Any = None,
-        label_of: Callable[[Any], str] = str,
+        label_of: Callable[[Any], Text] = str,
         rows: bool = False,
         **options: Any,
     ) -> None:
@@ -204,10 +203,10 @@ class ModelMultipleChoiceField(MultipleChoiceField):
     def __init__(
         self,
         model: type,
-        label: str | None = None,
+        label: Text | None = None,
         *,
         query: Any = None,
-        label_of: Callable[[Any], str] = str,
+        label_of: Callable[[Any], Text] = str,
         **options: Any,
     ) -> None:
         self._rows_of = ModelChoiceField(model, query=query, label_of=label_of, rows=True)

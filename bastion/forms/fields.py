@@ -12,6 +12,7 @@ import decimal
 import math
 import re
 import uuid
+from collections import UserString
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
@@ -19,19 +20,22 @@ import msgspec
 
 from bastion.http.uploads import UploadFile
 from bastion.i18n import gettext as _
+from bastion.i18n import ngettext
 
 if TYPE_CHECKING:
     from bastion.forms.form import Form
 
 T = TypeVar("T")
 Raw = Sequence["str | UploadFile"]
+#: Labels and messages: a ``str``, or a lazy string (``lazy_gettext``) read when rendered.
+Text = str | UserString
 Validator = Callable[[Any], None]
 
 
 class Invalid(Exception):
     """A value a field refuses; ``messages`` are shown next to the field."""
 
-    def __init__(self, *messages: str) -> None:
+    def __init__(self, *messages: Text) -> None:
         self.messages = [str(m) for m in messages]
         super().__init__("; ".join(self.messages))
 
@@ -50,11 +54,11 @@ class Field(Generic[T]):
 
     def __init__(
         self,
-        label: str | None = None,
+        label: Text | None = None,
         *,
         required: bool = True,
         initial: Any = None,
-        help: str | None = None,
+        help: Text | None = None,
         widget: str | None = None,
         attrs: dict[str, Any] | None = None,
         validators: Sequence[Validator] = (),
@@ -73,7 +77,7 @@ class Field(Generic[T]):
             self.name = name
 
     @property
-    def label(self) -> str:
+    def label(self) -> Text:
         if self._label is not None:
             return self._label
         return self.name.replace("_", " ").strip().capitalize()
@@ -131,7 +135,7 @@ class StringField(Field[str]):
 
     def __init__(
         self,
-        label: str | None = None,
+        label: Text | None = None,
         *,
         min_length: int | None = None,
         max_length: int | None = None,
@@ -168,9 +172,23 @@ class StringField(Field[str]):
     def check(self, value: str) -> list[str]:
         messages = []
         if self.min_length is not None and len(value) < self.min_length:
-            messages.append(_("Enter at least {n} characters.").format(n=self.min_length))
+            messages.append(
+                ngettext(
+                    "Enter at least %(num)d character.",
+                    "Enter at least %(num)d characters.",
+                    self.min_length,
+                )
+                % {"num": self.min_length}
+            )
         if self.max_length is not None and len(value) > self.max_length:
-            messages.append(_("Enter at most {n} characters.").format(n=self.max_length))
+            messages.append(
+                ngettext(
+                    "Enter at most %(num)d character.",
+                    "Enter at most %(num)d characters.",
+                    self.max_length,
+                )
+                % {"num": self.max_length}
+            )
         if self.pattern is not None and not self.pattern.fullmatch(value):
             messages.append(_("Enter a value in the expected format."))
         return messages
@@ -188,7 +206,7 @@ class PasswordField(StringField):
     widget = "password"
     redisplay = False
 
-    def __init__(self, label: str | None = None, **options: Any) -> None:
+    def __init__(self, label: Text | None = None, **options: Any) -> None:
         options.setdefault("strip", False)
         super().__init__(label, **options)
 
@@ -205,7 +223,7 @@ class EmailField(StringField):
 
     widget = "email"
 
-    def __init__(self, label: str | None = None, **options: Any) -> None:
+    def __init__(self, label: Text | None = None, **options: Any) -> None:
         options.setdefault("max_length", 254)
         super().__init__(label, **options)
 
@@ -234,7 +252,7 @@ class _Bounded(Field[T]):
 
     def __init__(
         self,
-        label: str | None = None,
+        label: Text | None = None,
         *,
         min_value: Any = None,
         max_value: Any = None,
@@ -255,15 +273,13 @@ class _Bounded(Field[T]):
         messages = []
         if self.min_value is not None and value < self.min_value:
             messages.append(
-                _("Enter a value greater than or equal to {min}.").format(
-                    min=self.format(self.min_value)
-                )
+                _("Enter a value greater than or equal to %(min)s.")
+                % {"min": self.format(self.min_value)}
             )
         if self.max_value is not None and value > self.max_value:
             messages.append(
-                _("Enter a value less than or equal to {max}.").format(
-                    max=self.format(self.max_value)
-                )
+                _("Enter a value less than or equal to %(max)s.")
+                % {"max": self.format(self.max_value)}
             )
         return messages
 
@@ -300,7 +316,7 @@ class DecimalField(_Bounded[decimal.Decimal]):
 
     def __init__(
         self,
-        label: str | None = None,
+        label: Text | None = None,
         *,
         max_digits: int | None = None,
         decimal_places: int | None = None,
@@ -333,17 +349,22 @@ class DecimalField(_Bounded[decimal.Decimal]):
         digits = len(value.as_tuple().digits) - places
         if self.decimal_places is not None and places > self.decimal_places:
             messages.append(
-                _("Enter at most {n} digits after the decimal point.").format(n=self.decimal_places)
-            )
-        if (
-            self.max_digits is not None
-            and digits > self.max_digits - (self.decimal_places or 0)
-            and value != 0
-        ):
-            messages.append(
-                _("Enter at most {n} digits before the decimal point.").format(
-                    n=self.max_digits - (self.decimal_places or 0)
+                ngettext(
+                    "Enter at most %(num)d digit after the decimal point.",
+                    "Enter at most %(num)d digits after the decimal point.",
+                    self.decimal_places,
                 )
+                % {"num": self.decimal_places}
+            )
+        whole = None if self.max_digits is None else self.max_digits - (self.decimal_places or 0)
+        if whole is not None and digits > whole and value != 0:
+            messages.append(
+                ngettext(
+                    "Enter at most %(num)d digit before the decimal point.",
+                    "Enter at most %(num)d digits before the decimal point.",
+                    whole,
+                )
+                % {"num": whole}
             )
         return messages
 
@@ -355,7 +376,9 @@ class BooleanField(Field[bool]):
     widget = "checkbox"
     _FALSE = frozenset({"", "0", "false", "off", "no"})
 
-    def __init__(self, label: str | None = None, *, required: bool = False, **options: Any) -> None:
+    def __init__(
+        self, label: Text | None = None, *, required: bool = False, **options: Any
+    ) -> None:
         super().__init__(label, required=required, **options)
 
     async def clean(self, raw: Raw, form: Form) -> bool:
@@ -390,7 +413,7 @@ class DateTimeField(_Bounded[datetime.datetime]):
     widget = "datetime-local"
 
     def __init__(
-        self, label: str | None = None, *, timezone: datetime.tzinfo | None = None, **options: Any
+        self, label: Text | None = None, *, timezone: datetime.tzinfo | None = None, **options: Any
     ) -> None:
         self.timezone = timezone
         super().__init__(label, **options)
@@ -474,7 +497,7 @@ class FileField(Field[UploadFile]):
 
     def __init__(
         self,
-        label: str | None = None,
+        label: Text | None = None,
         *,
         accept: Sequence[str] = (),
         max_size: int | None = None,
@@ -518,15 +541,13 @@ class FileField(Field[UploadFile]):
         name = value.filename or ""
         if self.max_size is not None and value.size > self.max_size:
             messages.append(
-                _("{name} is too large ({size} bytes); the limit is {limit} bytes.").format(
-                    name=name, size=value.size, limit=self.max_size
-                )
+                _("%(name)s is too large (%(size)s bytes); the limit is %(limit)s bytes.")
+                % {"name": name, "size": value.size, "limit": self.max_size}
             )
         if self.accept and not any(_accepts(rule, value) for rule in self.accept):
             messages.append(
-                _("{name} is not an accepted file type ({types}).").format(
-                    name=name, types=", ".join(self.accept)
-                )
+                _("%(name)s is not an accepted file type (%(types)s).")
+                % {"name": name, "types": ", ".join(self.accept)}
             )
         return messages
 

@@ -21,7 +21,7 @@ from markupsafe import Markup
 
 from bastion.exceptions import ConfigurationError
 from bastion.forms.choices import ChoiceField, FormContext, Option
-from bastion.forms.fields import Field, FileField, Invalid
+from bastion.forms.fields import Field, FileField, Invalid, Text
 from bastion.http.forms import FormData
 from bastion.http.uploads import UploadFile
 
@@ -49,11 +49,11 @@ class BoundField:
         return f"{self.form.prefix}{self.field.name}"
 
     @property
-    def label(self) -> str:
+    def label(self) -> Text:
         return self.field.label
 
     @property
-    def help(self) -> str | None:
+    def help(self) -> Text | None:
         return self.field.help
 
     @property
@@ -244,7 +244,7 @@ class Form:
     async def check(self) -> None:
         """Override for rules across fields; ``self.data`` holds the valid fields' values."""
 
-    def add_error(self, field: str | None, message: str) -> None:
+    def add_error(self, field: str | None, message: Text) -> None:
         """Report ``message`` next to ``field`` (None: about the whole form)."""
         if field is None:
             self.form_errors.append(str(message))

@@ -32,6 +32,7 @@ from bastion.forms.fields import (
     IntegerField,
     JSONField,
     StringField,
+    Text,
     TextField,
     TimeField,
     UUIDField,
@@ -51,6 +52,8 @@ class ModelForm(Form):
     """A form for one model; ``await form.save(session)`` writes the cleaned data to a row."""
 
     model: ClassVar[type[Any]]
+    #: NOT NULL columns with a default: left blank, they keep the row's value (or the default).
+    keep_when_blank: ClassVar[frozenset[str]] = frozenset()
 
     async def load_instance(self, ctx: FormContext) -> None:
         """Load the instance's many-to-many collections, which async code cannot lazy-load."""
@@ -76,7 +79,9 @@ class ModelForm(Form):
         target = instance if instance is not None else self.instance
         if target is None:
             target = self.model()
-        self.apply(target)
+        for name, value in self.data.items():
+            if value is not None or name not in self.keep_when_blank:
+                setattr(target, name, value)
         session.add(target)
         self.instance = target
         return target
@@ -87,8 +92,8 @@ def model_form(
     *,
     fields: Sequence[str] | None = None,
     exclude: Sequence[str] = (),
-    labels: Mapping[str, str] | None = None,
-    help: Mapping[str, str] | None = None,
+    labels: Mapping[str, Text] | None = None,
+    help: Mapping[str, Text] | None = None,
     overrides: Mapping[str, Field[Any]] | None = None,
     base: type[ModelForm] = ModelForm,
     name: str | None = None,
@@ -110,7 +115,7 @@ def model_form(
             f"model_form({model.__name__}): no editable column or many-to-many relationship "
             f"named {', '.join(map(repr, unknown))}; choose among {', '.join(available)}"
         )
-    namespace: dict[str, Any] = {"model": model}
+    namespace: dict[str, Any] = {"model": model, "keep_when_blank": frozenset()}
     for field_name in wanted:
         if field_name in exclude:
             continue
@@ -120,6 +125,9 @@ def model_form(
         if help and field_name in help:
             field.help = help[field_name]
         namespace[field_name] = field
+        source = available.get(field_name)
+        if isinstance(source, sa.Column) and not source.nullable and _has_default(source):
+            namespace["keep_when_blank"] |= {field_name}
     return type(name or f"{model.__name__}Form", (base,), namespace)
 
 
@@ -162,9 +170,7 @@ def _field_for(source: Any, mapper: Mapper[Any]) -> Field[Any]:
     column: sa.Column[Any] = source
     options: dict[str, Any] = {
         "label": column.info.get("label") or _label(column.key),
-        "required": not (
-            column.nullable or column.default is not None or column.server_default is not None
-        ),
+        "required": not (column.nullable or _has_default(column)),
         "help": column.info.get("help") or (str(column.doc) if column.doc else None),
     }
     if column.foreign_keys:
@@ -208,6 +214,10 @@ def _field_for(source: Any, mapper: Mapper[Any]) -> Field[Any]:
         f"model_form: column {column.table.name}.{column.name} has type {kind!r}, which has no "
         f"form field; leave it out (exclude=[{column.key!r}]) or give one in overrides="
     )
+
+
+def _has_default(column: sa.Column[Any]) -> bool:
+    return column.default is not None or column.server_default is not None
 
 
 def _target_model(column: sa.Column[Any], mapper: Mapper[Any]) -> type[Any] | None:

@@ -187,7 +187,9 @@ class ModelChoiceField(ChoiceField):
             )
         from sqlalchemy import select
 
-        query = self.query if self.query is not None else select(self.model)
+        query = self.query
+        if query is None:
+            query = select(self.model).order_by(getattr(self.model, self._pk))
         rows = (await ctx.session.scalars(query)).all()
         return [(row if self.rows else getattr(row, self._pk), self.label_of(row)) for row in rows]
 
@@ -212,6 +214,22 @@ class ModelMultipleChoiceField(MultipleChoiceField):
         self._rows_of = ModelChoiceField(model, query=query, label_of=label_of, rows=True)
         self.model = model
         super().__init__(label, choices=self._load, **options)
+
+    @property
+    def label_of(self) -> Callable[[Any], Text]:
+        return self._rows_of.label_of
+
+    @label_of.setter
+    def label_of(self, label_of: Callable[[Any], Text]) -> None:
+        self._rows_of.label_of = label_of
+
+    @property
+    def query(self) -> Any:
+        return self._rows_of.query
+
+    @query.setter
+    def query(self, query: Any) -> None:
+        self._rows_of.query = query
 
     async def _load(self, ctx: FormContext) -> list[Option]:
         self._rows_of.name = self.name

@@ -292,3 +292,13 @@ async def test_foreign_key_choices_can_be_a_query_and_rows_checked_against_it(se
     form = only_ann({"title": "t", "status": "draft", "author_id": "2"})
     assert not await form.validate(session)
     assert form.errors == {"author_id": ["Choose one of the options offered."]}
+
+
+async def test_generated_choice_fields_take_a_label_and_a_query_after_the_fact(session):
+    form_class = model_form(Article, fields=["author_id", "tags"])
+    for field in form_class.declared.values():
+        field.label_of = lambda row: f"#{row.id} {row.name}"  # type: ignore[attr-defined]
+    form_class.declared["tags"].query = sa.select(Tag).where(Tag.name != "web")  # type: ignore[attr-defined]
+    form = await form_class.blank(session=session)
+    assert form["author_id"].choices[0] == ("1", "#1 Ann", False)
+    assert [label for _, label, _ in form["tags"].choices] == ["#1 python", "#3 sql"]

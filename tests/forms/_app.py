@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Any
 
 import jinja2
@@ -116,10 +117,12 @@ def templates() -> Templates:
     return found
 
 
-def signup_app(**plugin: Any) -> App:
-    """GET/POST /signup behind SecurityPlugin (CSRF on): the page again with 422 when bad."""
+def signup_app(*, extra: Sequence[Any] = (), settings: Any = None, **plugin: Any) -> App:
+    """GET/POST /signup behind SecurityPlugin (CSRF on): the page again with 422 when bad.
+    ``extra`` plugins go first (I18nPlugin), with ``settings`` (a dict) for them."""
     app = App(
-        settings=Settings(profile="test", secret_key=SECRET), plugins=[SecurityPlugin(**plugin)]
+        settings=Settings(profile="test", secret_key=SECRET, **(settings or {})),
+        plugins=[*extra, SecurityPlugin(**plugin)],
     )
     pages = templates()
 

@@ -101,6 +101,31 @@ class Settings(msgspec.Struct, kw_only=True):
     )
     #: For ``I18nPlugin``: the time zone of users who have not chosen one (an IANA name).
     default_timezone: str = "UTC"
+    #: For ``bastion.pagination``: items per page when a request names none, and the most
+    #: it may ask for (``?size=``).
+    page_size: Positive = 20
+    max_page_size: Positive = 100
+    #: For ``StoragePlugin``: file:///absolute/path or s3://bucket[/prefix]; None means a
+    #: folder ``uploads`` beside the app in dev and test, and is refused in prod.
+    storage_url: str | None = None
+    #: For an s3:// ``storage_url``: the endpoint of an S3-compatible server (MinIO, R2...;
+    #: None means AWS), its region and credentials (None: the environment's AWS_* ones).
+    storage_endpoint: str | None = None
+    storage_region: str | None = None
+    storage_access_key_id: str | None = None
+    storage_secret_access_key: str | None = None
+    #: Largest file ``Storage.save`` accepts (bytes), and the types it accepts, checked
+    #: against the file's first bytes (its magic number), not the name the client sent.
+    storage_max_file_size: Positive = 10 * 1024 * 1024
+    storage_allowed_types: list[str] = msgspec.field(
+        default_factory=lambda: [
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+        ]
+    )
 
     def __post_init__(self) -> None:
         cls = type(self)

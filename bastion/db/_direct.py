@@ -86,12 +86,13 @@ class DirectReads:
         return invalid_value(error, wrapped, statement, args, names) or wrapped
 
 
-def allow_direct_reads(session: AsyncSession) -> None:
+def allow_direct_reads(session: AsyncSession, reads: type[DirectReads] = DirectReads) -> None:
     """Mark a request session whose reads may run on the driver until it begins (the
-    plugin's own sessions on engines that read in autocommit, not test isolation's)."""
+    plugin's own sessions on engines that read in autocommit, not test isolation's);
+    ``reads`` is the dev profile's timed kind, or the plain one."""
     sync = session.sync_session
     if isinstance(sync, RequestSession) and isinstance(session.bind, AsyncEngine):
-        sync.direct_reads = DirectReads(session.bind)
+        sync.direct_reads = reads(session.bind)
 
 
 def idle(session: Session) -> bool:

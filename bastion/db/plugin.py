@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool, QueuePool
 
-from bastion.db import _current
-from bastion.db._direct import allow_direct_reads, end_direct_reads, idle
+from bastion.db import _current, _diagnostics
+from bastion.db._direct import DirectReads, allow_direct_reads, end_direct_reads, idle
 from bastion.db._lazy import RequestSession, enable_lazy_transactions, supports_lazy_transactions
 from bastion.db.engine import check_connection, create_engine
 from bastion.db.errors import answer_invalid_value
@@ -56,6 +56,7 @@ class SQLAlchemyPlugin:
         seed: Callable[[AsyncSession], Awaitable[Any]] | None = None,
         migrations: str | os.PathLike[str] = "migrations",
         autocommit_reads: bool = True,
+        n_plus_one: int = 5,
         **engine_options: Any,
     ):
         self.url = url
@@ -63,6 +64,11 @@ class SQLAlchemyPlugin:
         #: On PostgreSQL, a request's reads run in autocommit until its first write opens the
         #: transaction (see bastion/db/_lazy.py); False puts every request in one transaction.
         self.autocommit_reads = autocommit_reads
+        #: In the dev profile, a statement run this many times in one request is reported as
+        #: an N+1 pattern (see bastion/db/_diagnostics.py).
+        self.n_plus_one = n_plus_one
+        self._diagnostics = False
+        self._direct_reads: type[DirectReads] = DirectReads
         #: The models' metadata for migrations (default: ``bastion.db.Model.metadata``).
         self.metadata = metadata
         #: ``bastion db seed`` runs it with a session, then commits.
@@ -96,6 +102,15 @@ class SQLAlchemyPlugin:
                 or environ.get("DATABASE_URL", default)
             )
         app.lifespan_contexts.append(self._lifespan)
+        if _diagnostics.enabled(app):
+            if isinstance(self.n_plus_one, bool) or not isinstance(self.n_plus_one, int):
+                raise ConfigurationError(
+                    f"SQLAlchemyPlugin(n_plus_one={self.n_plus_one!r}): give the number of runs "
+                    "of one statement in a request to report, e.g. 5"
+                )
+            self._diagnostics = True
+            self._direct_reads = _diagnostics.TimedDirectReads
+            app.endpoint_wrappers.append(_diagnostics.Diagnostics(self.n_plus_one).wrap)
         from bastion.db.migrations import db_commands
 
         app.cli_commands.append(db_commands(self, app))
@@ -114,10 +129,13 @@ class SQLAlchemyPlugin:
             # asyncpg connection introspects types and prepares its statements again.
             options.update(pool_size=app.settings.database_pool_size, max_overflow=0)
         self.engine = create_engine(self.url, echo=self.echo, **options)
-        session_class = Session
+        session_class: type[Session] = Session
         if self.autocommit_reads and supports_lazy_transactions(self.engine):
             enable_lazy_transactions(self.engine)
             session_class = RequestSession
+        if self._diagnostics:
+            _diagnostics.watch_engine(self.engine)
+            session_class = _diagnostics.watched_sessions(session_class)
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=session_class
         )
@@ -141,7 +159,7 @@ class SQLAlchemyPlugin:
         turn = _Turn(self._turns)
         await turn.take()
         session = self.sessions()
-        allow_direct_reads(session)
+        allow_direct_reads(session, self._direct_reads)
         current = _current.enter(session)  # bastion.db.current_session() until the end
 
         async def finish() -> None:

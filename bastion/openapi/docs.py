@@ -1,4 +1,6 @@
-"""The interactive documentation page: Swagger UI, served from the swagger-ui-bundle package.
+"""The interactive documentation page: Swagger UI 5 (the first that reads OpenAPI 3.1, which
+Bastion's documents are), vendored in ``swagger_ui/`` from npm's swagger-ui-dist with its
+licence (Apache 2.0).
 
 Nothing is fetched from a CDN: the page loads its scripts and styles from the app itself.
 """
@@ -24,9 +26,7 @@ ASSETS = (
 
 
 def swagger_ui_dir() -> Path:
-    import swagger_ui_bundle
-
-    return Path(swagger_ui_bundle.swagger_ui_path)
+    return Path(__file__).resolve().parent / "swagger_ui"
 
 
 def docs_page(

@@ -148,7 +148,8 @@ def watched_sessions(session_class: type[Session]) -> type[Session]:
 
 
 def _lazy_load(state: ORMExecuteState) -> None:
-    if state.lazy_loaded_from is not None:
+    # lazy_loaded_from raises for INSERT/UPDATE/DELETE run through the session.
+    if state.is_select and state.lazy_loaded_from is not None:
         statements = _recording.get()
         if statements is not None:
             path = state.loader_strategy_path

@@ -1,0 +1,46 @@
+"""Execution results as GraphQL response documents, with unexpected errors masked.
+
+A resolver's ``HTTPError`` below 500 (``NotFound``, ``Forbidden`` from ``authorize``...) is
+meant for the client: its detail becomes the message and its status an extension. Any other
+exception is a bug: outside debug its message becomes "Internal server error" (Strawberry
+still logs it, with its traceback, on the ``strawberry.execution`` logger).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLError
+
+from bastion.exceptions import HTTPError
+
+MASKED = "Internal server error"
+
+
+def format_error(error: GraphQLError, debug: bool) -> dict[str, Any]:
+    original = error.original_error
+    doc: dict[str, Any] = dict(error.formatted)
+    if original is None or isinstance(original, GraphQLError):
+        return doc
+    if isinstance(original, HTTPError) and original.status_code < 500:
+        doc["message"] = original.detail
+        extensions = dict(doc.get("extensions") or {})
+        extensions["status"] = original.status_code
+        doc["extensions"] = extensions
+        return doc
+    if not debug:
+        doc["message"] = MASKED
+        doc.pop("extensions", None)
+    return doc
+
+
+def response_document(result: Any, debug: bool, *, executed: bool) -> dict[str, Any]:
+    """``{"data", "errors", "extensions"}``; ``data`` is absent when nothing executed."""
+    doc: dict[str, Any] = {}
+    if result.errors:
+        doc["errors"] = [format_error(e, debug) for e in result.errors]
+    if executed:
+        doc["data"] = result.data
+    if result.extensions:
+        doc["extensions"] = result.extensions
+    return doc

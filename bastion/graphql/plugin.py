@@ -1,0 +1,316 @@
+"""``GraphQL(schema)``: a Strawberry schema served by the app, as a plugin.
+
+``App(plugins=[GraphQL(schema, path="/graphql", context=make_context)])`` adds:
+
+* ``POST /graphql`` (JSON) and ``GET /graphql?query=...`` (queries only; a mutation over GET
+  is a 405), answered as the GraphQL-over-HTTP spec says: ``application/graphql-response+json``
+  when the client accepts it (a document that does not parse or validate is then a 400),
+  ``application/json`` otherwise (always 200 with ``errors``);
+* GraphiQL at the same path for browsers (vendored, offline), unless ``graphiql=False``;
+* subscriptions over WebSocket (graphql-transport-ws) at the same path, when the schema
+  has a ``Subscription`` type (``_ws.py``).
+
+Everything is decided here, once: the context function is compiled into the route's
+dependency plan by the app like any handler parameter; the limits become schema extensions.
+A body that is not JSON, or has no query, is a 400 problem+json naming the field.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import msgspec
+
+from bastion.di.depends import Depends
+from bastion.exceptions import BadRequest, ConfigurationError, MethodNotAllowed
+from bastion.graphql._context import Context, default_context
+from bastion.graphql._graphiql import Assets, graphiql_page
+from bastion.graphql._limits import Limits
+from bastion.graphql._persisted import NOT_FOUND, PersistedQueries, PersistedQueryNotFound
+from bastion.graphql._result import response_document
+from bastion.http.request import Request
+from bastion.http.response import HTMLResponse, Response, encode_json
+
+if TYPE_CHECKING:
+    from strawberry import Schema
+
+    from bastion.app import App
+    from bastion.auth.plugin import Authentication
+    from bastion.di._graph import DependencyStep
+
+logger = logging.getLogger("bastion.graphql")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+_MARK = "__bastion_graphql_limits__"
+
+
+class Params(msgspec.Struct, forbid_unknown_fields=False):
+    """A GraphQL-over-HTTP request body."""
+
+    query: str | None = None
+    variables: dict[str, Any] | None = None
+    operationName: str | None = None
+    extensions: dict[str, Any] | None = None
+
+
+_decode_params = msgspec.json.Decoder(Params).decode
+
+
+def _field_error(field: str, reason: str) -> BadRequest:
+    return BadRequest(f"{field}: {reason}", extra={"errors": [{"field": field, "reason": reason}]})
+
+
+def _validation_field(exc: msgspec.ValidationError, root: str) -> BadRequest:
+    """msgspec's "Expected `str`, got `int` - at `$.query`" as field ``body.query``."""
+    message = str(exc)
+    reason, _, where = message.partition(" - at `$")
+    field = root + where.rstrip("`").replace("[", ".").replace("]", "") if where else root
+    return _field_error(field, reason)
+
+
+class GraphQL:
+    """Serve ``schema`` at ``path``; see the module docstring.
+
+    ``context``: a dependency (its parameters are injected) returning a ``Context``;
+    ``limits``: depth, alias and token limits (``Limits()`` by default, ``None`` for none);
+    ``persisted_queries``: APQ by hash (on by default; ``None`` turns it off).
+    """
+
+    def __init__(
+        self,
+        schema: Schema,
+        *,
+        path: str = "/graphql",
+        context: Callable[..., Any] | None = None,
+        limits: Limits | None = Limits(),
+        persisted_queries: PersistedQueries | None = None,
+        graphiql: bool = True,
+        subscriptions: bool = True,
+        connection_init_timeout: float = 5.0,
+        max_subscriptions: int = 100,
+        name: str = "graphql",
+    ) -> None:
+        from strawberry import Schema as StrawberrySchema
+
+        if not isinstance(schema, StrawberrySchema):
+            raise ConfigurationError(
+                f"GraphQL(schema) takes a strawberry.Schema(query=...), not {schema!r}"
+            )
+        if not path.startswith("/") or (path.endswith("/") and path != "/"):
+            raise ConfigurationError(f"GraphQL(path={path!r}) must look like '/graphql'")
+        self.schema = schema
+        self.path = path
+        self.context_fn = context if context is not None else default_context
+        _check_context(self.context_fn)
+        self.limits = limits
+        self.persisted = persisted_queries if persisted_queries is not None else PersistedQueries()
+        self.graphiql = graphiql
+        self.subscriptions = subscriptions and schema.subscription is not None
+        self.connection_init_timeout = connection_init_timeout
+        self.max_subscriptions = max_subscriptions
+        self.name = name
+        self.debug = False
+        self._assets = Assets()
+        self._auth_step: DependencyStep | None = None
+        self._app: App[Any] | None = None
+        if limits is not None:
+            if getattr(schema, _MARK, None) not in (None, limits):
+                raise ConfigurationError(
+                    "This schema is already served by a GraphQL(...) with other limits; "
+                    "build one strawberry.Schema per endpoint"
+                )
+            if getattr(schema, _MARK, None) is None:
+                schema.extensions = (*schema.extensions, *limits.extensions())
+                setattr(schema, _MARK, limits)
+
+    # -- joining the app ---------------------------------------------------------------------
+    def on_app_init(self, app: App[Any]) -> None:
+        self._app = app
+        self.debug = app.debug
+        context_type = Annotated[Context, Depends(self.context_fn)]
+
+        async def graphql_post(request: Request, context: Context) -> Response:
+            return await self._post(request, context)
+
+        async def graphql_get(request: Request, context: Context) -> Response:
+            return await self._get(request, context)
+
+        async def graphiql_asset(name: str) -> Response:
+            return self._assets.response(name)
+
+        for handler in (graphql_post, graphql_get):
+            handler.__annotations__ = {
+                "request": Request,
+                "context": context_type,
+                "return": Response,
+            }
+        options: dict[str, Any] = {"include_in_schema": False, "tags": ["graphql"]}
+        app.post(self.path, name=self.name, **options)(graphql_post)
+        app.get(self.path, name=f"{self.name}_get", **options)(graphql_get)
+        if self.graphiql:
+            app.get(f"{self.path}/graphiql/{{name}}", name=f"{self.name}_graphiql", **options)(
+                graphiql_asset
+            )
+        if self.subscriptions:
+            from bastion.graphql._ws import websocket_handler
+
+            app.websocket(self.path, name=f"{self.name}_ws")(websocket_handler(self, context_type))
+
+    # -- authentication, for permissions -----------------------------------------------------
+    async def authentication(self, request: Request) -> Authentication:
+        """The request's ``Authentication``, through the app's ``AuthPlugin`` (cached per
+        request by the dependency system, like a handler's ``CurrentUser``)."""
+        step = self._auth_step
+        if step is None:
+            step = self._auth_step = self._compile_auth()
+        result: Authentication = await step(request)
+        return result
+
+    def _compile_auth(self) -> DependencyStep:
+        from bastion.auth.plugin import Authentication
+        from bastion.di._graph import dependency_step
+
+        app = self._app
+        depends = app.container.providers.get(Authentication) if app is not None else None
+        if app is None or depends is None:
+            raise ConfigurationError(
+                "GraphQL permissions need authentication: add plugins=[AuthPlugin(...)] to App(...)"
+            )
+        return dependency_step(depends, "GraphQL permissions", app.container, {}, (), True)
+
+    # -- HTTP ------------------------------------------------------------------------------
+    async def _post(self, request: Request, context: Context) -> Response:
+        media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media not in ("application/json", "application/graphql+json"):
+            raise _field_error(
+                "header.content-type",
+                f"send the GraphQL request as application/json, not {media or 'nothing'}",
+            )
+        body = await request.body()
+        try:
+            params = _decode_params(body)
+        except msgspec.ValidationError as exc:
+            raise _validation_field(exc, "body") from None
+        except msgspec.DecodeError:
+            raise _field_error("body", "not valid JSON") from None
+        return await self._run(request, context, params, mutations=True)
+
+    async def _get(self, request: Request, context: Context) -> Response:
+        query = request.query_params
+        if (
+            self.graphiql
+            and "query" not in query
+            and "extensions" not in query
+            and "text/html" in request.headers.get("accept", "")
+        ):
+            return self._graphiql_page(request)
+        params = Params(query=query.get("query"), operationName=query.get("operationName"))
+        for name in ("variables", "extensions"):
+            raw = query.get(name)
+            if raw:
+                try:
+                    value = msgspec.json.decode(raw)
+                except msgspec.DecodeError:
+                    raise _field_error(f"query.{name}", "not valid JSON") from None
+                if not isinstance(value, dict):
+                    raise _field_error(f"query.{name}", "expected a JSON object")
+                setattr(params, name, value)
+        return await self._run(request, context, params, mutations=False)
+
+    def _graphiql_page(self, request: Request) -> Response:
+        prefix = request.scope.get("root_path", "")
+        ws = prefix + self.path if self.subscriptions else None
+        page = graphiql_page(prefix + self.path, f"{prefix}{self.path}/graphiql", ws)
+        return HTMLResponse(page)
+
+    async def _run(
+        self, request: Request, context: Context, params: Params, *, mutations: bool
+    ) -> Response:
+        from strawberry.exceptions import MissingQueryError
+        from strawberry.schema.exceptions import (
+            CannotGetOperationTypeError,
+            InvalidOperationTypeError,
+        )
+        from strawberry.types.execution import PreExecutionError
+
+        try:
+            query = self.persisted.resolve(params.query, params.extensions)
+        except PersistedQueryNotFound:
+            error = {"message": "PersistedQueryNotFound", "extensions": {"code": NOT_FOUND}}
+            return self._respond(request, {"errors": [error]}, rejected=False)
+        where = "body" if mutations else "query"
+        if query is None:
+            raise _field_error(f"{where}.query", "a GraphQL document is required")
+        context.graphql = self
+        try:
+            result = await self.schema.execute(
+                query,
+                variable_values=params.variables,
+                context_value=context,
+                operation_name=params.operationName,
+                allowed_operation_types=_ALLOWED[mutations],
+                operation_extensions=params.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            from strawberry.types.graphql import OperationType
+
+            if exc.operation_type is OperationType.MUTATION:
+                raise MethodNotAllowed(["POST"], "Mutations are sent with POST") from None
+            reason = (
+                f"subscriptions go over a WebSocket (graphql-transport-ws) at {self.path}"
+                if self.subscriptions
+                else "this schema has no subscriptions"
+            )
+            raise _field_error(f"{where}.query", reason) from None
+        except CannotGetOperationTypeError as exc:
+            raise _field_error(f"{where}.operationName", exc.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise _field_error(f"{where}.query", "a GraphQL document is required") from None
+        executed = not isinstance(result, PreExecutionError)
+        doc = response_document(result, self.debug, executed=executed)
+        return self._respond(request, doc, rejected=not executed)
+
+    def _respond(self, request: Request, doc: dict[str, Any], *, rejected: bool) -> Response:
+        """The spec's watershed: the new media type says 400 for a rejected document."""
+        if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+            status = 400 if rejected else 200
+            return Response(encode_json(doc), status, {"content-type": GRAPHQL_RESPONSE})
+        return Response(encode_json(doc), 200, {"content-type": "application/json"})
+
+
+def _allowed() -> dict[bool, frozenset[Any]]:
+    from strawberry.types.graphql import OperationType
+
+    return {
+        True: frozenset({OperationType.QUERY, OperationType.MUTATION}),
+        False: frozenset({OperationType.QUERY}),
+    }
+
+
+_ALLOWED = _allowed()
+
+
+def _check_context(fn: Callable[..., Any]) -> None:
+    """The context function must say it returns a ``Context``, so permissions find the
+    request and the app; decided here, not on the first request."""
+    if not callable(fn):
+        raise ConfigurationError(f"GraphQL(context=...) takes a function, not {fn!r}")
+    try:
+        returned = typing.get_type_hints(fn).get("return")
+    except Exception as exc:
+        raise ConfigurationError(
+            f"GraphQL(context={getattr(fn, '__qualname__', fn)}): its annotations do not "
+            f"resolve ({exc}); import the types it names at module level"
+        ) from exc
+    origin = typing.get_origin(returned)
+    if origin is not None and origin.__name__ in ("AsyncIterator", "AsyncGenerator", "Iterator"):
+        returned = typing.get_args(returned)[0]
+    if not (isinstance(returned, type) and issubclass(returned, Context)):
+        raise ConfigurationError(
+            f"GraphQL(context={getattr(fn, '__qualname__', fn)}) must be annotated to return "
+            "bastion.graphql.Context or a dataclass subclassing it, e.g. "
+            "`async def context(request: Request, db: AsyncSession) -> AppContext`"
+        )

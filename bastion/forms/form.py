@@ -140,8 +140,7 @@ class Form:
             if isinstance(value, Field):
                 if name in _RESERVED:
                     raise ConfigurationError(
-                        f"{cls.__name__}.{name}: the name is taken by Form itself; rename the "
-                        "field (the input name can stay: set it with Field.name)"
+                        f"{cls.__name__}.{name}: the name is taken by Form itself; rename the field"
                     )
                 declared[value.name or name] = value
         cls.declared = declared

@@ -39,7 +39,8 @@ from bastion.templates import Templates
 SECRET = "s" * 40
 BASE = "https://testserver"
 PAGE = """{% import "forms/macros.html" as forms %}<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ _("Sign up") }}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="color-scheme" content="light dark"><title>{{ _("Sign up") }}</title>
 {{ forms_stylesheet() }}</head><body><main><h1>{{ _("Sign up") }}</h1>
 {{ forms.form(form, action="/signup", submit=_("Sign up")) }}
 </main></body></html>"""

@@ -118,4 +118,4 @@ def test_default_theme_covers_every_class_the_macros_use():
         "bf-field-radio",
         "bf-field-checkboxes",
     }
-    assert "prefers-color-scheme: dark" in css
+    assert "light-dark(" in css

@@ -64,7 +64,7 @@ async def grant(db: AsyncSession, user: Any, *permissions: str) -> None:
     have = set(await db.scalars(sa.select(grants.c.permission).where(grants.c.subject == subject)))
     rows = [{"subject": subject, "permission": p} for p in permissions if p not in have]
     if rows:
-        await db.execute(sa.insert(grants), rows)
+        await db.execute(sa.insert(grants).values(rows))
 
 
 def cookie_payload(request: Request, serializer: Any) -> list[Any] | None:

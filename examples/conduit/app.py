@@ -25,6 +25,7 @@ from bastion.notifications import NotificationsPlugin
 from bastion.security import SecurityPlugin
 from bastion.websockets.pubsub import PubSubPlugin
 
+from .admin import conduit_admin
 from .auth import Credentials
 from .errors import EXCEPTION_HANDLERS
 from .models import ConduitModel
@@ -67,6 +68,7 @@ def create_app(
             credentials.plugin(),
             SecurityPlugin(csrf=False),
             *notifications,
+            conduit_admin(hasher=hasher),  # /admin for staff (see admin.py)
         ],
         # Any RealWorld frontend, from any origin: tokens travel in a header, never a cookie.
         middleware=[CORS(allow_origins=["*"], allow_headers=["authorization"])],

@@ -1,7 +1,8 @@
 """Sample data for `make demo` (`bastion db seed`): two users, three articles, a comment.
 
 Idempotent: it does nothing when the first sample user exists, so running it twice is safe.
-Both users' password is ``password123``.
+Both users' password is ``password123``. The admin's staff account is ``admin`` with the
+password ``admin-demo-password`` (every permission; see admin.py).
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bastion.admin import grant
 from bastion.auth import PasswordHasher
 
+from .admin import STAFF_PASSWORD, STAFF_USERNAME
 from .models import Article, ArticleTag, Comment, Favorite, Follow, Tag, User, utcnow
 from .routes.articles import slugify
 
@@ -42,6 +45,16 @@ ARTICLES = [
 
 
 async def seed(db: AsyncSession) -> None:
+    if not await User.exists(db, User.username == STAFF_USERNAME):
+        staff = User(
+            username=STAFF_USERNAME,
+            email=f"{STAFF_USERNAME}@example.com",
+            password_hash=await PasswordHasher().hash(STAFF_PASSWORD),
+            bio="Runs the admin.",
+        )
+        db.add(staff)
+        await db.flush()
+        await grant(db, staff, "*")
     if await User.exists(db, User.username == "alice"):
         return
     password_hash = await PasswordHasher().hash(PASSWORD)

@@ -70,14 +70,15 @@ def test_the_demo_recipe_migrates_and_seeds_a_fresh_sqlite_file(demo_database):
 
 async def test_the_migrations_match_the_models(conduit_url):
     """`bastion db revision --autogenerate` would find nothing to add (it sees the tables of the
-    notifications battery's migration too, as here)."""
+    notifications battery's and the admin's migrations too, as here)."""
+    from bastion.admin._schema import metadata as admin
     from bastion.notifications.database import metadata as notifications
 
     engine = create_async_engine(conduit_url)
     try:
         async with engine.connect() as connection:
             differences = await connection.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), [ConduitModel.metadata, notifications])
+                lambda sync: compare_metadata(MigrationContext.configure(sync), [ConduitModel.metadata, notifications, admin])
             )
     finally:
         await engine.dispose()

@@ -38,6 +38,7 @@ from bastion.forms.fields import (
     UUIDField,
 )
 from bastion.forms.form import Form
+from bastion.i18n import gettext as _
 
 #: ``Column.info`` key of columns the application maintains (never in a form).
 READ_ONLY_KEY = "bastion.read_only"
@@ -54,6 +55,8 @@ class ModelForm(Form):
     model: ClassVar[type[Any]]
     #: NOT NULL columns with a default: left blank, they keep the row's value (or the default).
     keep_when_blank: ClassVar[frozenset[str]] = frozenset()
+    #: Fields of single-column unique constraints, checked against the table by ``validate``.
+    unique_fields: ClassVar[frozenset[str]] = frozenset()
 
     async def load_instance(self, ctx: FormContext) -> None:
         """Load the instance's many-to-many collections, which async code cannot lazy-load."""
@@ -67,6 +70,26 @@ class ModelForm(Form):
         ]
         if wanted and state.persistent:
             await ctx.session.refresh(self.instance, wanted)
+
+    async def validate(self, session: Any = None) -> bool:
+        """The fields and ``check``, then unique columns against the table (with a session):
+        a value another row holds is a message on the page, not a 409 at commit."""
+        await super().validate(session)
+        if session is not None:
+            for name in self.unique_fields:
+                value = self.data.get(name)
+                if value is not None and await self._taken(session, name, value):
+                    self.add_error(name, _("This value is already in use."))
+        return self.is_valid
+
+    async def _taken(self, session: Any, name: str, value: Any) -> bool:
+        mapper: Mapper[Any] = inspect(self.model)
+        query = sa.select(self.model).where(getattr(self.model, name) == value)
+        if self.instance is not None and inspect(self.instance).persistent:
+            for column in mapper.primary_key:
+                key = mapper.get_property_by_column(column).key
+                query = query.where(getattr(self.model, key) != getattr(self.instance, key))
+        return bool(await session.scalar(sa.select(query.exists())))
 
     async def save(self, session: Any, instance: Any = None) -> Any:
         """The instance (``instance``, the form's, or a new one) with the cleaned data set,
@@ -115,7 +138,12 @@ def model_form(
             f"model_form({model.__name__}): no editable column or many-to-many relationship "
             f"named {', '.join(map(repr, unknown))}; choose among {', '.join(available)}"
         )
-    namespace: dict[str, Any] = {"model": model, "keep_when_blank": frozenset()}
+    namespace: dict[str, Any] = {
+        "model": model,
+        "keep_when_blank": frozenset(),
+        "unique_fields": frozenset(),
+    }
+    unique = _unique_columns(mapper)
     for field_name in wanted:
         if field_name in exclude:
             continue
@@ -128,6 +156,8 @@ def model_form(
         source = available.get(field_name)
         if isinstance(source, sa.Column) and not source.nullable and _has_default(source):
             namespace["keep_when_blank"] |= {field_name}
+        if isinstance(source, sa.Column) and source in unique:
+            namespace["unique_fields"] |= {field_name}
     return type(name or f"{model.__name__}Form", (base,), namespace)
 
 
@@ -214,6 +244,21 @@ def _field_for(source: Any, mapper: Mapper[Any]) -> Field[Any]:
         f"model_form: column {column.table.name}.{column.name} has type {kind!r}, which has no "
         f"form field; leave it out (exclude=[{column.key!r}]) or give one in overrides="
     )
+
+
+def _unique_columns(mapper: Mapper[Any]) -> set[sa.Column[Any]]:
+    """Columns unique on their own (``unique=True`` or a one-column UniqueConstraint)."""
+    found: set[sa.Column[Any]] = set()
+    table = mapper.local_table
+    if isinstance(table, sa.Table):
+        for constraint in table.constraints:
+            if isinstance(constraint, sa.UniqueConstraint) and len(constraint.columns) == 1:
+                found.update(constraint.columns)
+        for index in table.indexes:
+            if index.unique and len(index.columns) == 1:
+                found.update(index.columns)
+        found.update(c for c in table.columns if c.unique)
+    return found
 
 
 def _has_default(column: sa.Column[Any]) -> bool:

@@ -77,6 +77,7 @@ class Article(Base):
     __tablename__ = "forms_articles"
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(80), info={"label": "Headline"})
+    slug: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
     body: Mapped[str | None] = mapped_column(sa.Text)
     status: Mapped[Status] = mapped_column(sa.Enum(Status, name="forms_status"))
     published_on: Mapped[datetime.date | None]
@@ -120,6 +121,7 @@ def test_every_column_gets_the_field_its_type_calls_for():
     kinds = {name: type(field) for name, field in ArticleForm.declared.items()}
     assert kinds == {
         "title": StringField,
+        "slug": StringField,
         "body": TextField,
         "status": ChoiceField,
         "published_on": DateField,
@@ -302,3 +304,19 @@ async def test_generated_choice_fields_take_a_label_and_a_query_after_the_fact(s
     form = await form_class.blank(session=session)
     assert form["author_id"].choices[0] == ("1", "#1 Ann", False)
     assert [label for _, label, _ in form["tags"].choices] == ["#1 python", "#3 sql"]
+
+
+async def test_a_unique_value_another_row_holds_is_a_message_not_a_409(session):
+    session.add(Article(title="First", slug="first", status=Status.DRAFT, author_id=1))
+    await session.commit()
+    form = ArticleForm({"title": "Again", "slug": "first", "status": "draft", "author_id": "1"})
+    assert not await form.validate(session)
+    assert form.errors == {"slug": ["This value is already in use."]}
+
+    first = (await session.scalars(sa.select(Article))).one()
+    own = ArticleForm(
+        {"title": "Renamed", "slug": "first", "status": "draft", "author_id": "1"}, instance=first
+    )
+    assert await own.validate(session), own.errors  # its own value is no clash
+    other = ArticleForm({"title": "Other", "slug": "other", "status": "draft", "author_id": "1"})
+    assert await other.validate(session)

@@ -1,35 +1,15 @@
-"""Pages of a ``CRUDRouter`` list: the page struct, and links to the pages around it.
+"""The links of a ``CRUDRouter`` list page, made by ``bastion.pagination``'s ``link``.
 
-Links are relative references (path and query), so they hold behind any proxy; they keep
-the request's other query parameters (filters, ``sort``, ``limit``) as they were.
+The list keeps its own wire parameters (``limit``/``offset``, or ``after`` a primary key);
+the envelope (``Page``), the links and the ``Link`` header are the shared ones.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
-
-import msgspec
 
 from bastion.http.request import Request
-
-
-def page_struct(name: str, read: Any) -> type[msgspec.Struct]:
-    """``<Model>Page``: the rows, how many match in all, and the next and previous pages."""
-    return msgspec.defstruct(
-        f"{name}Page",
-        [("items", list[read]), ("total", int), ("next", str | None), ("prev", str | None)],
-    )
-
-
-def link(request: Request, **changes: Any) -> str:
-    """The request's own path with ``changes`` made to its query (None removes a name)."""
-    kept = [
-        (name, value) for name, value in request.query_params.multi_items() if name not in changes
-    ]
-    kept += [(name, str(value)) for name, value in changes.items() if value is not None]
-    path = request.scope.get("root_path", "") + request.path
-    return f"{path}?{urlencode(kept)}" if kept else path
+from bastion.pagination import link
 
 
 def around(
@@ -41,10 +21,3 @@ def around(
     following = link(request, offset=offset + limit) if more else None
     previous = link(request, offset=max(offset - limit, 0) or None) if offset > 0 else None
     return following, previous
-
-
-def link_header(following: str | None, previous: str | None) -> str | None:
-    """RFC 8288 ``Link`` for the bare list, which has no room for them in its body."""
-    parts = [f'<{url}>; rel="{rel}"' for url, rel in ((following, "next"), (previous, "prev"))]
-    kept = [part for part, url in zip(parts, (following, previous), strict=True) if url]
-    return ", ".join(kept) or None

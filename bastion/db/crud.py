@@ -29,12 +29,13 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion.db._crud_spec import OPERATIONS, Authorize, Operation, Spec, declare
-from bastion.db._pages import around, link_header, page_struct
+from bastion.db._pages import around
 from bastion.db.schemas import ModelSchemas, given_fields
 from bastion.exceptions import NotFound, PreconditionFailed, ValidationError
 from bastion.http.preconditions import body_etag, listed_etags
 from bastion.http.request import Request
 from bastion.http.response import JSONResponse
+from bastion.pagination import Page, PageResponse
 from bastion.routing.router import Router
 
 
@@ -83,7 +84,7 @@ def CRUDRouter(
     )
     model_name, pk_name = model.__name__, spec.pk_name
     read = spec.schemas.read
-    page = page_struct(model_name, read)
+    page = Page[read]  # type: ignore[valid-type]
 
     def to_read(row: Any) -> Any:
         return msgspec.convert(row, read, from_attributes=True)
@@ -179,14 +180,10 @@ def CRUDRouter(
         last = getattr(rows[limit - 1], pk_name) if more else None
         following, previous = around(ctx.request, limit, offset, after, more, last)
         if not envelope:
-            response = JSONResponse(items)
-            links = link_header(following, previous)
-            if links is not None:
-                response.raw_headers.append((b"link", links.encode()))
-            return response
+            return PageResponse(Page(items, None, following, previous), envelope=False)
         counted = select(func.count()).select_from(model).where(*conditions)
         total = int(await ctx.db.scalar(counted) or 0)
-        return page(items=items, total=total, next=following, prev=previous)
+        return Page(items, total, following, previous)
 
     async def read_row(**kwargs: Any) -> Any:
         ctx = context(kwargs, "read")

@@ -392,5 +392,6 @@ async def populate(dsn: str, secret: str) -> dict:
         "reader_token": token(chosen["reader"]),
         "writer_token": token(chosen["writer"]),
         "pairs": [(token(uid), slug) for uid, slug in chosen["pairs"]],
+        "writers": sorted({uid for uid, _slug in chosen["pairs"]}),
         "sizes": sizes,
     }

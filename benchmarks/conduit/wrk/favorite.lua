@@ -2,6 +2,7 @@
 -- pair once, the next sweep unfavourites them all, and so on, so each request changes a row
 -- (after the first sweep of a run) and no two requests in flight touch the same pair (there
 -- are far more pairs than wrk's 64 connections), which a concurrent double favourite would.
+-- The runner removes the writers' favourites before each load, so every run starts alike.
 dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "pairs.lua")
 local sent = 0
 

@@ -136,11 +136,13 @@ class Form:
         declared: dict[str, Field[Any]] = {}
         for base in reversed(cls.__mro__[1:]):
             declared.update(getattr(base, "declared", {}))
+        taken = reserved_names(cls.__mro__[1])
         for name, value in list(vars(cls).items()):
             if isinstance(value, Field):
-                if name in _RESERVED:
+                if name in taken:
                     raise ConfigurationError(
-                        f"{cls.__name__}.{name}: the name is taken by Form itself; rename the field"
+                        f"{cls.__name__}.{name}: the name is taken by {cls.__mro__[1].__name__} "
+                        "itself; rename the field"
                     )
                 declared[value.name or name] = value
         cls.declared = declared
@@ -328,15 +330,21 @@ class Form:
         return f"<{type(self).__name__} {state} errors={self.errors}>"
 
 
-_RESERVED = frozenset(dir(Form)) | {
-    "data",
-    "errors",
-    "form_errors",
-    "initial",
-    "instance",
-    "request",
-    "is_bound",
-}
+#: Attributes every form has on its instances (besides its class's).
+_INSTANCE_NAMES = frozenset(
+    {"data", "errors", "form_errors", "initial", "instance", "request", "is_bound", "_raw"}
+    | {"_given_initial", "_options", "_prepared", "_validated"}
+)
+
+
+def reserved_names(base: type) -> frozenset[str]:
+    """Names a field of a subclass of ``base`` cannot take: its methods, properties and
+    class attributes (fields excepted), and what its instances set."""
+    names = set(_INSTANCE_NAMES)
+    for klass in base.__mro__:
+        names.update(n for n, v in vars(klass).items() if not isinstance(v, Field))
+        names.update(vars(klass).get("__annotations__", {}))
+    return frozenset(n for n in names if not n.startswith("__"))
 
 
 def _normalise(data: Submitted) -> dict[str, list[str | UploadFile]]:

@@ -37,7 +37,7 @@ from bastion.forms.fields import (
     TimeField,
     UUIDField,
 )
-from bastion.forms.form import Form
+from bastion.forms.form import Form, reserved_names
 from bastion.i18n import gettext as _
 
 #: ``Column.info`` key of columns the application maintains (never in a form).
@@ -137,6 +137,13 @@ def model_form(
         raise ConfigurationError(
             f"model_form({model.__name__}): no editable column or many-to-many relationship "
             f"named {', '.join(map(repr, unknown))}; choose among {', '.join(available)}"
+        )
+    clashes = [n for n in wanted if n not in exclude and n in reserved_names(base)]
+    if clashes:
+        raise ConfigurationError(
+            f"model_form({model.__name__}): {', '.join(map(repr, clashes))} is the name of a "
+            f"{base.__name__} attribute, so it cannot be a field; leave it out with "
+            f"exclude={clashes!r}"
         )
     namespace: dict[str, Any] = {
         "model": model,

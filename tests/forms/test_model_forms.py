@@ -320,3 +320,20 @@ async def test_a_unique_value_another_row_holds_is_a_message_not_a_409(session):
     assert await own.validate(session), own.errors  # its own value is no clash
     other = ArticleForm({"title": "Other", "slug": "other", "status": "draft", "author_id": "1"})
     assert await other.validate(session)
+
+
+def test_a_column_named_like_a_model_form_attribute_must_be_left_out():
+    class Gadget(Base):
+        __tablename__ = "forms_gadgets"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        model: Mapped[str] = mapped_column(sa.String(20))
+        save: Mapped[str | None] = mapped_column(sa.String(20))
+        colour: Mapped[str | None] = mapped_column(sa.String(20))
+
+    with pytest.raises(
+        ConfigurationError,
+        match=r"'model', 'save' is the name of a ModelForm attribute.*exclude=\['model', 'save'\]",
+    ):
+        model_form(Gadget)
+    assert list(model_form(Gadget, exclude=["model", "save"]).declared) == ["colour"]
+    Base.metadata.remove(Gadget.__table__)

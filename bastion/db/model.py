@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
+from bastion.db import _get
 from bastion.exceptions import NotFound
 
 #: ``Column.info`` key of columns the application maintains: ``schemas_for`` leaves them out
@@ -33,13 +34,15 @@ class Model(DeclarativeBase):
 
     @classmethod
     async def get(cls, session: AsyncSession, ident: Any) -> Self | None:
-        """The row with primary key ``ident``, or None."""
-        return await session.get(cls, ident)
+        """The row with primary key ``ident``, or None (``session.get``, with the SELECT
+        built once per model)."""
+        row: Self | None = await _get.get(cls, session, ident)
+        return row
 
     @classmethod
     async def get_or_404(cls, session: AsyncSession, ident: Any) -> Self:
         """The row with primary key ``ident``, or a 404 problem naming the model."""
-        row = await session.get(cls, ident)
+        row = await cls.get(session, ident)
         if row is None:
             raise NotFound(f"{cls.__name__} {ident} does not exist")
         return row

@@ -199,10 +199,19 @@ class Form:
         instance: Any = None,
         session: Any = None,
     ) -> Self:
-        """The form bound to the request's body (URL-encoded or multipart), validated.
+        """The form bound to the request's body (URL-encoded or multipart), validated; for a
+        GET or HEAD (a search form), to its query string.
 
         An unreadable body is the request's usual 4xx (400, 413, 415), never a 500."""
-        form = cls(await request.form(), initial=initial, instance=instance, request=request)
+        data: Submitted
+        if request.method in ("GET", "HEAD"):
+            query: dict[str, list[str | UploadFile]] = {}
+            for key, value in request.query_params.multi_items():
+                query.setdefault(key, []).append(value)
+            data = query
+        else:
+            data = await request.form()
+        form = cls(data, initial=initial, instance=instance, request=request)
         await form.validate(session)
         return form
 

@@ -9,7 +9,7 @@ from html import unescape
 import pytest
 
 from bastion import App, Request, Settings
-from bastion.forms import Form, StringField
+from bastion.forms import Form, MultipleChoiceField, StringField
 from bastion.testing import TestClient
 from tests.forms._app import BASE, VALID, signup_app
 
@@ -276,3 +276,25 @@ def test_bound_form_reads_like_a_dict_of_bound_fields_and_converts_to_a_struct()
 
     response = TestClient(app).post("/contact", data={"email": "a@b.c"})
     assert response.json() == {"email": "a@b.c", "fields": ["email", "name"], "valid": True}
+
+
+def test_a_get_form_binds_to_the_query_string():
+    class Search(Form):
+        q = StringField(max_length=5)
+        tags = MultipleChoiceField(choices=[("a", "A"), ("b", "B")], required=False)
+
+    app = App(settings=Settings(profile="test"))
+
+    @app.get("/search")
+    async def search(request: Request) -> dict[str, object]:
+        form = await Search.bind(request)
+        return {"data": form.data, "errors": form.errors}
+
+    client = TestClient(app)
+    assert client.get("/search?q=hi&tags=b&tags=a").json() == {
+        "data": {"q": "hi", "tags": ["b", "a"]},
+        "errors": {},
+    }
+    assert client.get("/search?q=toolong").json()["errors"] == {
+        "q": ["Enter at most 5 characters."]
+    }

@@ -11,10 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bastion.cli.deploy import deploy
+from bastion.cli.generate import generate
+from bastion.cli.graphql import graphql
 from bastion.cli.i18n import i18n
 from bastion.cli.loading import load_app
+from bastion.cli.new import new
 from bastion.cli.run import run
 from bastion.cli.serve import serve
+from bastion.cli.shell import shell
 
 __all__ = ["main"]
 
@@ -128,6 +132,11 @@ main.add_command(run)
 main.add_command(serve)
 main.add_command(deploy)
 main.add_command(i18n)
+main.add_command(graphql)
+main.add_command(new)
+main.add_command(generate)
+main.add_command(generate, "g")
+main.add_command(shell)
 
 
 @main.command()

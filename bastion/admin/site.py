@@ -172,7 +172,7 @@ class Admin:
         return {m.table: m for m in self.models.values()}
 
     def url(self, *parts: object) -> str:
-        return "/".join([self.prefix, *(str(p) for p in parts)])
+        return "/".join([self.prefix, *(str(p) for p in parts if p != "")])
 
     async def staff(self, request: Request, db: AsyncSession) -> Staff | None:
         """The signed-in staff member, or None (no cookie, a stale one, no permission)."""
@@ -210,6 +210,7 @@ class Admin:
     ) -> HTMLResponse:
         context.setdefault("admin", self)
         context.setdefault("staff", None)
+        context.setdefault("nav", None)
         return self.templates.render(
             request,
             f"admin/{name}.html",

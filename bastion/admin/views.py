@@ -249,7 +249,13 @@ def admin_router(site: Admin) -> Router:
                 ).all()
             )
         return render(
-            request, "dashboard", staff=staff, visible=visible, counts=counts, recent=recent
+            request,
+            "dashboard",
+            nav="dashboard",
+            staff=staff,
+            visible=visible,
+            counts=counts,
+            recent=recent,
         )
 
     @router.get("/audit", **options)
@@ -302,6 +308,7 @@ def admin_router(site: Admin) -> Router:
         return render(
             request,
             "audit",
+            nav="audit",
             staff=staff,
             entries=shown,
             count=count,

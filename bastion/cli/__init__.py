@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bastion.cli.deploy import deploy
-from bastion.cli.generate import generate
+from bastion.cli.generate import g, generate
 from bastion.cli.graphql import graphql
 from bastion.cli.i18n import i18n
 from bastion.cli.loading import load_app
@@ -135,7 +135,7 @@ main.add_command(i18n)
 main.add_command(graphql)
 main.add_command(new)
 main.add_command(generate)
-main.add_command(generate, "g")
+main.add_command(g)
 main.add_command(shell)
 
 

@@ -369,4 +369,7 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-__all__ = ["generate"]
+__all__ = ["g", "generate"]
+
+#: ``bastion g``: the same commands under the short name.
+g = click.Group("g", commands=generate.commands, help="Short for `bastion generate`.")

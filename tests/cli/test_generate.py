@@ -161,3 +161,11 @@ def test_outside_a_project_generate_says_where_to_run(
     monkeypatch.chdir(tmp_path)
     code, out = g("model", "book")
     assert code == 2 and "bastion new NAME" in out
+
+
+def test_g_is_generate_under_a_short_name() -> None:
+    help_text = CliRunner().invoke(main, ["--help"]).output
+    assert "Short for `bastion generate`" in help_text
+    listed = CliRunner().invoke(main, ["g", "--help"]).output
+    for name in ("model", "resource", "controller", "channel", "job", "mail", "migration", "form"):
+        assert f"  {name} " in listed

@@ -109,13 +109,17 @@ def _entity(mapper: Mapper[Any], source: Any, columns: list[Any]) -> _Built:
     identity = operator.itemgetter(*primary)
     single = len(primary) == 1
     new = mapper.class_manager.new_instance
+    loaded = mapper.class_manager.dispatch.load  # the model's "load" listeners, as the ORM's
     identity_class = mapper._identity_class
 
     def build(row: Sequence[Any]) -> Any:
         instance = new()
         instance.__dict__.update(zip(keys, row[start:stop], strict=True))
         key = identity(row)
-        instance._sa_instance_state.key = (identity_class, (key,) if single else key, None)
+        state = instance._sa_instance_state
+        state.key = (identity_class, (key,) if single else key, None)
+        if loaded:
+            loaded(state, None)
         return instance
 
     return _Built(build, primary[0])

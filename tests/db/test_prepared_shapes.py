@@ -14,7 +14,7 @@ from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
 
-from bastion.db import Prepared
+from bastion.db import Model, Prepared, Timestamps
 from bastion.testing import TestClient
 from tests.db.conftest import app_with_tables
 
@@ -249,3 +249,34 @@ def test_read_only_entities_are_not_tracked_by_the_session(database_url):
         client.post("/seed")
         assert client.post("/rename").json() == ["Bob", "Changed"]
         assert client.get("/idle").json()["into"][1]["writer"] == "Bob"
+
+
+class Stamped(Timestamps, Model):
+    """A model with "load" listeners (Timestamps marks SQLite's naive timestamps UTC again)."""
+
+    __abstract__ = True
+    metadata = MetaData()
+
+
+class Entry(Stamped):
+    __tablename__ = "shape_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+ENTRIES = Prepared(select(Entry).order_by(Entry.id))
+
+
+def test_entities_get_the_models_load_listeners_as_the_orm_does(database_url):
+    app, _ = app_with_tables(database_url, Stamped.metadata)
+
+    @app.post("/entries")
+    async def entries(db: AsyncSession) -> list:
+        db.add(Entry())
+        await db.commit()
+        orm = (await db.scalars(select(Entry))).one()
+        db.expunge_all()
+        (prepared,) = await ENTRIES.scalars(db)
+        return [orm.created_at == prepared.created_at, prepared.created_at.tzinfo is not None]
+
+    with TestClient(app) as client:
+        assert client.post("/entries").json() == [True, True]

@@ -6,6 +6,8 @@ whose first line is ``# not run`` is skipped (e.g. a server that would block).
 
 import os
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,10 @@ def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     for key in [k for k in os.environ if k.startswith("BASTION_")]:
         monkeypatch.delenv(key)
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    # A module in sys.modules, as code that resolves annotations by module (Strawberry) needs.
+    module = types.ModuleType(f"docs_{page.stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace: dict[str, object] = module.__dict__
     for number, block in enumerate(blocks, 1):
         code = compile(block, f"{page.name}[block {number}]", "exec")
         exec(code, namespace)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bastion.http.request import Request
     from bastion.http.response import Response
     from bastion.routing._endpoint import CompiledRoute
-    from bastion.types import Endpoint
+    from bastion.types import CallNext, Endpoint
 
 logger = logging.getLogger("bastion.db")
 
@@ -34,9 +34,10 @@ class Statements:
     """One request's statements: how many, how long, how often each SQL text ran, and the
     relationships it loaded lazily."""
 
-    __slots__ = ("count", "lazy", "seconds", "shapes")
+    __slots__ = ("count", "lazy", "route", "seconds", "shapes")
 
     def __init__(self) -> None:
+        self.route: str | None = None
         self.count = 0
         self.seconds = 0.0
         self.shapes: dict[str, int] = {}
@@ -62,32 +63,40 @@ def record(sql: str, seconds: float) -> None:
 
 
 class Diagnostics:
-    """The endpoint wrapper (``app.endpoint_wrappers``) that records each request's
-    statements and reports them; ``repeated`` is how many runs of one statement shape in a
-    request are reported as an N+1 pattern."""
+    """An app middleware that records each request's statements and reports them, and an
+    endpoint wrapper (``app.endpoint_wrappers``) that names the route they ran for.
+    Reports are made outside every endpoint wrapper, so a response cache never stores one.
+    ``repeated`` is how many runs of one statement shape in a request are reported as an
+    N+1 pattern."""
 
     def __init__(self, repeated: int) -> None:
         self.repeated = repeated
+
+    async def measure(self, request: Request, call_next: CallNext) -> Response:
+        statements = Statements()
+        token = _recording.set(statements)
+        try:
+            response = await call_next(request)
+        finally:
+            _recording.reset(token)
+        if statements.count:
+            route = statements.route or f"{request.method} {request.scope['path']}"
+            report(statements, route, self.repeated, response)
+        return response
 
     def wrap(self, compiled: CompiledRoute) -> Endpoint:
         route, endpoint = compiled.route, compiled.endpoint
         if isinstance(route, WebSocketRoute):
             return endpoint
         name = f"{'|'.join(route.methods)} {route.path} ({route.name})"
-        repeated = self.repeated
 
-        async def recorded(request: Request) -> Response:
-            statements = Statements()
-            token = _recording.set(statements)
-            try:
-                response = await endpoint(request)
-            finally:
-                _recording.reset(token)
-            if statements.count:
-                report(statements, name, repeated, response)
-            return response
+        async def named(request: Request) -> Response:
+            statements = _recording.get()
+            if statements is not None:
+                statements.route = name
+            return await endpoint(request)
 
-        return recorded
+        return named
 
 
 def report(statements: Statements, route: str, repeated: int, response: Response) -> None:

@@ -110,7 +110,9 @@ class SQLAlchemyPlugin:
                 )
             self._diagnostics = True
             self._direct_reads = _diagnostics.TimedDirectReads
-            app.endpoint_wrappers.append(_diagnostics.Diagnostics(self.n_plus_one).wrap)
+            diagnostics = _diagnostics.Diagnostics(self.n_plus_one)
+            app.add_middleware(diagnostics.measure)
+            app.endpoint_wrappers.append(diagnostics.wrap)
         from bastion.db.migrations import db_commands
 
         app.cli_commands.append(db_commands(self, app))

@@ -129,6 +129,9 @@ def test_outside_dev_nothing_is_installed(database_url, caplog):
         assert not any(
             getattr(w, "__self__", None).__class__ is Diagnostics for w in app.endpoint_wrappers
         )
+        assert not any(
+            getattr(m, "__self__", None).__class__ is Diagnostics for m in app.middleware
+        )
         dispatch = plugin.engine.sync_engine.dispatch
         assert not [f for f in dispatch.after_cursor_execute if "diagnostics" in f.__module__]
         assert "Watched" not in plugin.sessions.kw["sync_session_class"].__name__
@@ -136,3 +139,30 @@ def test_outside_dev_nothing_is_installed(database_url, caplog):
         assert "server-timing" not in response.headers
         client.get("/lazy")
     assert not [r for r in caplog.records if r.name == "bastion.db"]
+
+
+def test_a_cached_answer_carries_no_database_timing(database_url):
+    from bastion.cache import CachePlugin, CachePolicy
+
+    plugin = SQLAlchemyPlugin(database_url)
+    app = App(settings=DEV, plugins=[plugin, CachePlugin()])
+
+    @asynccontextmanager
+    async def tables(app: App):
+        async with plugin.engine.begin() as connection:
+            await connection.run_sync(Base.metadata.drop_all)
+            await connection.run_sync(Base.metadata.create_all)
+            await connection.execute(insert(Owner), [{"name": "o1"}])
+        yield
+
+    app.lifespan_contexts.append(tables)
+
+    @app.get("/cached", middleware=[CachePolicy(ttl=60)])
+    async def cached(db: AsyncSession) -> str:
+        return await OWNER_NAME.scalar(db, id=1)
+
+    with TestClient(app) as client:
+        miss = client.get("/cached")
+        assert TIMING.fullmatch(miss.headers["server-timing"]).group(1) == "1"
+        hit = client.get("/cached")
+        assert hit.text == "o1" and "server-timing" not in hit.headers

@@ -5,11 +5,14 @@ import datetime
 from typing import Any
 
 import msgspec
+import pytest
 from sqlalchemy import DateTime, MetaData, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bastion.exceptions import ConfigurationError
 from bastion.pagination import Cursors, Page, PageResponse, Pages, cursors
+from bastion.pagination._cursor import keyset
 from bastion.testing import TestClient
 from tests.db.conftest import app_with_tables
 
@@ -23,6 +26,7 @@ class Event(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(40))
     at: Mapped[datetime.datetime] = mapped_column(DateTime())
+    note: Mapped[str | None] = mapped_column(String(40))
 
 
 class EventOut(msgspec.Struct):
@@ -58,6 +62,11 @@ def make_app(url: str) -> Any:
         return await params.query(
             db, select(Event).where(Event.id > 2), order=[Event.title], into=EventOut
         )
+
+    @app.get("/rows")
+    async def rows(db: AsyncSession, params: Cursors) -> Page[EventOut]:
+        columns = select(Event.id, Event.title)  # rows, not entities
+        return await params.query(db, columns, order=[Event.title.desc()], into=EventOut)
 
     return app
 
@@ -161,3 +170,17 @@ def test_sizes_out_of_bounds_are_422_naming_the_parameter(database_url):
             response = client.get(f"/pages?{query}")
             assert response.status_code == 422, query
             assert response.json()["errors"][0]["field"].startswith("query.")
+
+
+def test_selected_columns_page_by_cursor_like_entities(database_url):
+    with TestClient(make_app(database_url)) as client:
+        client.post("/seed/9")
+        first = client.get("/rows?size=4").json()
+        second = client.get(first["next"]).json()
+        titles = sorted((f"e{n}" for n in range(1, 10)), reverse=True)
+        assert [i["title"] for i in first["items"] + second["items"]] == titles[:8]
+
+
+def test_a_nullable_sort_column_is_refused_with_the_fix():
+    with pytest.raises(ConfigurationError, match="nullable=False"):
+        keyset([Event.note])

@@ -24,6 +24,8 @@ class Context:
     request: Request
     #: Set by the endpoint: how permissions reach the app's authentication.
     graphql: Any = field(default=None, init=False, repr=False, compare=False)
+    #: Over WebSocket, the ``connection_init`` payload (a token, a locale...); None over HTTP.
+    connection_params: dict[str, Any] | None = field(default=None, init=False, compare=False)
 
     async def authentication(self) -> Authentication:
         """Who sent the request (computed once per request, on first use)."""

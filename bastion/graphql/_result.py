@@ -2,12 +2,13 @@
 
 A resolver's ``HTTPError`` below 500 (``NotFound``, ``Forbidden`` from ``authorize``...) is
 meant for the client: its detail becomes the message and its status an extension. Any other
-exception is a bug: outside debug its message becomes "Internal server error" (Strawberry
-still logs it, with its traceback, on the ``strawberry.execution`` logger).
+exception is a bug: outside debug its message becomes "Internal server error"; it is logged
+with its traceback on the ``bastion.graphql`` logger (the client's mistakes at DEBUG only).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from graphql import GraphQLError
@@ -15,6 +16,25 @@ from graphql import GraphQLError
 from bastion.exceptions import HTTPError
 
 MASKED = "Internal server error"
+logger = logging.getLogger("bastion.graphql")
+
+
+def unexpected(error: GraphQLError) -> bool:
+    """A bug (logged with its traceback), not the client's mistake or a refusal."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    return not (isinstance(original, HTTPError) and original.status_code < 500)
+
+
+def log_errors(errors: list[GraphQLError], execution_context: Any = None) -> None:
+    """Replaces Strawberry's ``process_errors``, which logs every error, a syntax error or a
+    refused permission included, at ERROR with a traceback: only bugs are errors here."""
+    for error in errors:
+        if unexpected(error):
+            logger.error("GraphQL resolver failed: %s", error, exc_info=error.original_error)
+        else:
+            logger.debug("GraphQL error: %s", error.message)
 
 
 def format_error(error: GraphQLError, debug: bool) -> dict[str, Any]:
@@ -22,7 +42,7 @@ def format_error(error: GraphQLError, debug: bool) -> dict[str, Any]:
     doc: dict[str, Any] = dict(error.formatted)
     if original is None or isinstance(original, GraphQLError):
         return doc
-    if isinstance(original, HTTPError) and original.status_code < 500:
+    if not unexpected(error) and isinstance(original, HTTPError):
         doc["message"] = original.detail
         extensions = dict(doc.get("extensions") or {})
         extensions["status"] = original.status_code

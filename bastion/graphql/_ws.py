@@ -55,8 +55,6 @@ class Connection:
         context.graphql = graphql
         self.acknowledged = False
         self.init_received = False
-        #: The ``connection_init`` payload (tokens and the like), for resolvers to read.
-        self.params: dict[str, Any] = {}
         self.operations: dict[str, asyncio.Task[None]] = {}
 
     async def serve(self) -> None:
@@ -106,7 +104,7 @@ class Connection:
             if payload is not None and not isinstance(payload, dict):
                 await self._close(4400, "Invalid message: the init payload must be an object")
             self.init_received = True
-            self.params = payload or {}
+            self.context.connection_params = payload or {}
             self.acknowledged = True
             await self._send({"type": "connection_ack"})
         elif kind == "ping":

@@ -23,6 +23,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
+from strawberry import Schema
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from bastion.di.depends import Depends
 from bastion.exceptions import BadRequest, ConfigurationError, MethodNotAllowed
@@ -30,13 +35,11 @@ from bastion.graphql._context import Context, default_context
 from bastion.graphql._graphiql import Assets, graphiql_page
 from bastion.graphql._limits import Limits
 from bastion.graphql._persisted import NOT_FOUND, PersistedQueries, PersistedQueryNotFound
-from bastion.graphql._result import response_document
+from bastion.graphql._result import log_errors, response_document
 from bastion.http.request import Request
 from bastion.http.response import HTMLResponse, Response, encode_json
 
 if TYPE_CHECKING:
-    from strawberry import Schema
-
     from bastion.app import App
     from bastion.auth.plugin import Authentication
     from bastion.di._graph import DependencyStep
@@ -93,9 +96,7 @@ class GraphQL:
         max_subscriptions: int = 100,
         name: str = "graphql",
     ) -> None:
-        from strawberry import Schema as StrawberrySchema
-
-        if not isinstance(schema, StrawberrySchema):
+        if not isinstance(schema, Schema):
             raise ConfigurationError(
                 f"GraphQL(schema) takes a strawberry.Schema(query=...), not {schema!r}"
             )
@@ -125,6 +126,8 @@ class GraphQL:
             if getattr(schema, _MARK, None) is None:
                 schema.extensions = (*schema.extensions, *limits.extensions())
                 setattr(schema, _MARK, limits)
+        # An instance attribute shadows the method Strawberry calls for every error.
+        schema.process_errors = log_errors  # type: ignore[method-assign]
 
     # -- joining the app ---------------------------------------------------------------------
     def on_app_init(self, app: App[Any]) -> None:
@@ -229,13 +232,6 @@ class GraphQL:
     async def _run(
         self, request: Request, context: Context, params: Params, *, mutations: bool
     ) -> Response:
-        from strawberry.exceptions import MissingQueryError
-        from strawberry.schema.exceptions import (
-            CannotGetOperationTypeError,
-            InvalidOperationTypeError,
-        )
-        from strawberry.types.execution import PreExecutionError
-
         try:
             query = self.persisted.resolve(params.query, params.extensions)
         except PersistedQueryNotFound:
@@ -255,8 +251,6 @@ class GraphQL:
                 operation_extensions=params.extensions,
             )
         except InvalidOperationTypeError as exc:
-            from strawberry.types.graphql import OperationType
-
             if exc.operation_type is OperationType.MUTATION:
                 raise MethodNotAllowed(["POST"], "Mutations are sent with POST") from None
             reason = (
@@ -281,16 +275,10 @@ class GraphQL:
         return Response(encode_json(doc), 200, {"content-type": "application/json"})
 
 
-def _allowed() -> dict[bool, frozenset[Any]]:
-    from strawberry.types.graphql import OperationType
-
-    return {
-        True: frozenset({OperationType.QUERY, OperationType.MUTATION}),
-        False: frozenset({OperationType.QUERY}),
-    }
-
-
-_ALLOWED = _allowed()
+_ALLOWED = {
+    True: frozenset({OperationType.QUERY, OperationType.MUTATION}),
+    False: frozenset({OperationType.QUERY}),
+}
 
 
 def _check_context(fn: Callable[..., Any]) -> None:

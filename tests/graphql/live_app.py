@@ -39,6 +39,14 @@ class Query:
 
 
 @strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def announce(self, info: Info[AppContext, None], title: str) -> str:
+        await info.context.pubsub.broadcast("articles", "published", {"title": title})
+        return title
+
+
+@strawberry.type
 class Subscription:
     @strawberry.subscription
     async def article_published(
@@ -53,12 +61,17 @@ class Subscription:
             yield i
 
     @strawberry.subscription
+    async def greeting(self, info: Info[AppContext, None]) -> AsyncGenerator[str, None]:
+        params = info.context.connection_params or {}
+        yield f"Hello, {params.get('name', 'stranger')}"
+
+    @strawberry.subscription
     async def failing(self) -> AsyncGenerator[int, None]:
         yield 1
         raise KeyError("secret internal detail")
 
 
-schema = strawberry.Schema(query=Query, subscription=Subscription)
+schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
 
 
 def create_app(redis_url: str | None = None, init_timeout: float = 5.0) -> App:

@@ -126,6 +126,19 @@ def test_unexpected_error_is_masked(client: TestClient) -> None:
     assert "secret" not in response.text and "Traceback" not in response.text
 
 
+def test_only_bugs_are_logged_as_errors(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    client.post("/graphql", json={"query": "{ hello"})
+    client.post("/graphql", json={"query": "{ refused }"})
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    client.post("/graphql", json={"query": "{ broken }"})
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.name == "bastion.graphql" and record.exc_info is not None
+    assert "secret internal detail" in record.getMessage()
+
+
 def test_http_error_in_resolver_keeps_its_detail(client: TestClient) -> None:
     doc = client.post("/graphql", json={"query": "{ refused }"}).json()
     assert doc["errors"][0]["message"] == "Not yours"

@@ -68,6 +68,16 @@ def test_queries_run_over_the_socket_too(client: TestClient) -> None:
         assert ws.receive_json() == {"id": "q", "type": "complete"}
 
 
+def test_connection_init_payload_reaches_the_context(client: TestClient) -> None:
+    with client.websocket_connect("/graphql", subprotocols=PROTOCOL) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"name": "Ada"}})
+        assert ws.receive_json() == {"type": "connection_ack"}
+        ws.send_json(
+            {"id": "g", "type": "subscribe", "payload": {"query": "subscription { greeting }"}}
+        )
+        assert ws.receive_json()["payload"] == {"data": {"greeting": "Hello, Ada"}}
+
+
 def test_ping_is_answered(client: TestClient) -> None:
     with client.websocket_connect("/graphql", subprotocols=PROTOCOL) as ws:
         ws.send_json({"type": "ping"})
@@ -228,3 +238,50 @@ def test_an_event_published_by_another_process_reaches_the_subscriber(redis_url:
             {"id": "1", "type": "next", "payload": {"data": {"articlePublished": {"title": t}}}}
             for t in ("First", "Second")
         ]
+
+
+def test_queries_and_mutations_over_a_real_server(redis_url: str) -> None:
+    import httpx
+
+    with uvicorn("tests.graphql.live_app:create_app", {"BASTION_TEST_REDIS": redis_url}) as base:
+        with httpx.Client(base_url=base, timeout=10) as http:
+            assert http.get("/graphql", params={"query": "{ hello }"}).json() == {
+                "data": {"hello": "Hello"}
+            }
+            mutation = {"query": 'mutation { announce(title: "Hi") }'}
+            assert http.post("/graphql", json=mutation).json() == {"data": {"announce": "Hi"}}
+            bad = http.post("/graphql", content=b"[", headers={"content-type": "application/json"})
+            assert bad.status_code == 400
+            assert bad.headers["content-type"] == "application/problem+json"
+            page = http.get("/graphql", headers={"accept": "text/html"})
+            assert "graphiql.min.js" in page.text
+
+
+def test_a_mutation_broadcast_reaches_a_subscriber_of_another_server(redis_url: str) -> None:
+    import httpx
+    import websockets
+
+    env = {"BASTION_TEST_REDIS": redis_url}
+    with (
+        uvicorn("tests.graphql.live_app:create_app", env) as one,
+        uvicorn("tests.graphql.live_app:create_app", env) as two,
+    ):
+
+        async def scenario() -> Any:
+            url = two.replace("http://", "ws://") + "/graphql"
+            async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+                await ws.send(json.dumps({"type": "connection_init"}))
+                assert json.loads(await ws.recv()) == {"type": "connection_ack"}
+                query = "subscription { articlePublished { title } }"
+                await ws.send(
+                    json.dumps({"id": "x", "type": "subscribe", "payload": {"query": query}})
+                )
+                await asyncio.to_thread(wait_for_subscriber, redis_url, "gqltest:t:articles")
+                async with httpx.AsyncClient(base_url=one) as http:
+                    mutation = {"query": 'mutation { announce(title: "Across") }'}
+                    await http.post("/graphql", json=mutation)
+                return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+        assert asyncio.run(scenario())["payload"] == {
+            "data": {"articlePublished": {"title": "Across"}}
+        }

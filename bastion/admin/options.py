@@ -152,12 +152,12 @@ class ModelAdmin:
                 for k, c in self.columns.items()
                 if not (k == self.pk_key and c.column.autoincrement in (True, "auto"))
             ]
-        self.actions = {a.name: a for a in actions}
         for found in actions:
             if not isinstance(found, Action):
                 raise ConfigurationError(
                     f"{where}, actions=[{found!r}]: decorate the function with @action()"
                 )
+        self.actions = {a.name: a for a in actions}
         self.inlines = list(inlines)
         for inline in self.inlines:
             columns = sa.inspect(inline.model).columns

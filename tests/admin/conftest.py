@@ -1,6 +1,6 @@
-"""A small shop for the admin's HTTP tests: authors, articles (a foreign key, a boolean, an
-enum, dates, JSON) and their comments; a superuser, a viewer who may only look at articles,
-and a user with no grant at all. Each test gets a fresh SQLite file."""
+"""A small shop for the admin's HTTP tests, on SQLite and PostgreSQL: authors, posts (a
+foreign key, a boolean, an enum, a date) and their notes; a superuser, a viewer who may only look at articles,
+and a user with no grant at all. Each test gets a fresh database."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, MetaData, String, Text
+from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bastion import App, Settings
@@ -95,14 +96,21 @@ def make_admin() -> Admin:
     return admin
 
 
-def build(database: Path) -> App[Any]:
-    url = f"sqlite+aiosqlite:///{database}"
-    engine = sa.create_engine(f"sqlite:///{database}")
-    Base.metadata.create_all(engine)
-    admin_metadata.create_all(engine)
-    engine.dispose()
-    plugin = SQLAlchemyPlugin(url, metadata=Base.metadata)
-    return App(settings=Settings(profile="test"), plugins=[plugin, make_admin()])
+def build(url: str) -> App[Any]:
+    return App(
+        settings=Settings(profile="test"),
+        plugins=[SQLAlchemyPlugin(url, metadata=Base.metadata), make_admin()],
+    )
+
+
+async def create_tables(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for metadata in (Base.metadata, admin_metadata):
+                await connection.run_sync(metadata.create_all)
+    finally:
+        await engine.dispose()
 
 
 async def populate(app: App[Any]) -> None:
@@ -138,14 +146,23 @@ async def populate(app: App[Any]) -> None:
         )
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App[Any]]:
-    yield build(tmp_path / "admin.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'admin.db'}"
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return url
 
 
 @pytest.fixture
-def client(app: App[Any]) -> Iterator[TestClient]:
+def app(database_url: str) -> Iterator[App[Any]]:
+    yield build(database_url)
+
+
+@pytest.fixture
+def client(app: App[Any], database_url: str) -> Iterator[TestClient]:
     with TestClient(app) as client:
+        client.portal.call(create_tables(database_url))
         client.portal.call(populate(app))
         yield client
 

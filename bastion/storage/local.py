@@ -13,7 +13,7 @@ import hmac
 import os
 import secrets
 import time
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from bastion.http.files import FileResponse
 from bastion.http.response import Response
 from bastion.storage._keys import checked, is_key
 from bastion.storage._limits import Limits
-from bastion.storage.base import DEFAULT_TYPES, ObjectStorage, media_type_of
+from bastion.storage.base import DEFAULT_TYPES, ObjectStorage, StoredFile, media_type_of
 
 _PROCESS_SECRET = secrets.token_bytes(32)
 #: Served files never run as a page of the site, whatever a browser makes of them.
@@ -106,6 +106,18 @@ class LocalStorage(ObjectStorage):
         if not target.is_relative_to(self.root):
             raise NotFound("No such file")
         return target
+
+    def open(self, key: str) -> AsyncIterator[bytes]:
+        self.path_of(key)  # obstore would follow a symlink out of the root
+        return super().open(key)
+
+    async def info(self, key: str) -> StoredFile:
+        self.path_of(key)
+        return await super().info(key)
+
+    async def delete(self, key: str) -> None:
+        self.path_of(key)
+        await super().delete(key)
 
     async def response(self, key: str) -> Response:
         return FileResponse(

@@ -113,6 +113,12 @@ def test_no_key_reaches_outside_the_root(tmp_path):
         for key in ("../secret.txt", "/etc/passwd", "a\\b", "a/./b", "a//b", "x\x00y"):
             with pytest.raises(NotFound):
                 asyncio.run(storage.url(key))
+        for call in (storage.info, storage.delete):
+            with pytest.raises(NotFound):
+                asyncio.run(call("avatars/link.txt"))
+        with pytest.raises(NotFound):
+            storage.open("avatars/link.txt")
+        assert secret.read_text() == "private"
 
 
 def test_a_file_over_the_size_limit_is_413_and_leaves_nothing(tmp_path):

@@ -64,8 +64,23 @@ def _start_reading(
 
 def _before_cursor_execute(connection: Connection, cursor: Any, statement: str, *_: Any) -> None:
     adapter: Any = connection.connection.dbapi_connection
-    if adapter in _reading and not _PLAIN_SELECT.match(statement):
+    if adapter in _reading and not _plain_select(statement):
         _begin_on_next_statement(adapter)
+
+
+#: Answers of ``_PLAIN_SELECT`` by SQL text: its look-ahead reads the whole statement, and an
+#: app runs the same few hundred texts (SQLAlchemy's compiled cache hands out the same ones).
+_plain: dict[str, bool] = {}
+
+
+def _plain_select(statement: str) -> bool:
+    try:
+        return _plain[statement]
+    except KeyError:
+        if len(_plain) >= 2000:  # texts with literal values could grow it without end
+            _plain.clear()
+        plain = _plain[statement] = _PLAIN_SELECT.match(statement) is not None
+        return plain
 
 
 def _begin_on_next_statement(adapter: Any) -> None:

@@ -41,7 +41,12 @@ def _context(info: Info[Any, Any]) -> Context:
     return context
 
 
-class IsAuthenticated(BasePermission):
+class NeedsAuthentication(BasePermission):
+    """The base of Bastion's permission classes: an app serving a schema that uses one must
+    have an ``AuthPlugin``, checked at start-up."""
+
+
+class IsAuthenticated(NeedsAuthentication):
     """Anyone signed in."""
 
     message = "Authentication required"
@@ -52,6 +57,17 @@ class IsAuthenticated(BasePermission):
         return auth.user is not None
 
 
+def uses_authentication(schema: Any) -> bool:
+    """Whether a field of ``schema`` asks one of these permission classes."""
+    for graphql_type in schema.schema_converter.type_map.values():
+        definition = getattr(graphql_type, "definition", None)
+        for field in getattr(definition, "fields", None) or ():
+            for permission in getattr(field, "permission_classes", None) or ():
+                if isinstance(permission, type) and issubclass(permission, NeedsAuthentication):
+                    return True
+    return False
+
+
 def requires(*roles: str, scopes: Iterable[str] = ()) -> type[BasePermission]:
     """A permission class: signed in, with every role in ``roles`` and every scope."""
     needed_roles, needed_scopes = frozenset(roles), frozenset(scopes)
@@ -59,7 +75,7 @@ def requires(*roles: str, scopes: Iterable[str] = ()) -> type[BasePermission]:
         raise ConfigurationError("graphql.requires() needs a role or a scope; or IsAuthenticated")
     what = ", ".join(sorted(needed_roles) + [f"scope {s}" for s in sorted(needed_scopes)])
 
-    class Requires(BasePermission):
+    class Requires(NeedsAuthentication):
         message = f"This needs {what}"
         error_extensions = {"status": 403}
 
@@ -79,7 +95,7 @@ def allowed(action: str) -> type[BasePermission]:
     """A permission class for fields of a type with a registered ``Policy``: the policy's
     ``action`` decides, given the signed-in user and the object the field belongs to."""
 
-    class Allowed(BasePermission):
+    class Allowed(NeedsAuthentication):
         message = f"You may not {action} this"
         error_extensions = {"status": 403}
 

@@ -151,6 +151,7 @@ class GraphQL:
                 "return": Response,
             }
         options: dict[str, Any] = {"include_in_schema": False, "tags": ["graphql"]}
+        app.on_startup.append(self._prepare)
         app.post(self.path, name=self.name, **options)(graphql_post)
         app.get(self.path, name=f"{self.name}_get", **options)(graphql_get)
         if self.graphiql:
@@ -161,6 +162,22 @@ class GraphQL:
             from bastion.graphql._ws import websocket_handler
 
             app.websocket(self.path, name=f"{self.name}_ws")(websocket_handler(self, context_type))
+
+    def _prepare(self) -> None:
+        """At start-up: compile how permissions reach the app's authentication, and refuse
+        a schema whose permissions need an ``AuthPlugin`` the app does not have."""
+        from bastion.auth.plugin import Authentication
+        from bastion.graphql.permissions import uses_authentication
+
+        app = self._app
+        if app is not None and Authentication in app.container.providers:
+            self._auth_step = self._compile_auth()
+        elif uses_authentication(self.schema):
+            raise ConfigurationError(
+                f"The GraphQL schema at {self.path} uses IsAuthenticated, requires() or "
+                "allowed(), which need authentication: add plugins=[AuthPlugin(...)] "
+                "(from bastion.auth) to App(...)"
+            )
 
     # -- authentication, for permissions -----------------------------------------------------
     async def authentication(self, request: Request) -> Authentication:

@@ -155,12 +155,11 @@ def test_policy_decides_per_object(client: TestClient) -> None:
     assert refused == {("articles", 1, "notes"), ("articles", 3, "notes")}
 
 
-def test_permissions_without_auth_plugin_fail_with_the_fix(caplog: Any) -> None:
+def test_permissions_without_auth_plugin_fail_at_start_up() -> None:
     schema = strawberry.Schema(query=Query)
-    app = App(settings=Settings(debug=True), plugins=[GraphQL(schema, context=make_context)])
-    with TestClient(app) as client:
-        doc = client.post("/graphql", json={"query": "{ me }"}).json()
-    assert "AuthPlugin" in doc["errors"][0]["message"]
+    app = App(settings=Settings(debug=False), plugins=[GraphQL(schema, context=make_context)])
+    with pytest.raises(ConfigurationError, match=r"add plugins=\[AuthPlugin"):
+        asyncio.run(app.startup())
 
 
 def test_requires_needs_something_to_require() -> None:

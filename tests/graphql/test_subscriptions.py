@@ -15,6 +15,7 @@ import pytest
 from bastion.testing import TestClient, WebSocketDenied
 from bastion.testing.websocket import WebSocketSession
 from bastion.websockets import WebSocketDisconnect
+from bastion.websockets.pubsub import PubSubPlugin
 from tests.channels._live import ROOT, uvicorn
 from tests.graphql.live_app import create_app
 
@@ -124,6 +125,29 @@ def test_complete_from_the_client_stops_the_operation(client: TestClient) -> Non
         ws.send_json({"id": "s", "type": "subscribe", "payload": sub})  # the id is free again
         ws.send_json({"type": "ping"})
         assert ws.receive_json() == {"type": "pong"}
+
+
+def test_ending_a_subscription_unsubscribes_from_the_topic() -> None:
+    app = create_app()
+    [plugin] = [p for p in app.plugins if isinstance(p, PubSubPlugin)]
+    subscribers = plugin.pubsub._subscribers  # type: ignore[attr-defined]
+    sub = {"query": "subscription { articlePublished { title } }"}
+
+    def wait_until(condition: Any) -> None:
+        deadline = time.monotonic() + 5
+        while not condition():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    with TestClient(app) as client:
+        with client.websocket_connect("/graphql", subprotocols=PROTOCOL) as ws:
+            initialised(ws)
+            ws.send_json({"id": "1", "type": "subscribe", "payload": sub})
+            ws.send_json({"id": "2", "type": "subscribe", "payload": sub})
+            wait_until(lambda: len(subscribers.get("articles", ())) == 2)
+            ws.send_json({"id": "1", "type": "complete"})  # the client stops one
+            wait_until(lambda: len(subscribers.get("articles", ())) == 1)
+        wait_until(lambda: "articles" not in subscribers)  # the socket closing stops the rest
 
 
 def test_without_the_subprotocol_the_handshake_is_refused(client: TestClient) -> None:

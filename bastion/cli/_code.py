@@ -11,6 +11,18 @@ from bastion.cli._fields import FieldSpec, column_imports
 _COMPARABLE = ("str", "int", "float", "bool")  # JSON round-trips them unchanged
 
 
+def _fit(head: str, items: list[str], brackets: str, tail: str = "", indent: int = 0) -> str:
+    """``head[a, b]tail`` on one line when it fits in 100 columns, else one item a line
+    with a trailing comma: the shape ``ruff format`` gives, so projects stay format-clean."""
+    opening, closing = brackets[0], brackets[1]
+    line = f"{head}{opening}{', '.join(items)}{closing}{tail}"
+    if indent + len(line) <= 100 or not items:
+        return line
+    inner = " " * (indent + 4)
+    body = "".join(f"{inner}{item},\n" for item in items)
+    return f"{head}{opening}\n{body}{' ' * indent}{closing}{tail}"
+
+
 def model(cls: str, table: str, fields: list[FieldSpec]) -> str:
     stdlib = sorted({line for f in fields for line in f.kind.imports})
     head = "\n".join(stdlib) + "\n\n" if stdlib else ""
@@ -115,19 +127,19 @@ router = CRUDRouter(
     {cls},
     prefix="/{path}",
     tags=["{path}"],
-    sort={json.dumps(sortable)},
-    filters={json.dumps(filters)},
+    {_fit("sort=", [json.dumps(n) for n in sortable], "[]", ",", 4)}
+    {_fit("filters=", [json.dumps(n) for n in filters], "[]", ",", 4)}
 )
 '''
 
 
 def crud_tests(path: str, fields: list[FieldSpec]) -> str:
-    new = ", ".join(f'"{f.name}": {f.sample()}' for f in fields)
-    changed = ", ".join(f'"{f.name}": {f.sample(other=True)}' for f in fields)
+    new = [f'"{f.name}": {f.sample()}' for f in fields]
+    changed = [f'"{f.name}": {f.sample(other=True)}' for f in fields]
     compared = ["id", *(f.name for f in fields if f.kind.python in _COMPARABLE)]
     required = [f.name for f in fields if not f.nullable]
     missing = ""
-    named = ", ".join(f'"body.{n}"' for n in required)
+    named = [f'"body.{n}"' for n in required]
     if required:
         missing = f"""
 
@@ -135,13 +147,13 @@ def test_a_{path}_item_without_its_fields_is_refused(client: TestClient) -> None
     refused = client.post("/{path}", json={{}})
     assert refused.status_code == 422
     fields = {{e["field"] for e in refused.json()["errors"]}}
-    assert fields == {{{named}}}
+    {_fit("assert fields == ", named, "{}", "", 4)}
 """
     return f"""from bastion.testing import TestClient
 
-NEW = {{{new}}}
-CHANGED = {{{changed}}}
-COMPARED = {json.dumps(compared)}
+{_fit("NEW = ", new, "{}")}
+{_fit("CHANGED = ", changed, "{}")}
+{_fit("COMPARED = ", [json.dumps(n) for n in compared], "[]")}
 
 
 def test_{path}_are_created_read_listed_changed_and_deleted(client: TestClient) -> None:
@@ -326,7 +338,10 @@ from {module} import {name}
         required = "" if not f.nullable and f.kind.python != "bool" else ", required=False"
         label = f.name.replace("_", " ").capitalize()
         lines.append(f'    {f.name} = {f.kind.form}("{label}"{required})')
-    return f'''"""{cls}: bind it with ``await {cls}.bind(request)`` (docs: bastion.forms)."""
+    return f'''"""A form (docs/forms.md).
+
+``await {cls}.bind(request)`` reads and checks a submitted form.
+"""
 
 from bastion.forms import {", ".join(classes)}
 
@@ -344,10 +359,10 @@ def form_tests(forms_module: str, module: str, cls: str, fields: list[FieldSpec]
 def test_{module}_form_has_the_models_fields() -> None:
     assert {cls}.declared
 """
-    good = ", ".join(
+    good = [
         f'"{f.name}": {_FORM_VALUES.get(f.kind.python.split()[0], _as_text(f.sample()))}'
         for f in fields
-    )
+    ]
     required = sorted(f.name for f in fields if not f.nullable and f.kind.python != "bool")
     return f"""import asyncio
 
@@ -355,14 +370,15 @@ from {forms_module}.{module} import {cls}
 
 
 def test_{module}_form_accepts_good_values() -> None:
-    form = {cls}({{{good}}})
+    {_fit("values = ", good, "{}", "", 4)}
+    form = {cls}(values)
     assert asyncio.run(form.validate()), form.errors
 
 
 def test_{module}_form_names_every_missing_field() -> None:
     form = {cls}({{}})
     assert not asyncio.run(form.validate())
-    assert sorted(form.errors) == {json.dumps(required)}
+    {_fit("assert sorted(form.errors) == ", [json.dumps(n) for n in required], "[]", "", 4)}
 """
 
 

@@ -286,7 +286,10 @@ def form_command(name: str, fields: tuple[str, ...], force: bool, dry_run: bool)
                 f"make the model first (bastion g model {name} ...) to derive the form from it"
             )
         model = (f"{layout.module('models')}.{module}", camel(module))
-    plan.create(layout.folder("forms") / f"{module}.py", _code.form(cls, specs, model), cls)
+    forms = layout.folder("forms")
+    if plan.current(forms / "__init__.py") is None:  # a package, for imports and tests
+        plan.create(forms / "__init__.py", '"""Forms (bastion.forms), one module each."""\n', "")
+    plan.create(forms / f"{module}.py", _code.form(cls, specs, model), cls)
     plan.create(
         layout.folder("tests") / f"test_{module}_form.py",
         _code.form_tests(layout.module("forms"), module, cls, specs),

@@ -45,6 +45,16 @@ def run_project_tests(root: Path) -> str:
     return done.stdout
 
 
+def assert_lint_clean(root: Path) -> None:
+    """The project's CI lints before testing: what was generated must pass it."""
+    ruff = Path(sys.executable).parent / "ruff"
+    if not ruff.is_file():
+        pytest.skip("ruff is not installed beside this interpreter")
+    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        done = subprocess.run([str(ruff), *command], cwd=root, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
 def generate(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
     monkeypatch.chdir(root)
     result = CliRunner().invoke(main, ["g", *args])
@@ -73,7 +83,8 @@ def test_new_project_and_a_generated_resource_pass_the_projects_own_tests(
     assert secret is not None and "change-me" not in secret.group(1)
     assert " passed" in run_project_tests(root)
 
-    generate(root, monkeypatch, "resource", "post", "title:str:unique", "body:text", "draft:bool")
+    fields = ["title:str:unique", "body:text", "draft:bool", "views:int?", "published_on:date?"]
+    generate(root, monkeypatch, "resource", "post", *fields, "score:float", "sent_at:datetime?")
     assert (
         "router.include(posts.router)" in (root / f"my_{template}/routes/__init__.py").read_text()
     )
@@ -85,6 +96,7 @@ def test_new_project_and_a_generated_resource_pass_the_projects_own_tests(
             generate(root, monkeypatch, *args)
         out = run_project_tests(root)
         assert "failed" not in out and " passed" in out
+    assert_lint_clean(root)
 
 
 def test_new_without_flags_asks_with_defaults_on_a_terminal(tmp_path: Path) -> None:

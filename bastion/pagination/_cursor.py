@@ -191,9 +191,12 @@ def _json(values: list[Any]) -> list[Any]:
     return list(msgspec.to_builtins(values))
 
 
-def cursors(*, size: int | None = None, max_size: int | None = None, count: bool = False) -> Any:
-    """A ``CursorParams`` dependency reading ``cursor`` and ``size`` from the query string;
-    bounds as for ``pages()``, and ``count=True`` adds a ``total`` (a COUNT per page)."""
+def cursors(
+    *, size: int | None = None, max_size: int | None = None, count: bool = False
+) -> Depends:
+    """A ``CursorParams`` dependency reading ``cursor`` and ``size`` from the query string:
+    ``params: Annotated[CursorParams, cursors(size=50)]``. Bounds as for ``pages()``;
+    ``count=True`` adds a ``total`` (a COUNT per page)."""
     size_type = size_param(size, max_size)
     wanted = wanted_size(size, max_size)
     described = "Where to resume: the cursor in the previous page's next or prev link"
@@ -208,8 +211,8 @@ def cursors(*, size: int | None = None, max_size: int | None = None, count: bool
             unsign(request, params.cursor)  # a forged cursor stops here, before the handler
         return params
 
-    return Annotated[CursorParams, Depends(cursor_params)]
+    return Depends(cursor_params)
 
 
 #: ``params: Cursors``: cursor pagination with the settings' bounds, uncounted.
-Cursors = cursors()
+Cursors = Annotated[CursorParams, cursors()]

@@ -62,12 +62,12 @@ class PageParams:
         return Page(items, total, following, previous if self.page > 1 else None)
 
 
-def pages(*, size: int | None = None, max_size: int | None = None, count: bool = True) -> Any:
-    """A ``PageParams`` dependency reading ``page`` and ``size`` from the query string.
+def pages(*, size: int | None = None, max_size: int | None = None, count: bool = True) -> Depends:
+    """A ``PageParams`` dependency reading ``page`` and ``size`` from the query string:
+    ``params: Annotated[PageParams, pages(max_size=500)]``.
 
     ``size``/``max_size`` default to the settings' ``page_size``/``max_page_size``;
-    ``count=False`` skips the COUNT (``total`` is then None). Use it as an annotation:
-    ``params: Annotated[PageParams, pages(max_size=500)]`` is spelt ``pages(max_size=500)``.
+    ``count=False`` skips the COUNT (``total`` is then None).
     """
     size_type = size_param(size, max_size)
     wanted = wanted_size(size, max_size)
@@ -79,8 +79,8 @@ def pages(*, size: int | None = None, max_size: int | None = None, count: bool =
     ) -> PageParams:
         return PageParams(page, wanted(request, size), count, request)
 
-    return Annotated[PageParams, Depends(page_params)]
+    return Depends(page_params)
 
 
 #: ``params: Pages``: page/size pagination with the settings' bounds, counted.
-Pages = pages()
+Pages = Annotated[PageParams, pages()]

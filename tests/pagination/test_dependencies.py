@@ -1,6 +1,8 @@
 """The pagination dependencies over plain sequences, their bounds (explicit or from the
 settings), the OpenAPI description, and pages built by hand without a request."""
 
+from typing import Annotated
+
 import msgspec
 import pytest
 
@@ -35,7 +37,9 @@ def make_app(**settings: object) -> App:
         return params.sequence(ITEMS)
 
     @app.get("/bounded")
-    async def bounded(params: pages(size=5, max_size=10, count=False)) -> Page[Item]:
+    async def bounded(
+        params: Annotated[PageParams, pages(size=5, max_size=10, count=False)],
+    ) -> Page[Item]:
         return params.sequence(ITEMS)
 
     @app.get("/stream", response_model=list[Item])
@@ -43,7 +47,7 @@ def make_app(**settings: object) -> App:
         return PageResponse(params.sequence(ITEMS, key=lambda i: i.id), envelope=False)
 
     @app.get("/names")
-    async def names(params: cursors(size=4)) -> Page[Item]:
+    async def names(params: Annotated[CursorParams, cursors(size=4)]) -> Page[Item]:
         return params.sequence(sorted(ITEMS, key=lambda i: i.name), key=lambda i: (i.name, i.id))
 
     return app

@@ -2,7 +2,7 @@
 totals, the Link header, a cursor that stays put while rows are inserted, forged cursors."""
 
 import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import pytest
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bastion.exceptions import ConfigurationError
-from bastion.pagination import Cursors, Page, PageResponse, Pages, cursors
+from bastion.pagination import CursorParams, Cursors, Page, PageResponse, Pages, cursors
 from bastion.pagination._cursor import keyset
 from bastion.testing import TestClient
 from tests.db.conftest import app_with_tables
@@ -57,7 +57,7 @@ def make_app(url: str) -> Any:
 
     @app.get("/counted")
     async def counted(
-        db: AsyncSession, params: cursors(size=3, max_size=5, count=True)
+        db: AsyncSession, params: Annotated[CursorParams, cursors(size=3, max_size=5, count=True)]
     ) -> Page[EventOut]:
         return await params.query(
             db, select(Event).where(Event.id > 2), order=[Event.title], into=EventOut

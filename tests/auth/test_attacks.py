@@ -162,7 +162,11 @@ LATER = int((NOW + datetime.timedelta(hours=1)).timestamp())
             "The token has expired",
         ),
         (
-            lambda: forge({"nbf": NOW + datetime.timedelta(minutes=5)}),
+            # the time of the request, not of the module's import: a long run starts this
+            # test minutes after collection, when an import-time nbf has already passed
+            lambda: forge(
+                {"nbf": datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)}
+            ),
             "The token is not valid yet",
         ),
         (lambda: forge({"aud": "another-api"}), "The token is not for this service"),

@@ -9,6 +9,7 @@ through the session become the same objects.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import operator
 from collections.abc import Callable, Sequence
@@ -17,7 +18,6 @@ from typing import Any
 import msgspec
 from sqlalchemy import BinaryExpression, BindParameter, Select, all_, any_
 from sqlalchemy import inspect as inspect_mapped
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapper, RelationshipDirection, aliased
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import Tuple
@@ -199,7 +199,7 @@ def arrays_for_in(statement: Select[Any]) -> Select[Any]:
         ):
             array = element.right._clone()
             array.expanding = False
-            array.type = _Array(element.left.type)
+            array.type = _array_type()(element.left.type)
             if element.operator is operators.in_op:
                 return element.left == any_(array)
             return element.left != all_(array)
@@ -209,16 +209,24 @@ def arrays_for_in(statement: Select[Any]) -> Select[Any]:
     return rewritten
 
 
-class _Array(ARRAY[Any]):
-    """An array bound from any iterable of values (a set, a tuple, a generator's list)."""
+@functools.cache
+def _array_type() -> Any:
+    """The array type, built on first use: importing SQLAlchemy's PostgreSQL dialect costs
+    ~0.1 s at start-up, which SQLite apps and cold Lambdas should not pay."""
+    from sqlalchemy.dialects.postgresql import ARRAY
 
-    cache_ok = True
+    class _Array(ARRAY[Any]):
+        """An array bound from any iterable of values (a set, a tuple, a generator's list)."""
 
-    def bind_processor(self, dialect: Any) -> Any:
-        items = super().bind_processor(dialect)
-        if items is None:
-            return _as_list
-        return lambda value: None if value is None else items(_as_list(value))
+        cache_ok = True
+
+        def bind_processor(self, dialect: Any) -> Any:
+            items = super().bind_processor(dialect)
+            if items is None:
+                return _as_list
+            return lambda value: None if value is None else items(_as_list(value))
+
+    return _Array
 
 
 def _as_list(value: Any) -> Any:

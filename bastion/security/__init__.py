@@ -4,6 +4,8 @@
 (or a function) usable on its own. See docs/security.md.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from bastion.security.csrf import CSRF, CSRFOptions, csrf_input, csrf_token, rotate_csrf_token
 from bastion.security.headers import (
     DEFAULT_CSP,
@@ -26,7 +28,19 @@ from bastion.security.ratelimit import (
     by_ip,
 )
 from bastion.security.redirects import safe_next
-from bastion.security.templates import install_template_globals
+
+if TYPE_CHECKING:
+    from bastion.security.templates import install_template_globals
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on use: it imports Jinja, which an API without templates need not load.
+    if name == "install_template_globals":
+        from bastion.security.templates import install_template_globals
+
+        return install_template_globals
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CSRF",

@@ -120,6 +120,31 @@ class APIKeyAuth:
         )
         return bool(result.rowcount)
 
+    async def owned_by(self, db: AsyncSession, owner: str) -> list[APIKey]:
+        """``owner``'s keys, newest first (revoked and expired ones included)."""
+        rows = await db.scalars(
+            select(APIKey).where(APIKey.owner == owner).order_by(APIKey.id.desc())
+        )
+        return list(rows)
+
+    async def rotate(
+        self, db: AsyncSession, record: APIKey, *, overlap: datetime.timedelta
+    ) -> NewAPIKey:
+        """A new key with ``record``'s owner, name and scopes; ``record`` stays valid for
+        ``overlap`` more (so clients can switch without downtime), then expires."""
+        new = await self.create(
+            db,
+            owner=record.owner,
+            scopes=record.scopes,
+            name=record.name,
+            expires_at=record.expires_at,
+        )
+        until = _now() + overlap
+        if record.expires_at is None or _aware(record.expires_at) > until:
+            record.expires_at = until
+        await db.flush()
+        return new
+
     async def authenticate(self, connection: HTTPConnection) -> Identity | None:
         presented = connection.headers.get(self.header)
         if presented is None:

@@ -42,6 +42,8 @@ class Response:
 
     media_type: ClassVar[str | None] = None
     content_type_header: ClassVar[tuple[bytes, bytes] | None] = None
+    #: Headers this class adds, as OpenAPI header objects by name (``PageResponse``'s Link).
+    openapi_headers: ClassVar[dict[str, Any]] = {}
 
     __slots__ = ("body", "raw_headers", "status_code")
 

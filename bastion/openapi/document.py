@@ -16,7 +16,7 @@ from bastion.openapi.schema import REF, Schemas
 from bastion.params import _types as t
 from bastion.params._extract import sent_type, target_type
 from bastion.params._plan import ParamInfo, Plan
-from bastion.routing._endpoint import CompiledRoute
+from bastion.routing._endpoint import CompiledRoute, _return_type
 from bastion.routing.route import Route
 
 if TYPE_CHECKING:
@@ -308,6 +308,10 @@ def _responses(
         success["content"] = {"application/json": {"schema": schemas.of(returned)}}
     if not classes:
         responses[str(status)] = success
+        declared = _return_type(compiled.route.handler)  # response_model= named the body
+        headers = declared.openapi_headers if _response_class(declared) else None
+        if headers:
+            success["headers"] = dict(headers)
     if validates:
         responses["400"] = _problem(400)
     for refusal in sorted(refusals):
@@ -335,6 +339,10 @@ def _responses(
 
 def _problem(status: int, description: str | None = None) -> dict[str, Any]:
     return {"description": description or _phrase(status), "content": _PROBLEM}
+
+
+def _response_class(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Response)
 
 
 def _response_classes(returned: Any) -> list[type[Response]]:
@@ -368,6 +376,8 @@ def _declared_responses(
         if explicit is not None and (300 <= explicit < 400) == redirect:
             status = explicit
         response = found.setdefault(str(status), {"description": _phrase(status)})
+        if cls.openapi_headers:
+            response.setdefault("headers", {}).update(cls.openapi_headers)
         if redirect:
             response["headers"] = {"Location": _LOCATION}
         elif cls.media_type:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
@@ -32,6 +32,16 @@ class PageResponse(JSONResponse):
     """
 
     __slots__ = ()
+    openapi_headers: ClassVar[dict[str, Any]] = {
+        "Link": {
+            "description": 'RFC 8288 links to the pages around this one (rel="next", "prev")',
+            "schema": {"type": "string"},
+        },
+        "X-Total-Count": {
+            "description": "How many items match in all, when the body is a bare list",
+            "schema": {"type": "integer"},
+        },
+    }
 
     def __init__(
         self,

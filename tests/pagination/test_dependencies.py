@@ -135,3 +135,15 @@ def test_bad_bounds_fail_at_start_up():
         pages(size=50, max_size=10)
     with pytest.raises(ConfigurationError, match="whole number"):
         cursors(max_size=0)
+
+
+def test_openapi_documents_the_link_header_of_page_responses():
+    with TestClient(make_app()) as client:
+        document = client.get("/openapi.json").json()
+    ok = document["paths"]["/stream"]["get"]["responses"]["200"]
+    assert set(ok["headers"]) == {"Link", "X-Total-Count"}
+    assert ok["content"]["application/json"]["schema"]["type"] == "array"  # response_model
+    assert "headers" not in document["paths"]["/items"]["get"]["responses"]["200"]
+    from openapi_spec_validator import validate
+
+    validate(document)

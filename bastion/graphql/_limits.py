@@ -38,14 +38,33 @@ class Limits:
                 )
 
     def extensions(self) -> list[Any]:
-        """Strawberry extension factories enforcing these limits."""
-        from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+        """Strawberry extension factories enforcing these limits.
 
+        The validation rules are built here, once: Strawberry's ``QueryDepthLimiter`` and
+        ``MaxAliasesLimiter`` create a new rule class in every instance, which per request
+        costs more than the query and defeats the validation cache.
+        """
+        from strawberry.extensions import AddValidationRules, MaxTokensLimiter
+        from strawberry.extensions.max_aliases import create_validator as alias_rule
+        from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+
+        rules: list[Any] = []
+        if self.max_depth is not None:
+            rules.append(depth_rule(self.max_depth, None, None))
+        if self.max_aliases is not None:
+            rules.append(alias_rule(self.max_aliases))
         found: list[Any] = []
         if self.max_tokens is not None:
             found.append(partial(MaxTokensLimiter, max_token_count=self.max_tokens))
-        if self.max_depth is not None:
-            found.append(partial(QueryDepthLimiter, max_depth=self.max_depth))
-        if self.max_aliases is not None:
-            found.append(partial(MaxAliasesLimiter, max_alias_count=self.max_aliases))
+        if rules:
+            found.append(partial(AddValidationRules, rules))
         return found
+
+
+def caches(size: int) -> list[Any]:
+    """Parsed and validated documents kept by query text (LRU, ``size`` each): a client
+    repeating its queries skips the parser and the validator. A document refused by the
+    parser is never kept."""
+    from strawberry.extensions import ParserCache, ValidationCache
+
+    return [partial(ParserCache, maxsize=size), partial(ValidationCache, maxsize=size)]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
+from graphql import GraphQLError
 
 from bastion.graphql._context import Context
 from bastion.graphql._result import format_error, response_document
@@ -169,6 +170,12 @@ class Connection:
             await self._send({"id": op_id, "type": "complete"})
         except asyncio.CancelledError:
             raise
+        except GraphQLError as exc:
+            # Strawberry's stream() lets a parse error raised inside ParserCache escape
+            # instead of yielding it as a PreExecutionError: the same refusal all the same.
+            with contextlib.suppress(Exception):
+                payload = [format_error(exc, debug)]
+                await self._send({"id": op_id, "type": "error", "payload": payload})
         except Exception:
             logger.exception("GraphQL operation %r failed", op_id)
             error = {"message": "Internal server error"}

@@ -11,7 +11,8 @@
   has a ``Subscription`` type (``_ws.py``).
 
 Everything is decided here, once: the context function is compiled into the route's
-dependency plan by the app like any handler parameter; the limits become schema extensions.
+dependency plan by the app like any handler parameter; the limits and
+the parse and validation caches become schema extensions.
 A body that is not JSON, or has no query, is a 400 problem+json naming the field.
 """
 
@@ -33,7 +34,7 @@ from bastion.di.depends import Depends
 from bastion.exceptions import BadRequest, ConfigurationError, MethodNotAllowed
 from bastion.graphql._context import Context, default_context
 from bastion.graphql._graphiql import Assets, graphiql_page
-from bastion.graphql._limits import Limits
+from bastion.graphql._limits import Limits, caches
 from bastion.graphql._persisted import NOT_FOUND, PersistedQueries, PersistedQueryNotFound
 from bastion.graphql._result import log_errors, response_document
 from bastion.http.request import Request
@@ -79,7 +80,8 @@ class GraphQL:
 
     ``context``: a dependency (its parameters are injected) returning a ``Context``;
     ``limits``: depth, alias and token limits (``Limits()`` by default, ``None`` for none);
-    ``persisted_queries``: APQ by hash (on by default; ``None`` turns it off).
+    ``persisted_queries``: APQ by hash (on by default), or an allow-list;
+    ``cache_size``: parsed and validated documents kept (0 turns the caches off).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class GraphQL:
         limits: Limits | None = Limits(),
         persisted_queries: PersistedQueries | None = None,
         graphiql: bool = True,
+        cache_size: int = 1_000,
         subscriptions: bool = True,
         connection_init_timeout: float = 5.0,
         max_subscriptions: int = 100,
@@ -117,15 +120,22 @@ class GraphQL:
         self._assets = Assets()
         self._auth_step: DependencyStep | None = None
         self._app: App[Any] | None = None
-        if limits is not None:
-            if getattr(schema, _MARK, None) not in (None, limits):
-                raise ConfigurationError(
-                    "This schema is already served by a GraphQL(...) with other limits; "
-                    "build one strawberry.Schema per endpoint"
-                )
-            if getattr(schema, _MARK, None) is None:
-                schema.extensions = (*schema.extensions, *limits.extensions())
-                setattr(schema, _MARK, limits)
+        if cache_size < 0:
+            raise ConfigurationError(f"GraphQL(cache_size={cache_size}) must be 0 (off) or more")
+        self.cache_size = cache_size
+        installed = getattr(schema, _MARK, None)
+        if installed is None:
+            added = [
+                *(limits.extensions() if limits else ()),
+                *(caches(cache_size) if cache_size else ()),
+            ]
+            schema.extensions = (*schema.extensions, *added)
+            setattr(schema, _MARK, (limits, cache_size))
+        elif installed != (limits, cache_size):
+            raise ConfigurationError(
+                "This schema is already served by a GraphQL(...) with other limits or cache "
+                "size; build one strawberry.Schema per endpoint"
+            )
         # An instance attribute shadows the method Strawberry calls for every error.
         schema.process_errors = log_errors  # type: ignore[method-assign]
 

@@ -131,3 +131,20 @@ def test_introspection_passes_the_default_limits(client: TestClient) -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ConfigurationError, match="max_depth"):
         Limits(max_depth=0)
+
+
+def test_limit_rules_are_built_once_so_validation_can_be_cached() -> None:
+    from strawberry.extensions import AddValidationRules
+
+    factories = Limits().extensions()
+    first, second = ([f() for f in factories] for _ in range(2))
+    rules = [
+        tuple(e.validation_rules) for e in (*first, *second) if isinstance(e, AddValidationRules)
+    ]
+    assert len(rules) == 2 and rules[0] == rules[1] and len(rules[0]) == 2
+
+
+def test_a_refused_document_is_refused_again_with_the_caches_on(client: TestClient) -> None:
+    for _ in range(2):
+        assert "exceeds maximum operation depth" in refused(client, nested(20))
+        assert "nested too deeply" in refused(client, nested(5_000))

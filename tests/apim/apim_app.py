@@ -19,8 +19,13 @@ SCOPES = {"reports:read": "Read the yearly reports", "reports:write": "File repo
 
 
 def build(
-    database_url: str, store: str | MeterStore = "memory", *, flush_interval: float = 5.0
+    database_url: str,
+    store: str | MeterStore = "memory",
+    *,
+    flush_interval: float = 5.0,
+    reset: bool = False,
 ) -> tuple[App[Any], JWTAuth, APIManagement]:
+    """The app; ``reset`` empties the keys table at start-up (a shared PostgreSQL)."""
     database = SQLAlchemyPlugin(database_url)
     keys = APIKeyAuth(database)
     jwt = JWTAuth(secret=SECRET)
@@ -34,6 +39,8 @@ def build(
     async def tables(app: App[Any]):
         assert database.engine is not None
         async with database.engine.begin() as connection:
+            if reset:
+                await connection.run_sync(APIKey.__table__.drop, checkfirst=True)
             await connection.run_sync(
                 Model.metadata.create_all, tables=[APIKey.__table__], checkfirst=True
             )

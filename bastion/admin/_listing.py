@@ -7,13 +7,14 @@ per column for the whole page, never one per row."""
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import raiseload
+from sqlalchemy.orm import load_only, raiseload
 
 from bastion.admin.options import Column, ModelAdmin
 from bastion.exceptions import ValidationError
@@ -122,24 +123,44 @@ def filter_clause(column: Column, value: str, parameter: str) -> sa.ColumnElemen
     return target == typed
 
 
-def search_clause(admin: ModelAdmin, query: str) -> sa.ColumnElement[bool] | None:
+def search_clause(
+    admin: ModelAdmin, query: str, dialect: str = "postgresql"
+) -> sa.ColumnElement[bool] | None:
     """Every word must appear in one of the searched columns (case-insensitive; ``%`` and
-    ``_`` in the words are matched literally, and the words are bound parameters)."""
+    ``_`` in the words are matched literally, and the words are bound parameters).
+
+    Each word's pattern is lowered and escaped here, one parameter: SQLAlchemy's
+    ``icontains`` sends ``lower(col) LIKE '%' || lower(:word) || '%'``, which PostgreSQL's
+    generic plan for a prepared statement rebuilds for every row (a search of 100,000 rows
+    took twice as long; ILIKE, three times). SQLite lowers only ASCII letters, so there the
+    pattern is lowered by SQLite too, to match what its lower() makes of the column."""
     words = query.split()[:MAX_TERMS]
     if not words:
         return None
+
+    def pattern(word: str) -> Any:
+        if dialect == "sqlite":
+            return sa.func.lower(_contains(word))
+        return _contains(word.lower())
+
     return sa.and_(
         *(
-            sa.or_(*(c.column.icontains(word, autoescape=True) for c in admin.search))
-            for word in words
+            sa.or_(*(sa.func.lower(c.column).like(pattern(w), escape="/") for c in admin.search))
+            for w in words
         )
     )
+
+
+def _contains(word: str) -> str:
+    """A LIKE pattern matching ``word`` anywhere, its wildcards escaped with ``/``."""
+    escaped = word.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
 
 
 async def list_rows(admin: ModelAdmin, db: AsyncSession, params: QueryParams) -> Listing:
     query, sort, active, page = read_params(admin, params)
     where: list[sa.ColumnElement[bool]] = []
-    found = search_clause(admin, query)
+    found = search_clause(admin, query, db.get_bind().dialect.name)
     if found is not None:
         where.append(found)
     columns = {c.key: c for c in admin.filters}
@@ -161,7 +182,7 @@ async def list_rows(admin: ModelAdmin, db: AsyncSession, params: QueryParams) ->
     order.append(admin.pk.desc() if last_desc else admin.pk.asc())
     statement = (
         sa.select(admin.model)
-        .options(raiseload("*"))
+        .options(*_list_columns(admin), raiseload("*"))
         .where(*where)
         .order_by(*order)
         .limit(admin.per_page)
@@ -178,6 +199,19 @@ async def list_rows(admin: ModelAdmin, db: AsyncSession, params: QueryParams) ->
 
 def _attr(admin: ModelAdmin, column: Column) -> str:
     return admin.mapper.get_property_by_column(column.column).key
+
+
+def _list_columns(admin: ModelAdmin) -> list[Any]:
+    """``load_only`` of what the list shows (key, columns, the row's name), so the page query
+    neither reads nor sorts wide columns it never shows (a body, a JSON document); nothing
+    when a function names the rows, as it may read any attribute."""
+    if admin.display_fn is not None:
+        return []
+    shown = [admin.pk, *(c.column for c in admin.list_display)]
+    if admin.display_key is not None:
+        shown.append(admin.columns[admin.display_key].column)
+    names = dict.fromkeys(admin.mapper.get_property_by_column(c).key for c in shown)
+    return [load_only(*(getattr(admin.model, name) for name in names))]
 
 
 #: Set by the site: the registration of each model, for naming the rows a key points to.
@@ -229,8 +263,26 @@ async def filter_choices(
             labels = await labels_of(db, column.target, None)
             out[column.key] = [(str(k), v) for k, v in labels.items()]
         else:
-            values = await db.scalars(
-                sa.select(column.column).distinct().order_by(column.column).limit(MAX_CHOICES)
-            )
-            out[column.key] = [("" if v is None else str(v), str(v)) for v in values]
+            out[column.key] = await _distinct_values(db, column)
     return out
+
+
+#: A plain column's values for its filter, per column and database, with when they were read.
+_VALUES: dict[tuple[Any, str], tuple[float, list[tuple[str, str]]]] = {}
+#: Seconds a column's values are reused: a DISTINCT reads the whole table (45 ms on 100,000
+#: rows), too much for every page of a list; a new value shows within this time.
+VALUES_MAX_AGE = 60.0
+
+
+async def _distinct_values(db: AsyncSession, column: Column) -> list[tuple[str, str]]:
+    key = (column.column, str(db.get_bind().engine.url))
+    now = time.monotonic()
+    kept = _VALUES.get(key)
+    if kept is not None and now - kept[0] < VALUES_MAX_AGE:
+        return kept[1]
+    values = await db.scalars(
+        sa.select(column.column).distinct().order_by(column.column).limit(MAX_CHOICES)
+    )
+    found = [("" if v is None else str(v), str(v)) for v in values]
+    _VALUES[key] = (now, found)
+    return found

@@ -21,8 +21,19 @@ MAX_TEXT = 2000
 
 
 def snapshot(admin: ModelAdmin, obj: Any) -> dict[str, Any]:
-    """The row's column values, as JSON-ready values."""
-    return {key: _plain(getattr(obj, key, None)) for key in admin.columns}
+    """The row's column values, as JSON-ready values, and the keys of its many-to-many
+    rows (loaded first: see ``load_many``)."""
+    values = {key: _plain(getattr(obj, key, None)) for key in admin.columns}
+    for key in admin.many:
+        related = getattr(obj, key, None) or ()
+        values[key] = sorted(_plain(sa.inspect(r).identity[0]) for r in related)
+    return values
+
+
+async def load_many(db: AsyncSession, admin: ModelAdmin, obj: Any) -> None:
+    """Load the many-to-many collections, which async code cannot read lazily."""
+    if admin.many:
+        await db.refresh(obj, attribute_names=admin.many)
 
 
 def _plain(value: Any) -> Any:

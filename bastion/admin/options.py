@@ -144,14 +144,19 @@ class ModelAdmin:
             descending = entry.startswith("-")
             self.ordering.append((self.column(entry.lstrip("-"), where, "ordering"), descending))
         self.readonly = {self.column(n, where, "readonly").key for n in readonly}
+        #: Many-to-many relationships (through a secondary table): multi-selects in the form.
+        self.many = [r.key for r in mapper.relationships if r.secondary is not None]
         if fields is not None:
-            self.fields = [self.column(n, where, "fields").key for n in fields]
+            self.fields = [
+                n if n in self.many else self.attribute(self.column(n, where, "fields"))
+                for n in fields
+            ]
         else:
             self.fields = [
                 k
                 for k, c in self.columns.items()
                 if not (k == self.pk_key and c.column.autoincrement in (True, "auto"))
-            ]
+            ] + self.many
         for found in actions:
             if not isinstance(found, Action):
                 raise ConfigurationError(
@@ -198,9 +203,13 @@ class ModelAdmin:
             f"{where}, {option}: {self.model.__name__} has no column {name!r} (it has {known})"
         )
 
+    def attribute(self, column: Column) -> str:
+        """The attribute holding ``column`` (``author_id`` for ``author``)."""
+        return self.mapper.get_property_by_column(column.column).key
+
     def value(self, obj: Any, column: Column) -> Any:
         """The row's value of ``column`` (a relationship's foreign key for relationships)."""
-        return getattr(obj, self.mapper.get_property_by_column(column.column).key)
+        return getattr(obj, self.attribute(column))
 
     def repr(self, obj: Any) -> str:
         """How a row is named on pages and in the audit log."""

@@ -135,12 +135,12 @@ class Admin:
                 f"admin.register({model.__name__}): the name {registered.name!r} is taken; "
                 "give another with name=..."
             )
-        from bastion.forms import ModelChoiceField, model_form
+        from bastion.forms import ModelChoiceField, ModelMultipleChoiceField, model_form
 
         editable = [f for f in registered.fields if f not in registered.readonly]
         registered.form = model_form(model, fields=editable)
         for field in registered.form.declared.values():
-            if isinstance(field, ModelChoiceField):
+            if isinstance(field, ModelChoiceField | ModelMultipleChoiceField):
                 field.label_of = _name_row  # rows named as the admin names them
         self.models[registered.name] = registered
         _listing.REGISTRY[model] = registered

@@ -378,6 +378,8 @@ def admin_router(site: Admin) -> Router:
                 .order_by(model.pk)
             )
         )
+        for found in rows:
+            await audit.load_many(db, model, found)
         steps: list[_cascade.Step] = []
         if chosen == "delete_selected":
             steps = await _cascade.measure(
@@ -481,6 +483,7 @@ def admin_router(site: Admin) -> Router:
         allow(request, staff, model, "change")
         found = await row(db, model, key)
         await posted(request, staff, staff.csrf)
+        await audit.load_many(db, model, found)
         before = audit.snapshot(model, found)
         form = await model.form.bind(request, instance=found, session=db)
         if not form.is_valid:
@@ -582,6 +585,7 @@ def admin_router(site: Admin) -> Router:
                 blocked=True,
                 key=key,
             )
+        await audit.load_many(db, model, found)
         await audit.record(db, staff, model, "delete", found, audit.snapshot(model, found), None)
         await _cascade.run(db, steps)
         await db.execute(sa.delete(model.table).where(model.pk == pk))

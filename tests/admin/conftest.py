@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Boolean, DateTime, Enum, ForeignKey, MetaData, String, Text
 from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bastion import App, Settings
 from bastion.admin import Admin, Inline, action, grant
@@ -62,6 +62,21 @@ class Post(Base):
         DateTime(timezone=True), default=lambda: datetime.now(UTC)
     )
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id", ondelete="CASCADE"))
+    labels: Mapped[list[Label]] = relationship(secondary="post_labels")
+
+
+post_labels = sa.Table(
+    "post_labels",
+    Base.metadata,
+    sa.Column("post_id", ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("label_id", ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
 
 
 class Note(Base):
@@ -93,6 +108,7 @@ def make_admin() -> Admin:
         per_page=5,
     )
     admin.register(Note)
+    admin.register(Label)
     return admin
 
 
@@ -123,7 +139,7 @@ async def populate(app: App[Any]) -> None:
         ]
         db.add_all(people)
         ada, bob = Author(name="Ada"), Author(name="Bob")
-        db.add_all([ada, bob])
+        db.add_all([ada, bob, Label(name="news"), Label(name="howto")])
         await db.flush()
         await grant(db, people[0], "*")
         await grant(db, people[1], "post.view", "author.view")

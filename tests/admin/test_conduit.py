@@ -38,13 +38,20 @@ def test_the_demo_admin_in_the_dev_profile(tmp_path: Path):
         token = csrf(edit.text)
         saved = client.post(
             f"/admin/article/{key}",
-            data={"_admin_csrf": token, "title": "SQLite is plenty", "slug": "sqlite-is-plenty",
-                  "description": "d", "body": "b", "author_id": author},
+            data={
+                "_admin_csrf": token,
+                "title": "SQLite is plenty",
+                "slug": "sqlite-is-plenty",
+                "description": "d",
+                "body": "b",
+                "author_id": author,
+            },
             follow_redirects=False,
         )
         assert saved.status_code == 303, saved.text
-        gone = client.post(f"/admin/article/{key}/delete", data={"_admin_csrf": token},
-                           follow_redirects=False)
+        gone = client.post(
+            f"/admin/article/{key}/delete", data={"_admin_csrf": token}, follow_redirects=False
+        )
         assert gone.status_code == 303
         log = client.get("/admin/audit").text
         assert "SQLite is plenty" in log and "badge-delete" in log

@@ -214,6 +214,29 @@ def test_an_edit_is_saved_and_audited_with_before_and_after(client):
     assert "author_id, featured, status, title" in log or "title" in log
 
 
+def test_many_to_many_rows_are_chosen_in_the_form_and_logged(client):
+    token = sign_in(client)
+    page = client.get("/admin/post/2").text
+    assert 'name="labels"' in page and ">howto<" in page
+    form = {
+        "_admin_csrf": token,
+        "title": "Post 01",
+        "body": "about cats",
+        "status": "Draft",
+        "author_id": "1",
+        "labels": ["1", "2"],
+    }
+    assert client.post("/admin/post/2", data=form, follow_redirects=False).status_code == 303
+    assert re.search(r'value="2" selected>howto<', client.get("/admin/post/2").text)
+    log = client.get("/admin/audit?model=post&object=2").text
+    assert "labels" in log
+    assert "2 × post_labels" in client.get("/admin/post/2/delete").text  # the links go too
+    client.post("/admin/post/2/delete", data={"_admin_csrf": token})
+    assert client.get("/admin/label/2").status_code == 200  # not the labels themselves
+    deleted = client.get("/admin/audit?model=post&object=2").text
+    assert "badge-delete" in deleted and "&#34;labels&#34;: [\n  1,\n  2\n ]" in deleted
+
+
 def test_adding_a_row_redisplays_errors_then_creates_it(client):
     token = sign_in(client)
     bad = client.post(

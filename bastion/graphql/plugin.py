@@ -290,7 +290,11 @@ class GraphQL:
             raise _field_error(f"{where}.operationName", exc.as_http_error_reason()) from None
         except MissingQueryError:
             raise _field_error(f"{where}.query", "a GraphQL document is required") from None
-        executed = not isinstance(result, PreExecutionError)
+        # Variables that do not coerce fail before execution too, with errors without a path
+        # (a field's error always has one): a request error for the spec, like a parse error.
+        executed = not isinstance(result, PreExecutionError) and not (
+            result.data is None and result.errors and all(e.path is None for e in result.errors)
+        )
         doc = response_document(result, self.debug, executed=executed)
         return self._respond(request, doc, rejected=not executed)
 

@@ -198,6 +198,32 @@ def test_syntax_error_is_200_for_json_and_400_for_graphql_response(client: TestC
     assert modern.headers["content-type"] == "application/graphql-response+json"
 
 
+@pytest.mark.parametrize("variables", [{"n": 5}, {}])
+def test_variables_that_do_not_coerce_are_a_request_error(
+    client: TestClient, variables: dict[str, object]
+) -> None:
+    body = {"query": "query($n: String!) { hello(name: $n) }", "variables": variables}
+    modern = client.post(
+        "/graphql", json=body, headers={"accept": "application/graphql-response+json"}
+    )
+    assert modern.status_code == 400
+    assert "data" not in modern.json()
+    assert "$n" in modern.json()["errors"][0]["message"]
+    legacy = client.post("/graphql", json=body)
+    assert legacy.status_code == 200 and "data" not in legacy.json()
+
+
+def test_a_failing_field_keeps_data_and_200(client: TestClient) -> None:
+    response = client.post(
+        "/graphql",
+        json={"query": "{ refused }"},
+        headers={"accept": "application/graphql-response+json"},
+    )
+    assert response.status_code == 200
+    assert response.json()["data"] is None
+    assert response.json()["errors"][0]["path"] == ["refused"]
+
+
 def test_unknown_operation_name_is_400(client: TestClient) -> None:
     response = client.post("/graphql", json={"query": "query A { hello }", "operationName": "B"})
     assert response.status_code == 400

@@ -1,4 +1,5 @@
-"""``bastion deploy``: a Dockerfile and a Kubernetes manifest written for the current app.
+"""``bastion deploy``: a Dockerfile, a Kubernetes manifest or an AWS Lambda (SAM) project
+written for the current app.
 
 Both start ``bastion serve`` and point their health checks at the app's own endpoints
 (``ObservabilityPlugin``'s ``/health/live`` and ``/health/ready``). They are starting points
@@ -151,7 +152,7 @@ def _write(text: str, output: str | None) -> None:
 
 @click.group()
 def deploy() -> None:
-    """Write deployment files for an app: a Dockerfile, a Kubernetes manifest."""
+    """Write deployment files for an app: a Dockerfile, a Kubernetes manifest, a Lambda."""
 
 
 OUTPUT = click.option("-o", "--output", default=None, help="Write to this file (default: print).")
@@ -205,3 +206,49 @@ def kubernetes_command(
         drain=drain,
     )
     _write(text, output)
+
+
+@deploy.command("lambda")
+@click.argument("target", metavar="MODULE:APP")
+@click.option("-d", "--directory", default=".", show_default=True, help="Where to write.")
+@click.option("--python", default="3.12", show_default=True, help="The Lambda Python runtime.")
+@click.option("--memory", default=1024, show_default=True, type=click.IntRange(128, 10240))
+@click.option("--timeout", default=30, show_default=True, type=click.IntRange(1, 900))
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", help="A setting (repeat).")
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+def lambda_command(
+    target: str,
+    directory: str,
+    python: str,
+    memory: int,
+    timeout: int,
+    env: tuple[str, ...],
+    force: bool,
+) -> None:
+    """A Lambda handler module and a SAM template (function + HTTP API) for the app.
+
+    \b
+    Example: bastion deploy lambda shop.main:app --env BASTION_DATABASE_URL=postgresql://...
+    Then:    sam build && sam deploy --guided
+    """
+    from bastion.cli._lambda import write_lambda_project
+
+    app = load_app(target)
+    variables: dict[str, str] = {}
+    for item in env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r}: write NAME=VALUE", param_hint="--env")
+        variables[name] = value
+    written = write_lambda_project(
+        Path(directory),
+        target,
+        app.settings.app_name,
+        python=python,
+        memory=memory,
+        timeout=timeout,
+        env=variables,
+        force=force,
+    )
+    for path in written:
+        _console.print(f"Wrote {path}")

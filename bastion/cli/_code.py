@@ -174,6 +174,15 @@ def test_{path}_are_created_read_listed_changed_and_deleted(client: TestClient) 
 {missing}"""
 
 
+def admin_register(cls: str, fields: list[FieldSpec]) -> str:
+    """The lines that end ``register(admin)`` in admin.py."""
+    names = [json.dumps(f.name) for f in fields]
+    return f"""    admin.register(
+        {cls},
+        {_fit("fields=", names, "[]", ",", 8)}
+    )"""
+
+
 def controller(module: str, actions: list[str]) -> str:
     routes = "\n\n".join(
         f'''@router.get("/{action}")

@@ -72,7 +72,8 @@ def _layout_of(root: Path, pyproject: Path) -> Layout:
             '[tool.bastion] with package = "yourpackage" and app = "yourpackage.main:app"'
         )
     app = config.get("app") or f"{package}.{_app_module(root / package)}:app"
-    overrides = {k: str(v) for k, v in config.items() if k in (*FOLDERS, "tests", "migrations")}
+    known = (*FOLDERS, "tests", "migrations", "admin")
+    overrides = {k: str(v) for k, v in config.items() if k in known}
     return Layout(root, package, app, config.get("template"), overrides)
 
 

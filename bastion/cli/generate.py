@@ -75,6 +75,25 @@ def _package(plan: Plan, layout: Layout, folder: str) -> tuple[Path, str]:
     return init, source
 
 
+def _register_in_admin(
+    plan: Plan, layout: Layout, cls: str, model_import: str, specs: list[FieldSpec]
+) -> None:
+    """``admin.register(Model)`` at the end of ``register(admin)`` in the package's admin.py,
+    when the project has one (the fullstack template's) and that function ends the file."""
+    path = layout.root / layout.overrides.get(
+        "admin", f"{layout.package.replace('.', '/')}/admin.py"
+    )
+    source = plan.current(path)
+    if source is None:
+        return
+    last = ast.parse(source).body[-1:]
+    if not (last and isinstance(last[0], ast.FunctionDef) and last[0].name == "register"):
+        return  # no place we can be sure of: the user registers it
+    source = add_import(source, f"from {model_import} import {cls}")
+    # fields named: the admin's default form takes the read-only Timestamps columns too
+    plan.edit(path, append_line(source, _code.admin_register(cls, specs)), f"admin shows {cls}")
+
+
 def plan_model(plan: Plan, layout: Layout, name: str, fields: list[FieldSpec]) -> str:
     """The model, its registration and its migration; returns the class name."""
     module = identifier(name, "model")
@@ -132,6 +151,7 @@ def resource_command(name: str, fields: tuple[str, ...], force: bool, dry_run: b
     module = snake(name)
     routes = _plural(module)
     model_import = f"{layout.module('models')}.{module}"
+    _register_in_admin(plan, layout, cls, model_import, specs)
     text = _code.crud_routes(cls, model_import, routes, specs)
     plan.create(layout.folder("routes") / f"{routes}.py", text, f"CRUD routes /{routes}")
     _register(

@@ -90,7 +90,10 @@ def test_new_project_and_a_generated_resource_pass_the_projects_own_tests(
     )
     out = run_project_tests(root)
     assert "failed" not in out and " passed" in out
-    if template == "fullstack":
+    if template == "fullstack":  # the admin shows the new model
+        admin = (root / "my_fullstack/admin.py").read_text()
+        assert "from my_fullstack.models.post import Post" in admin
+        assert admin.rstrip().endswith(")") and "admin.register(\n        Post," in admin
         for args in (("job", "send_report"), ("channel", "chat"), ("mail", "welcome"),
                      ("form", "signup", "email:str", "age:int"), ("controller", "info", "about")):  # fmt: skip
             generate(root, monkeypatch, *args)

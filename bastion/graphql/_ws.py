@@ -22,6 +22,7 @@ from graphql import GraphQLError
 
 from bastion.graphql._context import Context
 from bastion.graphql._result import format_error, response_document
+from bastion.http.request import Request
 from bastion.websockets.websocket import WebSocket
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class Connection:
                 await self._close(4400, "Invalid message: the init payload must be an object")
             self.init_received = True
             self.context.connection_params = payload or {}
+            self._authorize(payload or {})
             self.acknowledged = True
             await self._send({"type": "connection_ack"})
         elif kind == "ping":
@@ -120,6 +122,23 @@ class Connection:
                 task.cancel()
         else:
             await self._close(4400, f"Invalid message: unknown type {kind[:40]!r}")
+
+    def _authorize(self, payload: dict[str, Any]) -> None:
+        """Browsers cannot set headers on a WebSocket, so graphql-ws clients send the token
+        in ``connection_init``: its ``Authorization`` becomes the header the app's
+        authentication reads, unless the handshake carried one. The request is replaced, not
+        changed, so nothing cached from the handshake's headers goes stale; both share one
+        teardown stack, closed when the socket ends."""
+        token = payload.get("Authorization", payload.get("authorization"))
+        old = self.context.request
+        if not isinstance(token, str) or not token.isascii() or "authorization" in old.headers:
+            return
+        headers = [*old.scope["headers"], (b"authorization", token.encode())]
+        request = Request({**old.scope, "headers": headers}, old.receive, old.path_params)
+        if old.cleanup is None:
+            old.cleanup = contextlib.AsyncExitStack()
+        request.cleanup = old.cleanup
+        self.context.request = request
 
     async def _subscribe(self, message: dict[str, Any]) -> None:
         if not self.acknowledged:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,13 +96,21 @@ class Query:
         return "reports"
 
 
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(permission_classes=[IsAuthenticated])
+    async def whoami(self, info: Info[AppContext, None]) -> AsyncGenerator[str, None]:
+        user = await info.context.user()
+        yield str(user.subject)
+
+
 def bearer(**claims: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens.encode({'sub': '1', **claims})}"}
 
 
 @pytest.fixture
 def client() -> Any:
-    schema = strawberry.Schema(query=Query)
+    schema = strawberry.Schema(query=Query, subscription=Subscription)
     app = App(
         settings=Settings(debug=False),
         plugins=[AuthPlugin(tokens), GraphQL(schema, context=make_context)],
@@ -175,3 +184,33 @@ def test_loader_batches_concurrent_loads() -> None:
     BATCHES.clear()
     assert asyncio.run(main()) == ["Ada", "Grace"]
     assert BATCHES == [[1, 2]]
+
+
+def whoami(client: TestClient, init: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+    with client.websocket_connect(
+        "/graphql", subprotocols=["graphql-transport-ws"], headers=headers
+    ) as ws:
+        ws.send_json({"type": "connection_init", "payload": init})
+        assert ws.receive_json() == {"type": "connection_ack"}
+        ws.send_json(
+            {"id": "1", "type": "subscribe", "payload": {"query": "subscription { whoami }"}}
+        )
+        return ws.receive_json()
+
+
+def test_a_token_in_connection_init_authenticates_the_socket(client: TestClient) -> None:
+    token = bearer(sub="7")["Authorization"]
+    message = whoami(client, {"Authorization": token})
+    assert message == {"id": "1", "type": "next", "payload": {"data": {"whoami": "7"}}}
+
+
+def test_the_handshake_header_wins_over_connection_init(client: TestClient) -> None:
+    message = whoami(client, {"Authorization": bearer(sub="7")["Authorization"]}, bearer(sub="8"))
+    assert message["payload"] == {"data": {"whoami": "8"}}
+
+
+def test_an_anonymous_socket_is_refused_by_the_permission(client: TestClient) -> None:
+    message = whoami(client, {})
+    assert message["type"] == "error"
+    assert message["payload"][0]["message"] == "Authentication required"
+    assert message["payload"][0]["extensions"] == {"status": 401}

@@ -51,6 +51,19 @@ def plan(table: sa.Table, rows: sa.ColumnElement[bool], depth: int = 0) -> list[
     return steps
 
 
+def merge(steps: list[Step]) -> list[Step]:
+    """One step per table and kind (comments reached through their article and through their
+    author are one line, each row counted once), for the confirmation page."""
+    merged: dict[tuple[sa.Table, str], Step] = {}
+    for step in steps:
+        found = merged.get((step.table, step.kind))
+        if found is None:
+            merged[(step.table, step.kind)] = Step(step.table, step.rows, step.kind, step.column)
+        else:
+            found.rows = sa.or_(found.rows, step.rows)
+    return list(merged.values())
+
+
 async def measure(
     db: AsyncSession, steps: list[Step], registered: dict[sa.Table, Any]
 ) -> list[Step]:

@@ -381,10 +381,9 @@ def admin_router(site: Admin) -> Router:
         for found in rows:
             await audit.load_many(db, model, found)
         steps: list[_cascade.Step] = []
+        planned = _cascade.plan(model.table, model.pk.in_(ids))
         if chosen == "delete_selected":
-            steps = await _cascade.measure(
-                db, _cascade.plan(model.table, model.pk.in_(ids)), site.by_table()
-            )
+            steps = await _cascade.measure(db, _cascade.merge(planned), site.by_table())
         if form.get("confirm") != "1":
             return render(
                 request,
@@ -415,7 +414,7 @@ def admin_router(site: Admin) -> Router:
                 await audit.record(
                     db, staff, model, "delete", found, audit.snapshot(model, found), None
                 )
-            await _cascade.run(db, steps)
+            await _cascade.run(db, planned)
             await db.execute(sa.delete(model.table).where(model.pk.in_(ids)))
             message = ngettext(
                 "Deleted %(n)d %(thing)s.", "Deleted %(n)d %(things)s.", len(rows)
@@ -547,7 +546,7 @@ def admin_router(site: Admin) -> Router:
         found = await row(db, model, key)
         steps = await _cascade.measure(
             db,
-            _cascade.plan(model.table, model.pk == getattr(found, model.pk_key)),
+            _cascade.merge(_cascade.plan(model.table, model.pk == getattr(found, model.pk_key))),
             site.by_table(),
         )
         return render(
@@ -570,9 +569,8 @@ def admin_router(site: Admin) -> Router:
         found = await row(db, model, key)
         await posted(request, staff, staff.csrf)
         pk = getattr(found, model.pk_key)
-        steps = await _cascade.measure(
-            db, _cascade.plan(model.table, model.pk == pk), site.by_table()
-        )
+        planned = _cascade.plan(model.table, model.pk == pk)
+        steps = await _cascade.measure(db, _cascade.merge(planned), site.by_table())
         if any(s.kind == "block" for s in steps):
             return render(
                 request,
@@ -587,7 +585,7 @@ def admin_router(site: Admin) -> Router:
             )
         await audit.load_many(db, model, found)
         await audit.record(db, staff, model, "delete", found, audit.snapshot(model, found), None)
-        await _cascade.run(db, steps)
+        await _cascade.run(db, planned)
         await db.execute(sa.delete(model.table).where(model.pk == pk))
         db.expunge(found)
         return done(site.url(model.name), _("Deleted %(thing)s.") % {"thing": model.repr(found)})

@@ -1,6 +1,7 @@
 """Conduit's admin as `make demo` serves it (the dev profile, with its database diagnostics):
-the seeded staff account signs in and can list, search, edit and delete; the seeded authors,
-who have no grant, are refused."""
+the seeded staff account signs in and can list, search, edit and delete (a user, with their
+articles, comments, follows and favourites); the seeded authors, who have no grant, are
+refused."""
 
 from __future__ import annotations
 
@@ -55,6 +56,15 @@ def test_the_demo_admin_in_the_dev_profile(tmp_path: Path):
         assert gone.status_code == 303
         log = client.get("/admin/audit").text
         assert "SQLite is plenty" in log and "badge-delete" in log
+        alice = re.search(r'href="/admin/user/(\d+)">alice<', client.get("/admin/user").text).group(
+            1
+        )
+        plan = client.get(f"/admin/user/{alice}/delete").text
+        # her comments, reached through her articles and as their author, are counted once
+        assert plan.count("× Comment") == 1 and "10 × Comment" in plan
+        gone = client.post(f"/admin/user/{alice}/delete", data={"_admin_csrf": token})
+        assert gone.status_code == 200 and "Deleted alice." in gone.text
+        assert "0 rows" in client.get("/admin/comment").text
         assert client.get("/admin/user?f.created_at=7d").status_code == 200
         assert client.get("/admin/comment?f.author=1").status_code == 200
         assert client.get("/admin/tag?sort=name").status_code == 200

@@ -41,8 +41,30 @@
       active.blur();
     }
   });
+  /* Long selects (foreign keys, many-to-many) get a box that narrows their options. */
+  function searchable(select) {
+    var label = document.querySelector('label[for="' + select.id + '"]');
+    var box = document.createElement("input");
+    box.type = "search";
+    box.className = "bf-input select-filter";
+    box.setAttribute("aria-label", (select.getAttribute("data-filter-label") || "Filter") + ": " + (label ? label.textContent.trim() : select.name));
+    box.setAttribute("aria-controls", select.id);
+    box.placeholder = select.getAttribute("data-filter-label") || "Filter";
+    box.addEventListener("input", function () {
+      var words = box.value.toLowerCase().split(/\s+/).filter(Boolean);
+      Array.prototype.forEach.call(select.options, function (option) {
+        var text = option.textContent.toLowerCase();
+        var keep = option.selected || option.value === "" || words.every(function (w) { return text.indexOf(w) !== -1; });
+        option.hidden = !keep;
+      });
+    });
+    select.parentNode.insertBefore(box, select);
+  }
   /* A form with errors: move focus to its summary so screen readers announce it. */
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form.edit select.bf-input").forEach(function (select) {
+      if (select.options.length > 12 && select.id) { searchable(select); }
+    });
     var summary = document.querySelector(".bf-summary");
     if (summary) { summary.focus(); }
   });

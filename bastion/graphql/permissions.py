@@ -26,7 +26,6 @@ from typing import Any
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from bastion.auth.policies import policies
 from bastion.exceptions import ConfigurationError
 from bastion.graphql._context import Context
 
@@ -94,6 +93,7 @@ def requires(*roles: str, scopes: Iterable[str] = ()) -> type[BasePermission]:
 def allowed(action: str) -> type[BasePermission]:
     """A permission class for fields of a type with a registered ``Policy``: the policy's
     ``action`` decides, given the signed-in user and the object the field belongs to."""
+    from bastion.auth.policies import policies
 
     class Allowed(NeedsAuthentication):
         message = f"You may not {action} this"

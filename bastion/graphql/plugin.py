@@ -19,6 +19,7 @@ A body that is not JSON, or has no query, is a 400 problem+json naming the field
 from __future__ import annotations
 
 import logging
+import sys
 import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
@@ -176,11 +177,13 @@ class GraphQL:
     def _prepare(self) -> None:
         """At start-up: compile how permissions reach the app's authentication, and refuse
         a schema whose permissions need an ``AuthPlugin`` the app does not have."""
-        from bastion.auth.plugin import Authentication
         from bastion.graphql.permissions import uses_authentication
 
+        # Without bastion.auth imported no app can have an AuthPlugin: not imported for that.
+        auth_module = sys.modules.get("bastion.auth.plugin")
+        authentication = getattr(auth_module, "Authentication", None)
         app = self._app
-        if app is not None and Authentication in app.container.providers:
+        if app is not None and authentication in app.container.providers:
             self._auth_step = self._compile_auth()
         elif uses_authentication(self.schema):
             raise ConfigurationError(

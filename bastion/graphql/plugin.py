@@ -104,8 +104,13 @@ class GraphQL:
             raise ConfigurationError(
                 f"GraphQL(schema) takes a strawberry.Schema(query=...), not {schema!r}"
             )
-        if not path.startswith("/") or (path.endswith("/") and path != "/"):
+        if not path.startswith("/") or path.endswith("/"):
             raise ConfigurationError(f"GraphQL(path={path!r}) must look like '/graphql'")
+        if connection_init_timeout <= 0 or max_subscriptions < 1:
+            raise ConfigurationError(
+                "GraphQL(connection_init_timeout=..., max_subscriptions=...) must be positive, "
+                f"got {connection_init_timeout} and {max_subscriptions}"
+            )
         self.schema = schema
         self.path = path
         self.context_fn = context if context is not None else default_context

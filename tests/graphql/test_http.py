@@ -289,3 +289,23 @@ def test_context_without_context_annotation_fails_at_start_up() -> None:
     schema = strawberry.Schema(query=Query)
     with pytest.raises(ConfigurationError, match="must be annotated to return"):
         GraphQL(schema, context=untyped)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"path": "graphql"}, "must look like '/graphql'"),
+        ({"path": "/graphql/"}, "must look like '/graphql'"),
+        ({"cache_size": -1}, "cache_size"),
+        ({"max_subscriptions": 0}, "must be positive"),
+    ],
+)
+def test_misconfiguration_fails_at_start_up(options: dict[str, object], message: str) -> None:
+    schema = strawberry.Schema(query=Query)
+    with pytest.raises(ConfigurationError, match=message):
+        GraphQL(schema, **options)  # type: ignore[arg-type]
+
+
+def test_a_schema_object_is_not_a_schema() -> None:
+    with pytest.raises(ConfigurationError, match="strawberry.Schema"):
+        GraphQL(Query)  # type: ignore[arg-type]

@@ -30,7 +30,7 @@ from bastion.exceptions import NotFound, ValidationError
 from bastion.http.request import Request
 from bastion.http.response import RedirectResponse, Response
 from bastion.i18n import gettext as _
-from bastion.i18n import ngettext
+from bastion.i18n import lazy_gettext, ngettext
 from bastion.routing.router import Router
 
 if TYPE_CHECKING:
@@ -40,6 +40,13 @@ NOTICE = "bastion_admin_notice"
 #: Rows one bulk action may touch.
 MAX_SELECTED = 500
 AUDIT_PER_PAGE = 50
+#: The permissions' verbs, as the refusal page says them.
+VERBS = {
+    "view": lazy_gettext("view"),
+    "add": lazy_gettext("add"),
+    "change": lazy_gettext("change"),
+    "delete": lazy_gettext("delete"),
+}
 
 
 class Refused(Exception):
@@ -92,7 +99,7 @@ def admin_router(site: Admin) -> Router:
     def allow(request: Request, staff: Staff, model: ModelAdmin, action: str) -> None:
         if not staff.may(model.name, action):
             message = _("You may not %(action)s %(things)s.") % {
-                "action": _(action),
+                "action": str(VERBS.get(action, action)),
                 "things": str(model.label_plural).lower(),
             }
             raise Refused(refuse(request, staff, message))

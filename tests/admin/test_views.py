@@ -343,7 +343,8 @@ def test_a_viewer_sees_but_cannot_change_add_delete_or_read_the_log(client):
     assert "/admin/note" not in client.get("/admin").text
     assert "disabled" in client.get("/admin/post/1").text
     assert client.get("/admin/note").status_code == 403
-    assert client.get("/admin/post/add").status_code == 403
+    refused = client.get("/admin/post/add")
+    assert refused.status_code == 403 and "You may not add posts." in refused.text
     assert client.get("/admin/post/1/delete").status_code == 403
     assert client.get("/admin/audit").status_code == 403
     assert (

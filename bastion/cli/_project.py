@@ -9,6 +9,7 @@ A plan is written whole or not at all: an existing file is a conflict unless ``-
 from __future__ import annotations
 
 import ast
+import keyword
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -233,7 +234,7 @@ def camel(name: str) -> str:
 def identifier(name: str, what: str) -> str:
     """``name`` as a Python identifier, or a usage error that says what to type."""
     value = snake(name)
-    if not value.isidentifier() or value[0].isdigit():
+    if not value.isidentifier() or keyword.iskeyword(value):
         raise click.UsageError(
             f"{name!r} cannot name a {what}: use letters, digits and underscores, starting "
             "with a letter (e.g. blog_post)"

@@ -38,7 +38,12 @@ class _Loop:
         self._stop: asyncio.Event | None = None
 
     def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result()
+        except KeyboardInterrupt:  # Ctrl-C stops the awaited statement, not just the wait
+            future.cancel()
+            raise
 
     def start(self, app: Any) -> None:
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()

@@ -169,3 +169,10 @@ def test_g_is_generate_under_a_short_name() -> None:
     listed = CliRunner().invoke(main, ["g", "--help"]).output
     for name in ("model", "resource", "controller", "channel", "job", "mail", "migration", "form"):
         assert f"  {name} " in listed
+
+
+@pytest.mark.parametrize("name", ["class", "2fast", "my-model!"])
+def test_a_name_python_cannot_import_is_refused(project: Path, name: str) -> None:
+    code, out = g("model", name)
+    assert code == 2 and "cannot name a model" in out
+    assert not list((project / "shop/models").glob("*.py"))[1:]  # only __init__.py

@@ -2,7 +2,9 @@
 imported (issue 17, must-show 2)."""
 
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,14 @@ def test_shell_awaits_a_query_with_the_app_started_and_the_models_imported(
         assert "1\n" in terminal.expect(">>> ")
         terminal.send("1 / 0")  # a mistake is a traceback, and the shell goes on
         assert "ZeroDivisionError" in terminal.expect(">>> ")
+        terminal.send("import asyncio; await asyncio.sleep(3); print('woke')")
+        time.sleep(1)
+        os.kill(terminal.process.pid, signal.SIGINT)  # Ctrl-C stops the awaited statement...
+        assert "KeyboardInterrupt" in terminal.expect(">>> ")
+        time.sleep(3)  # ...on the app's loop too: it never wakes
+        terminal.send("print('still', await db.scalar(select(func.count()).select_from(Book)))")
+        assert "woke" not in terminal.expect("still 1")
+        terminal.expect(">>> ")
         os.write(terminal.master, b"\x04")  # Ctrl-D
     finally:
         code = terminal.close()

@@ -233,6 +233,9 @@ def _templates() -> Templates:
         lstrip_blocks=True,
     )
     templates = Templates(env=env)
+    from bastion.i18n import get_locale
+
+    env.globals["locale"] = get_locale
     from bastion.forms import install_forms
 
     install_forms(templates)

@@ -137,3 +137,23 @@ def test_new_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["new", "taken", "--directory", str(tmp_path / "taken")])
     assert result.exit_code == 1 and "is not empty" in result.output
     assert os.listdir(tmp_path / "taken") == ["notes.txt"]
+
+
+def test_every_template_file_ships_in_the_wheel() -> None:
+    """Templates are package data: each must match a [tool.setuptools.package-data] glob
+    (a file with another suffix would be missing from installed copies)."""
+    import importlib
+    import tomllib
+
+    new_module = importlib.import_module("bastion.cli.new")  # bastion.cli.new is the command
+
+    root = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["bastion"]
+    package = Path(new_module.__file__).parents[1]
+    files = [p for p in new_module.TEMPLATES.rglob("*") if p.is_file()]
+    assert len(files) > 30
+    for path in files:
+        relative = path.relative_to(package)
+        suffixes = [p.removeprefix("**/*") for p in patterns if p.startswith("**/*")]
+        assert path.name.endswith(tuple(suffixes)), relative

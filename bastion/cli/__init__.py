@@ -123,6 +123,7 @@ def main(ctx: click.Context, app: str | None) -> None:
       bastion openapi myapp:app         the OpenAPI document
       bastion deploy kubernetes myapp:app   a Deployment with health probes
       bastion --app myapp:app db upgrade    a plugin's command (here SQLAlchemyPlugin's)
+      bastion new shop -t api           a new project; in it: bastion g resource ..., bastion shell
     """
     target = app or os.environ.get("BASTION_APP")
     ctx.meta[AGAIN] = f"bastion --app {shlex.quote(target)}" if target else "bastion"

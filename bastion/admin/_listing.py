@@ -137,7 +137,9 @@ def search_clause(admin: ModelAdmin, query: str) -> sa.ColumnElement[bool] | Non
     )
 
 
-async def list_rows(admin: ModelAdmin, db: AsyncSession, params: QueryParams) -> Listing:
+async def list_rows(
+    admin: ModelAdmin, db: AsyncSession, params: QueryParams, registry: Registry
+) -> Listing:
     query, sort, active, page = read_params(admin, params)
     where: list[sa.ColumnElement[bool]] = []
     found = search_clause(admin, query)
@@ -173,7 +175,7 @@ async def list_rows(admin: ModelAdmin, db: AsyncSession, params: QueryParams) ->
     for column in admin.list_display:
         if column.kind == "fk" and column.target is not None:
             ids = {getattr(r, _attr(admin, column)) for r in rows} - {None}
-            listing.labels[column.key] = await labels_of(db, column.target, ids)
+            listing.labels[column.key] = await labels_of(db, column.target, ids, registry)
     return listing
 
 
@@ -194,16 +196,18 @@ def _list_columns(admin: ModelAdmin) -> list[Any]:
     return [load_only(*(getattr(admin.model, name) for name in names))]
 
 
-#: Set by the site: the registration of each model, for naming the rows a key points to.
-REGISTRY: dict[type, ModelAdmin] = {}
+#: A site's registration of each model, for naming the rows a key points to.
+Registry = Mapping[type, ModelAdmin]
 
 
-async def labels_of(db: AsyncSession, model: type, ids: set[Any] | None) -> dict[Any, str]:
+async def labels_of(
+    db: AsyncSession, model: type, ids: set[Any] | None, registry: Registry
+) -> dict[Any, str]:
     """``{pk: name}`` for rows of ``model`` (those in ``ids``, or the first ``MAX_CHOICES``),
     in one query; only the key and naming column are read when the model names rows by one."""
     if ids is not None and not ids:
         return {}
-    registered = REGISTRY.get(model) or ModelAdmin(model)
+    registered = registry.get(model) or ModelAdmin(model)
     pk = registered.pk
     if registered.display_key is not None and registered.display_fn is None:
         naming = registered.columns[registered.display_key].column
@@ -228,7 +232,7 @@ async def labels_of(db: AsyncSession, model: type, ids: set[Any] | None) -> dict
 
 
 async def filter_choices(
-    admin: ModelAdmin, db: AsyncSession
+    admin: ModelAdmin, db: AsyncSession, registry: Registry
 ) -> Mapping[str, Sequence[tuple[str, str]]]:
     """Each filter's choices, as (value, label) pairs."""
     out: dict[str, Sequence[tuple[str, str]]] = {}
@@ -240,7 +244,7 @@ async def filter_choices(
         elif column.kind == "choices":
             out[column.key] = list(column.choices)
         elif column.kind == "fk" and column.target is not None:
-            labels = await labels_of(db, column.target, None)
+            labels = await labels_of(db, column.target, None, registry)
             out[column.key] = [(str(k), v) for k, v in labels.items()]
         else:
             out[column.key] = await _distinct_values(db, column)

@@ -20,7 +20,6 @@ import jinja2
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bastion.admin import _listing
 from bastion.admin._access import COOKIE, MAX_AGE, Permissions, Staff, fingerprint, grants_of
 from bastion.admin.options import Action, Inline, ModelAdmin, plural
 from bastion.auth._signing import signed_serializer
@@ -79,6 +78,7 @@ class Admin:
         self.hasher = hasher or PasswordHasher()
         self.title = title or lazy_gettext("Administration")
         self.models: dict[str, ModelAdmin] = {}
+        self.registry: dict[type, ModelAdmin] = {}
         self.templates = _templates()
         self.static = {p.name: p.read_bytes() for p in STATIC.iterdir() if p.is_file()}
         self.serializer: Any = None
@@ -141,9 +141,9 @@ class Admin:
         registered.form = model_form(model, fields=editable)
         for field in registered.form.declared.values():
             if isinstance(field, ModelChoiceField | ModelMultipleChoiceField):
-                field.label_of = _name_row  # rows named as the admin names them
+                field.label_of = self.name_row  # rows named as the admin names them
         self.models[registered.name] = registered
-        _listing.REGISTRY[model] = registered
+        self.registry[model] = registered
         return registered
 
     def on_app_init(self, app: App[Any]) -> None:
@@ -168,6 +168,11 @@ class Admin:
         app.include(admin_router(self))
 
     # -- used by the views -----------------------------------------------------------------
+    def name_row(self, row: Any) -> str:
+        """How a row is named in selects: as its registration names it."""
+        registered = self.registry.get(type(row))
+        return (registered or ModelAdmin(type(row))).repr(row)
+
     def by_table(self) -> dict[sa.Table, ModelAdmin]:
         return {m.table: m for m in self.models.values()}
 
@@ -218,11 +223,6 @@ class Admin:
             status_code=status,
             headers={"cache-control": "no-store"},
         )
-
-
-def _name_row(row: Any) -> str:
-    registered = _listing.REGISTRY.get(type(row))
-    return registered.repr(row) if registered is not None else ModelAdmin(type(row)).repr(row)
 
 
 def _templates() -> Templates:

@@ -332,8 +332,8 @@ def admin_router(site: Admin) -> Router:
         staff = await gate(request, db)
         model = model_of(name)
         allow(request, staff, model, "view")
-        listing = await _listing.list_rows(model, db, request.query_params)
-        choices = await _listing.filter_choices(model, db)
+        listing = await _listing.list_rows(model, db, request.query_params, site.registry)
+        choices = await _listing.filter_choices(model, db, site.registry)
         actions = [
             (a.name, a.label) for a in model.actions.values() if staff.may(model.name, a.permission)
         ]

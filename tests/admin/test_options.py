@@ -67,3 +67,14 @@ def test_a_permissions_function_replaces_the_grants(tmp_path):
         )
         assert client.get("/admin/post").status_code == 200
         assert client.get("/admin/author").status_code == 403
+
+
+def test_two_sites_name_the_same_model_each_their_own_way():
+    from tests.admin.conftest import Author
+
+    first, second = Admin(user_model=Person), Admin(user_model=Person)
+    first.register(Author, display="name")
+    second.register(Author, display=lambda author: f"author #{author.id}")
+    ada = Author(id=1, name="Ada")
+    assert first.name_row(ada) == "Ada"
+    assert second.name_row(ada) == "author #1"

@@ -255,7 +255,7 @@ def test_{module}_channel_broadcasts_a_message(client: TestClient) -> None:
 
 def job(module: str) -> str:
     return f'''"""The ``{module}`` job: ``await {module}.enqueue(item_id=...)`` stores a run; a
-worker (``bastion --app APP jobs work``, or the app with jobs_worker) runs it (docs/jobs.md)."""
+worker (``bastion --app APP worker``, or the app with jobs_worker) runs it (docs/jobs.md)."""
 
 from bastion.jobs import Jobs
 

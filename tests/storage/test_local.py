@@ -17,6 +17,7 @@ from bastion.exceptions import ConfigurationError, NotFound, PayloadTooLarge, Va
 from bastion.http.uploads import UploadFile
 from bastion.params.markers import File
 from bastion.storage import LocalStorage, Storage, StoragePlugin, StoredFile, storage_from_settings
+from bastion.storage.base import PART_SIZE, PARTS_IN_FLIGHT
 from bastion.testing import TestClient
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
@@ -173,7 +174,7 @@ async def test_per_call_limits_override_the_storage_s(tmp_path):
 
 
 async def test_uploads_stream_in_bounded_memory(tmp_path):
-    """64 MiB go through while Python holds a few chunks and the process grows far less."""
+    """64 MiB go through while Python holds a few parts and the process grows far less."""
     storage = LocalStorage(tmp_path, max_size=128 * 1024 * 1024)
     chunk = 64 * 1024
     total = 64 * 1024 * 1024
@@ -201,7 +202,9 @@ async def test_uploads_stream_in_bounded_memory(tmp_path):
         tracemalloc.stop()
     grown = rss() - before
     assert stored.size == total and sizes == {chunk}
-    assert peak < 8 * 1024 * 1024, peak  # Python side: chunks, not the file
+    # Python side: the parts in flight (obstore keeps the chunks of a part until it is
+    # written), not the file; measured at two parts, the bound allows the one being filled.
+    assert peak < PART_SIZE * (PARTS_IN_FLIGHT + 1), peak
     assert grown < 32 * 1024 * 1024, grown  # whole process: far below the 64 MiB sent
     assert hashlib.sha256((tmp_path / stored.key).read_bytes()).hexdigest() == digest.hexdigest()
     read = hashlib.sha256()

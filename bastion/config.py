@@ -126,6 +126,10 @@ class Settings(msgspec.Struct, kw_only=True):
             "application/pdf",
         ]
     )
+    #: For ``bastion.services.grpc.GRPC``: the port of the gRPC server each app process
+    #: starts beside HTTP, and its interface (None: the same as ``host``).
+    grpc_port: Port = 50051
+    grpc_host: str | None = None
 
     def __post_init__(self) -> None:
         cls = type(self)

@@ -53,7 +53,7 @@ logger = logging.getLogger("bastion.auth")
 Token = Annotated[str, msgspec.Meta(max_length=2048)]
 INVALID = (
     "This verification link is invalid, has expired or was already used; ask for a new one "
-    "(POST /email/verification with your address)"
+    "(POST {prefix}/email/verification with your address)"
 )
 
 
@@ -174,18 +174,19 @@ class VerificationRoutes:
 
     async def verify(self, db: AsyncSession, token: str) -> Any:
         """Use a token: the user, now verified (at the new address for a change)."""
+        invalid = INVALID.format(prefix=self.prefix)  # the route as mounted
         payload = self.tokens.load(token)
         user = await db.get(self.user_model, payload[0]) if payload is not None else None
         if payload is None or user is None or user.email != payload[2]:
-            raise BadRequest(INVALID, extra={"next": "verification"})
+            raise BadRequest(invalid, extra={"next": "verification"})
         address = payload[1]
         if address == user.email:
             if user.email_verified_at is not None:
-                raise BadRequest(INVALID, extra={"next": "verification"})
+                raise BadRequest(invalid, extra={"next": "verification"})
         else:
             model = self.user_model
             if await db.scalar(select(model.id).where(model.email == address)) is not None:
-                raise BadRequest(INVALID, extra={"next": "verification"})
+                raise BadRequest(invalid, extra={"next": "verification"})
             user.email = address
         user.email_verified_at = datetime.now(UTC)
         return user

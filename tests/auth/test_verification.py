@@ -158,6 +158,32 @@ def test_a_link_works_once_and_a_forged_one_never(setup) -> None:
     used = problem(client.post("/auth/email/verify", json={"token": token}), 400)
     forged = problem(client.post("/auth/email/verify", json={"token": token[:-3] + "abc"}), 400)
     assert used == forged and "ask for a new one" in used["detail"]
+    assert "(POST /auth/email/verification with your address)" in used["detail"]
+
+
+def test_the_invalid_link_refusal_names_the_route_under_its_prefix(
+    tmp_path: Path, hasher: PasswordHasher
+) -> None:
+    sent: list[VerificationLink] = []
+    app, _ = app_with_database(
+        f"sqlite+aiosqlite:///{tmp_path}/p.db",
+        lambda db: [
+            SessionPlugin(),
+            AuthPlugin(SessionAuth(), load_user=load_user),
+            AuthRoutes(hasher=hasher),
+            VerificationRoutes(
+                prefix="/api/account",
+                pages=None,
+                verify_url="https://a.test/v?t={token}",
+                send=sent.append,
+            ),
+        ],
+    )
+    with TestClient(app, base_url="https://testserver") as client:
+        refused = problem(client.post("/api/account/email/verify", json={"token": "x.y.z"}), 400)
+        route = "POST /api/account/email/verification"
+        assert f"({route} with your address)" in refused["detail"]
+        assert client.post(route.split()[1], json={"email": "a@b.test"}).status_code == 202
 
 
 def test_asking_for_a_link_answers_the_same_for_any_address(setup) -> None:

@@ -14,7 +14,10 @@ SMTP options in the query string: ``timeout`` (seconds per step, default 10), ``
 
 from __future__ import annotations
 
+import copy
 import sys
+from email.contentmanager import raw_data_manager
+from email.message import EmailMessage
 from typing import IO, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -51,7 +54,8 @@ class MemoryTransport:
 
 class ConsoleTransport:
     """Writes each message, headers and all, to ``stream`` (standard output by default):
-    read the mail a development server sends in its terminal."""
+    read the mail a development server sends in its terminal. Text parts are shown decoded
+    (8bit), not in the quoted-printable an SMTP server gets, so a link can be copied whole."""
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream
@@ -61,7 +65,7 @@ class ConsoleTransport:
 
     async def send(self, envelope: Envelope) -> None:
         stream = self.stream if self.stream is not None else sys.stdout
-        text = envelope.message.as_string(policy=STORAGE_POLICY)
+        text = readable(envelope.message)
         rule = "-" * 72
         stream.write(
             f"{rule}\nMail from {envelope.sender} to {', '.join(envelope.recipients)}\n"
@@ -71,6 +75,23 @@ class ConsoleTransport:
 
     async def close(self) -> None:
         return None
+
+
+def readable(message: EmailMessage) -> str:
+    """The message as a person reads it in a terminal: its text parts decoded, since
+    quoted-printable cuts long lines (a link) with ``=`` and writes ``=`` as ``=3D``.
+    Attachments stay base64; a message the email package cannot re-encode is shown as is."""
+    shown = copy.deepcopy(message)
+    try:
+        for part in shown.walk():
+            if part.get_content_maintype() == "text" and not part.is_attachment():
+                content = part.get_content()
+                raw_data_manager.set_content(
+                    part, content, subtype=part.get_content_subtype(), cte="8bit"
+                )
+        return shown.as_bytes(policy=STORAGE_POLICY).decode("utf-8", "replace")
+    except (LookupError, ValueError, TypeError):
+        return message.as_string(policy=STORAGE_POLICY)
 
 
 def transport_from_url(url: str) -> Transport:

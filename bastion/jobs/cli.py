@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -101,6 +102,11 @@ def worker_command(plugin: JobsPlugin) -> click.Command:
         help="Longest wait, in seconds, before a retry.",
     )
     @click.option("--no-cron", is_flag=True, help="Do not run the cron scheduler here.")
+    @click.option(
+        "--no-messages",
+        is_flag=True,
+        help="Do not run the message handlers here (MessagingPlugin's; run by default).",
+    )
     def worker(
         queues: str | None,
         concurrency: int | None,
@@ -111,8 +117,9 @@ def worker_command(plugin: JobsPlugin) -> click.Command:
         retry_backoff: float | None,
         max_backoff: float | None,
         no_cron: bool,
+        no_messages: bool,
     ) -> None:
-        """Run jobs until SIGTERM or Ctrl-C (then finish running jobs, hand back the rest).
+        """Run jobs (and message handlers) until SIGTERM or Ctrl-C, then finish or hand back.
 
         \b
         Example: bastion --app shop:app worker --queues mail,default --concurrency 20
@@ -121,6 +128,7 @@ def worker_command(plugin: JobsPlugin) -> click.Command:
         assert app is not None
         _configure_logging(app)
         plugin.run_worker = False  # this command is the worker
+        _consume_messages(app, not no_messages)
         chosen = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
 
         async def main() -> None:
@@ -157,6 +165,17 @@ def worker_command(plugin: JobsPlugin) -> click.Command:
         asyncio.run(main())
 
     return worker
+
+
+def _consume_messages(app: Any, on: bool) -> None:
+    """The worker runs the app's message handlers too (``MessagingPlugin`` starts them in
+    the app's lifespan when asked), so one command runs all of an app's background work."""
+    module = sys.modules.get("bastion.services.messaging.plugin")
+    if module is None:
+        return
+    for plugin in app.plugins:
+        if isinstance(plugin, module.MessagingPlugin):
+            plugin.consume = on
 
 
 def _configure_logging(app: Any) -> None:

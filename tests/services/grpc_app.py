@@ -142,14 +142,13 @@ def make_app(
     **observability: Any,
 ) -> App[Any]:
     database = SQLAlchemyPlugin(database_url, metadata=metadata)
+    observability.setdefault("logs", None)  # pytest's log capture stays as it is
     app = App(
         settings=settings or Settings(profile="test"),
         plugins=[
             database,
             AuthPlugin(tokens),
-            ObservabilityPlugin(
-                checks=[HealthCheck("inventory", readiness)], logs=None, **observability
-            ),
+            ObservabilityPlugin(checks=[HealthCheck("inventory", readiness)], **observability),
             GRPC(Inventory(), port=port, health_interval=0.05),
         ],
     )
@@ -177,7 +176,7 @@ def make_app(
 def __getattr__(name: str) -> Any:
     """``app`` for ``bastion serve``: made on first access, from the environment."""
     if name == "app":
-        made = make_app(port=None, settings=Settings.load())
+        made = make_app(port=None, settings=Settings.load(), logs="auto")
         globals()["app"] = made
         return made
     raise AttributeError(name)

@@ -319,10 +319,12 @@ def test_unknown_users_cost_a_dummy_verification(database_url: str, hasher: Pass
             assert response.status_code == 401
             return time.perf_counter() - start
 
-        unknown = statistics.median(timed("nobody@example.com") for _ in range(5))
-        assert (counting.dummy, counting.real) == (5, 0)
-        known = statistics.median(timed("ada@example.com") for _ in range(5))
-        assert (counting.dummy, counting.real) == (5, 5)
+        assert timed("nobody@example.com") and (counting.dummy, counting.real) == (1, 0)
+        assert timed("ada@example.com") and (counting.dummy, counting.real) == (1, 1)
+        # Interleaved, so a burst of load on a shared machine slows both series alike.
+        pairs = [(timed("nobody@example.com"), timed("ada@example.com")) for _ in range(4)]
+        unknown = statistics.median(u for u, _ in pairs)
+        known = statistics.median(k for _, k in pairs)
         # Without the dummy check an unknown e-mail answers in a fraction of the time.
         assert unknown > known * 0.5
 

@@ -56,6 +56,7 @@ async def main(kind, url, prefix, holder, lease):
         stop.set()
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+    print('ready', flush=True)
     entry = Cron({JOB!r}, '* * * * * *', queue={QUEUE!r})
     await run_scheduler([entry], backend, holder=holder, stop=stop, lease=float(lease))
     stopped = time.monotonic()
@@ -98,7 +99,12 @@ class Scheduler:
         self.process.wait()
 
     def terminate(self) -> float:
-        """SIGTERM; return how long it took to exit."""
+        """SIGTERM once the process handles it (a process still importing on a loaded
+        machine would die of the signal instead); return how long it took to exit."""
+        deadline = time.monotonic() + 30
+        while "ready" not in self.log.read_text().splitlines():
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.05)
         began = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=10)

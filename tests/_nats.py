@@ -23,7 +23,7 @@ import pytest
 from tests._processes import free_port, missing, running
 
 
-def _jetstream_ready(port: int) -> bool:
+def _ready(port: int, jetstream: bool) -> bool:
     """The server greets with its INFO, which says whether JetStream is on."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
@@ -32,21 +32,23 @@ def _jetstream_ready(port: int) -> bool:
         return False
     if not line.startswith(b"INFO "):
         return False
-    return bool(json.loads(line[5:]).get("jetstream"))
+    return bool(json.loads(line[5:]).get("jetstream")) or not jetstream
 
 
 @contextmanager
-def nats_server(base: Path, *, port: int | None = None) -> Iterator[str]:
-    """Yield the ``nats://`` URL of a nats-server keeping its JetStream files in ``base``;
-    stop it afterwards."""
+def nats_server(base: Path, *, port: int | None = None, jetstream: bool = True) -> Iterator[str]:
+    """Yield the ``nats://`` URL of a nats-server keeping its JetStream files in ``base``
+    (``jetstream=False``: a server without it); stop it afterwards."""
     binary = shutil.which("nats-server") or shutil.which("nats-server", path="/usr/sbin")
     if binary is None:
         missing("NATS is not installed (nats-server not found)")
     port = port or free_port()
-    command = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(base)]
+    command = [binary, "-a", "127.0.0.1", "-p", str(port)]
+    if jetstream:
+        command += ["-js", "-sd", str(base)]
     with running(
         command,
-        ready=lambda: _jetstream_ready(port),
+        ready=lambda: _ready(port, jetstream),
         what=f"nats-server on port {port}",
         timeout=20,
         stdout=subprocess.DEVNULL,

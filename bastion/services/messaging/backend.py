@@ -92,6 +92,11 @@ class Source(abc.ABC):
         """Up to ``limit`` messages, waiting at most ``wait`` seconds for the first: the
         redeliveries due first, then new ones. An empty list when none came."""
 
+    def wake(self) -> None:
+        """End a waiting ``fetch`` early, at stop, if that loses nothing (brokers' fetches
+        end by themselves within ``wait``: cut short, they could leave a message claimed)."""
+        self.woken = True  # nothing else to do: a broker's fetch ends within ``wait``
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop receiving; messages fetched and not settled are redelivered later."""

@@ -54,6 +54,10 @@ class MessageBus:
         """Register the decorated function for ``subject``. ``timeout``: seconds one run may
         take (then it failed); ``max_attempts``: deliveries of an event before it is given
         up on (default: the plugin's). The function itself is returned unchanged."""
+        try:
+            check_subject(subject, f"@message({subject!r})")
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
 
         def decorator(fn: F) -> F:
             handler = Handler(subject, fn, timeout=timeout, max_attempts=max_attempts)

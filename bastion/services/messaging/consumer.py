@@ -174,6 +174,8 @@ class Consumer:
             return
         self._stopping = True
         poll = self.options["poll"]
+        for source in self._sources:
+            source.wake()
         if self._loops:
             _, late = await asyncio.wait(self._loops, timeout=poll + 5)
             for task in late:

@@ -125,15 +125,22 @@ class _MemorySource(Source):
         self.queue = queue
         self.subscription = subscription
         self.unsettled: set[_MemoryDelivery] = set()
+        self.woken = False
+
+    def wake(self) -> None:
+        super().wake()
+        self.queue.arrived.set()
 
     async def fetch(self, limit: int, wait: float) -> list[Delivery]:
         queue = self.queue
-        if not queue.items:
+        if not queue.items and not self.woken:
             queue.arrived.clear()
             try:
                 await asyncio.wait_for(queue.arrived.wait(), wait)
             except TimeoutError:
                 return []
+        if self.woken:
+            return []
         taken: list[Delivery] = []
         while queue.items and len(taken) < limit:
             item = queue.items.popleft()

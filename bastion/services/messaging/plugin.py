@@ -66,6 +66,13 @@ class MessagingPlugin:
 
     def on_app_init(self, app: App[Any]) -> None:
         self.app = app
+        database = _database_plugin(app)
+        if database is not None and app.plugins.index(database) > app.plugins.index(self):
+            raise ConfigurationError(
+                "MessagingPlugin runs handlers that may use the database SQLAlchemyPlugin "
+                "opens, so it must come after it: App(plugins=[SQLAlchemyPlugin(...), "
+                "MessagingPlugin(bus)])"
+            )
         self.backend = self._choose_backend(app)
         self.bus.backend = self.backend
         if self.consume is None:
@@ -152,6 +159,13 @@ def _is_memory(backend: MessagingBackend) -> bool:
 def _has_jobs(app: App[Any]) -> bool:
     module = sys.modules.get("bastion.jobs.plugin")
     return module is not None and any(isinstance(p, module.JobsPlugin) for p in app.plugins)
+
+
+def _database_plugin(app: App[Any]) -> Any:
+    module = sys.modules.get("bastion.db.plugin")
+    if module is None:
+        return None
+    return next((p for p in app.plugins if isinstance(p, module.SQLAlchemyPlugin)), None)
 
 
 def _setting(app: App[Any], name: str) -> Any:

@@ -1,8 +1,16 @@
 """A list page's query: the search, filters and sort read from the query string, checked
-against the registration (anything else is a 422 naming the parameter), then one COUNT and
-one page query, ordered by the sort column and the primary key so pages are stable and an
-index on the sort column serves them. Foreign keys shown in the list are named by one query
-per column for the whole page, never one per row."""
+against the registration (anything else is a 422 naming the parameter), then a count and one
+page query, ordered by the sort column and the primary key so pages are stable and an index on
+the sort column serves them. Foreign keys shown in the list are named by one query per column
+for the whole page, never one per row.
+
+Counting is what makes a big list slow, not showing it: an exact COUNT reads every row of a
+100,000-row table (14 ms), or every row a search matches (240 ms for an ``ILIKE`` over two
+columns), on every page. So an unfiltered list of a big PostgreSQL table shows the planner's
+estimate (``pg_class.reltuples``, "about 100,000 rows"), and a filtered or searched list counts
+at most ``COUNT_CAP`` rows ("more than 1,000 rows"); small tables and narrow results are counted
+exactly, and whether a next page exists is known from the page query itself (one row more).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +34,11 @@ MAX_TERMS = 10
 FILTER_PREFIX = "f."
 #: How many choices a filter on a foreign key or a plain column offers.
 MAX_CHOICES = 100
+#: An unfiltered list shows PostgreSQL's estimate of its rows from this many (a table the
+#: planner has never analysed estimates -1, and is counted).
+ESTIMATE_FROM = 20_000
+#: A filtered or searched list counts at most this many rows.
+COUNT_CAP = 1_000
 
 
 @dataclass
@@ -35,11 +48,15 @@ class Listing:
     rows: list[Any]
     count: int
     page: int
-    pages: int
+    #: None when the count is an estimate or capped: the page numbers are not known.
+    pages: int | None
     query: str
     sort: str
     active: dict[str, str]
     labels: dict[str, dict[Any, str]] = field(default_factory=dict)
+    #: ``exact``, ``about`` (the planner's estimate) or ``over`` (more than ``count``).
+    counted: str = "exact"
+    has_next: bool = False
 
 
 def bad(parameter: str, reason: str) -> ValidationError:
@@ -148,10 +165,10 @@ async def list_rows(
     columns = {c.key: c for c in admin.filters}
     for name, value in active.items():
         where.append(filter_clause(columns[name], value, FILTER_PREFIX + name))
-    count = await db.scalar(sa.select(sa.func.count()).select_from(admin.table).where(*where))
-    count = int(count or 0)
-    pages = max(1, -(-count // admin.per_page))
-    page = min(page, pages)
+    count, counted = await _count(admin, db, where)
+    pages = max(1, -(-count // admin.per_page)) if counted == "exact" else None
+    if pages is not None:
+        page = min(page, pages)
     order: list[Any] = []
     if sort:
         key = sort.lstrip("-")
@@ -167,16 +184,49 @@ async def list_rows(
         .options(*_list_columns(admin), raiseload("*"))
         .where(*where)
         .order_by(*order)
-        .limit(admin.per_page)
+        .limit(admin.per_page + 1)  # one more: is there a next page?
         .offset((page - 1) * admin.per_page)
     )
     rows = list((await db.scalars(statement)).all())
-    listing = Listing(rows, count, page, pages, query, sort, active)
+    has_next = len(rows) > admin.per_page
+    del rows[admin.per_page :]
+    listing = Listing(rows, count, page, pages, query, sort, active, {}, counted, has_next)
     for column in admin.list_display:
         if column.kind == "fk" and column.target is not None:
             ids = {getattr(r, _attr(admin, column)) for r in rows} - {None}
             listing.labels[column.key] = await labels_of(db, column.target, ids, registry)
     return listing
+
+
+async def _count(
+    admin: ModelAdmin, db: AsyncSession, where: list[sa.ColumnElement[bool]]
+) -> tuple[int, str]:
+    """The rows the list holds, and how they were counted (see the module's docstring)."""
+    if not where:
+        estimate = await _estimate(admin, db)
+        if estimate is not None and estimate >= ESTIMATE_FROM:
+            return estimate, "about"
+        total = await db.scalar(sa.select(sa.func.count()).select_from(admin.table))
+        return int(total or 0), "exact"
+    capped = sa.select(sa.literal(1)).select_from(admin.table).where(*where).limit(COUNT_CAP + 1)
+    total = int(await db.scalar(sa.select(sa.func.count()).select_from(capped.subquery())) or 0)
+    if total > COUNT_CAP:
+        return COUNT_CAP, "over"
+    return total, "exact"
+
+
+async def _estimate(admin: ModelAdmin, db: AsyncSession) -> int | None:
+    """PostgreSQL's estimate of the table's rows (kept by ANALYZE and autovacuum), or None
+    on other databases."""
+    dialect = db.get_bind().dialect
+    if dialect.name != "postgresql":
+        return None
+    name = dialect.identifier_preparer.format_table(admin.table)
+    found = await db.scalar(
+        sa.text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:name)"),
+        {"name": name},
+    )
+    return None if found is None else int(found)
 
 
 def _attr(admin: ModelAdmin, column: Column) -> str:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
-from bastion.admin import _cascade, _listing, audit
+from bastion.admin import _cascade, _cells, _listing, audit
 from bastion.admin._access import (
     Staff,
 )
@@ -58,6 +58,13 @@ def row_routes(router: Router, site: Admin) -> None:
             staff=staff,
             model=model,
             listing=listing,
+            rows=_cells.list_rows(
+                model,
+                listing.rows,
+                listing.labels,
+                lambda key: site.url(model.name, key),
+                pick=bool(actions),
+            ),
             choices=choices,
             actions=actions,
             link=_linker(request.query_params),

@@ -292,11 +292,32 @@ def test_too_many_messages_close_with_1008():
         closes_with(ws, 1008)
 
 
+def stalled_after(frames: int, app):
+    """``app`` behind a server whose transport stops taking frames after ``frames`` of them:
+    what a client that stopped reading looks like once the kernel buffers are full."""
+
+    async def server(scope, receive, send):
+        sent = 0
+
+        async def stalling(message):
+            nonlocal sent
+            if message["type"] == "websocket.send":
+                sent += 1
+                if sent > frames:
+                    await asyncio.Event().wait()  # pushed back until the write is cancelled
+            await send(message)
+
+        await app(scope, receive, stalling)
+
+    return server
+
+
 def test_a_slow_consumer_is_disconnected():
-    with TestClient(make_app(limits=SocketLimits(outbound_queue=5))) as client, phx(client) as ws:
+    app = make_app(limits=SocketLimits(outbound_queue=5))
+    with TestClient(stalled_after(1, app)) as client, phx(client) as ws:
         p = Phx(ws)
         p.join("room:1", {"name": "alice"})
-        p.send("room:1", "flood", {})
+        p.send("room:1", "flood", {})  # 20 broadcasts: 1 write waits, 5 wait behind it, then
         closes_with(ws, 1008)
 
 

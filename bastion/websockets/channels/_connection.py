@@ -1,10 +1,14 @@
-"""One Phoenix socket connection: read frames, route them to channels, write through a queue.
+"""One Phoenix socket connection: read frames, route them to channels, write to the wire.
 
-Three kinds of task cooperate: the reader (the WebSocket handler itself) checks limits and
-decodes frames; one task per joined channel handles that channel's messages in order; one
-writer drains the bounded outbound queue. Broadcasts reach a channel through a pub/sub
-subscriber that only enqueues the pre-encoded frame, so a slow client never slows the
-fan-out: when its queue is full it is disconnected.
+The reader (the WebSocket handler itself) checks limits and decodes frames; a joined
+channel's messages are handled in order by a task that exists only while it has some to
+handle. Frames are written where they are produced, without a task or a queue hop: the
+server's ``send`` is stepped once, and on uvicorn that step writes to the transport and
+finishes (a broadcast to 5,000 sockets is 5,000 writes in one loop turn, as in a bare ASGI
+app). Only when a write has to wait (the client reads slowly, the transport pushed back)
+does a writer task finish it, and frames produced meanwhile wait in a bounded backlog: a
+client whose backlog is full is disconnected, so a slow consumer never grows memory or
+slows the fan-out.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import asyncio
 import logging
 import secrets
 import time
+import types
+from collections import deque
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.exceptions import HTTPError
@@ -42,7 +49,9 @@ class Transport(Protocol):
         """The next client frame; raises ``WebSocketDisconnect`` once the client left."""
         ...
 
-    async def send_text(self, data: str) -> None: ...
+    def send_text(self, data: str) -> Awaitable[None]:
+        """Write one frame; awaiting it raises (any error) once the client is gone."""
+        ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -62,23 +71,56 @@ class OverWebSocket:
         data: str | bytes | None = message.get("text")
         return data if data is not None else message.get("bytes") or b""
 
-    async def send_text(self, data: str) -> None:
-        await self.websocket.send_text(data)
+    def send_text(self, data: str) -> Awaitable[None]:
+        # The server's own send, not a coroutine wrapping it: one frame less per write.
+        return self.websocket._send({"type": "websocket.send", "text": data})
 
     async def close(self, code: int, reason: str) -> None:
         await self.websocket.close(code, reason)
 
 
 class _Joined:
-    """A joined channel: its instance, its inbox and the task working through it."""
+    """A joined channel: its instance, its inbox and the task working through it (None
+    while the inbox is empty: an idle channel costs no task)."""
 
     __slots__ = ("channel", "inbox", "subscriber", "task")
 
-    def __init__(self, channel: Channel, size: int) -> None:
+    def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(size)
+        self.inbox: deque[tuple[str, Any]] = deque()
         self.task: asyncio.Task[None] | None = None
         self.subscriber: Any = None
+
+
+class _Resumed:
+    """Awaits a coroutine that was stepped by hand and stopped at ``blocker``: a task
+    awaiting this carries it on from there, exactly as if the task had started it."""
+
+    __slots__ = ("blocker", "coro")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], blocker: Any) -> None:
+        self.coro = coro
+        self.blocker = blocker
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, value = self.coro, self.blocker
+        while True:
+            try:
+                sent = yield value
+            except BaseException as exc:  # cancellation goes on into the write
+                try:
+                    value = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration:
+                    return
+
+
+async def _awaited(write: Awaitable[None]) -> None:
+    await write
 
 
 class Connection:
@@ -101,15 +143,16 @@ class Connection:
         self.id = secrets.token_hex(8)
         self.limits = socket.limits
         self.channels: dict[str, _Joined] = {}
-        self.outbox: asyncio.Queue[str] = asyncio.Queue(self.limits.outbound_queue)
-        self.closing = False
+        #: Frames waiting for a write that could not finish at once (bounded).
+        self.backlog: deque[str] = deque()
+        self.closing = False  # nothing more is written
+        self._closed = False  # the close frame went out (or the client is gone)
         self._writer: asyncio.Task[None] | None = None
         self._deadline: asyncio.Timeout | None = None
         self._done = asyncio.Event()
 
     # -- the connection's life -----------------------------------------------------------------
     async def run(self) -> None:
-        self._writer = asyncio.create_task(self._write(), name=f"bastion-socket-{self.id}")
         self.plugin.connections.add(self)
         try:
             await self._read()
@@ -117,8 +160,12 @@ class Connection:
             self.plugin.connections.discard(self)
             for joined in list(self.channels.values()):
                 await self._end(joined, "closed")
-            self._writer.cancel()
-            await asyncio.gather(self._writer, return_exceptions=True)
+            self.closing = True
+            writer = self._writer
+            if writer is not None:
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
+            self.backlog.clear()
             self._done.set()
 
     async def shutdown(self, code: int) -> None:
@@ -127,9 +174,9 @@ class Connection:
         await self._done.wait()
 
     async def close(self, code: int, reason: str) -> None:
-        if self.closing:
+        if self._closed:
             return
-        self.closing = True
+        self.closing = self._closed = True
         if self._writer is not None and self._writer is not asyncio.current_task():
             self._writer.cancel()  # no send may run while the close frame goes out
             await asyncio.gather(self._writer, return_exceptions=True)
@@ -141,16 +188,47 @@ class Connection:
             self._deadline.reschedule(-1)  # wake the reader now
 
     def send(self, frame: str) -> None:
-        """Queue a frame; a client too slow to keep up is disconnected."""
+        """Write a frame now if the transport takes it; else keep it in the bounded backlog.
+
+        A client too slow to keep up (its backlog is full) is disconnected.
+        """
         if self.closing:
             return
+        if self._writer is not None:  # a write is waiting: keep the order
+            if len(self.backlog) >= self.limits.outbound_queue:
+                self._too_slow()
+            else:
+                self.backlog.append(frame)
+            return
         try:
-            self.outbox.put_nowait(frame)
-        except asyncio.QueueFull:
-            logger.warning("Socket %s: outbound queue full, disconnecting a slow client", self.id)
-            asyncio.get_running_loop().create_task(
-                self.close(WSCloseCode.POLICY_VIOLATION, "Too slow: outbound queue full")
-            )
+            write = self.transport.send_text(frame)
+            if type(write) is not types.CoroutineType:
+                write = _awaited(write)
+            blocker = write.send(None)
+        except StopIteration:
+            return  # written
+        except Exception:
+            self._lost()
+            return
+        self._writer = asyncio.get_running_loop().create_task(
+            self._write(_Resumed(write, blocker))
+        )
+
+    def _too_slow(self) -> None:
+        logger.warning("Socket %s: outbound queue full, disconnecting a slow client", self.id)
+        self.closing = True  # nothing more is written or kept; the close frame goes next
+        self.backlog.clear()
+        asyncio.get_running_loop().create_task(self._close_now())
+
+    async def _close_now(self) -> None:
+        await self.close(WSCloseCode.POLICY_VIOLATION, "Too slow: outbound queue full")
+
+    def _lost(self) -> None:
+        """The client is gone: stop writing and wake the reader, which ends the connection."""
+        self.closing = self._closed = True  # no close frame: nobody would read it
+        self.backlog.clear()
+        if self._deadline is not None:
+            self._deadline.reschedule(-1)
 
     def push(self, join_ref: str | None, topic: str, event: str, payload: Any) -> None:
         self.send(self.serializer.push(join_ref, topic, event, payload))
@@ -159,16 +237,20 @@ class Connection:
         join_ref = frame.join_ref if frame.event != "phx_join" else frame.join_ref or frame.ref
         self.send(self.serializer.reply(join_ref, frame.ref, frame.topic, status, response))
 
-    async def _write(self) -> None:
-        while True:
-            frame = await self.outbox.get()
-            try:
-                await self.transport.send_text(frame)
-            except (WebSocketDisconnect, RuntimeError):
-                self.closing = True
-                if self._deadline is not None:
-                    self._deadline.reschedule(-1)
-                return
+    async def _write(self, pending: _Resumed) -> None:
+        """Finish a write that had to wait, then the frames that came meanwhile, in order."""
+        try:
+            await pending
+            backlog = self.backlog
+            while backlog and not self.closing:
+                await self.transport.send_text(backlog.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._lost()
+        finally:
+            if self._writer is asyncio.current_task():
+                self._writer = None
 
     async def _read(self) -> None:
         limits = self.limits
@@ -217,10 +299,16 @@ class Connection:
         if joined is None or frame.join_ref not in (None, joined.channel.join_ref):
             self.reply(frame, "error", {"reason": "unmatched topic"})
             return
-        try:
-            joined.inbox.put_nowait(("leave" if frame.event == "phx_leave" else "in", frame))
-        except asyncio.QueueFull:
+        if len(joined.inbox) >= self.limits.max_pending:
             self.reply(frame, "error", {"reason": "too many pending messages"})
+            return
+        self._handle_later(joined, "leave" if frame.event == "phx_leave" else "in", frame)
+
+    def _handle_later(self, joined: _Joined, kind: str, item: Any) -> None:
+        """Queue an item for the channel; a task works through the inbox if none does yet."""
+        joined.inbox.append((kind, item))
+        if joined.task is None:
+            joined.task = asyncio.get_running_loop().create_task(self._work(joined))
 
     async def _join(self, frame: Frame) -> None:
         cls = self.socket.channel_for(frame.topic)
@@ -235,10 +323,26 @@ class Connection:
             self.reply(frame, "error", {"reason": "too many channels"})
             return
         channel = cls(frame.topic, self, frame.join_ref or frame.ref)
-        joined = self.channels[frame.topic] = _Joined(channel, self.limits.max_pending)
-        joined.task = asyncio.create_task(self._serve_channel(joined, frame))
+        joined = self.channels[frame.topic] = _Joined(channel)
+        joined.task = asyncio.create_task(self._serve_join(joined, frame))
 
-    async def _serve_channel(self, joined: _Joined, join: Frame) -> None:
+    async def _serve_join(self, joined: _Joined, join: Frame) -> None:
+        try:
+            if await self._join_channel(joined, join):
+                await self._handle_inbox(joined)
+        finally:
+            if joined.task is asyncio.current_task():
+                joined.task = None
+
+    async def _work(self, joined: _Joined) -> None:
+        try:
+            await self._handle_inbox(joined)
+        finally:
+            if joined.task is asyncio.current_task():
+                joined.task = None
+
+    async def _join_channel(self, joined: _Joined, join: Frame) -> bool:
+        """Run ``join`` and ``after_join``; False if the channel did not survive them."""
         channel = joined.channel
         scope = self.transport.scope
         values = {"topic": channel.topic, "params": join.payload}
@@ -248,7 +352,7 @@ class Connection:
             self.reply(join, "error", _failure(exc, f"{type(channel).__name__}.join"))
             if self.channels.get(channel.topic) is joined:
                 del self.channels[channel.topic]
-            return
+            return False
         joined.subscriber = self._subscriber(joined)
         await self.plugin.pubsub.subscribe(channel.topic, joined.subscriber)
         await self.plugin.presence.watch(channel.topic)
@@ -259,9 +363,14 @@ class Connection:
             logger.error("%s.after_join failed", type(channel).__name__, exc_info=exc)
             self.push(channel.join_ref, channel.topic, "phx_error", {})
             await self._end(joined, "error")
-            return
-        while True:
-            kind, item = await joined.inbox.get()
+            return False
+        return True
+
+    async def _handle_inbox(self, joined: _Joined) -> None:
+        """The channel's pushes, intercepted broadcasts and leave, one at a time, in order."""
+        channel, inbox = joined.channel, joined.inbox
+        while inbox:
+            kind, item = inbox.popleft()
             if kind == "in":
                 await self._handle_in(channel, item)
             elif kind == "out":
@@ -276,16 +385,17 @@ class Connection:
         channel = joined.channel
         intercepts = frozenset(type(channel).intercepts)
         encode = self.serializer.broadcast
+        max_pending = self.limits.max_pending
 
         def deliver(message: Message) -> None:
             if message.sender is not None and message.sender == channel.id:
                 return
             if message.event in intercepts:
-                try:
-                    joined.inbox.put_nowait(("out", message))
-                except asyncio.QueueFull:
+                if len(joined.inbox) >= max_pending:
                     self.send(encode(message))  # the inbox overflowed: it cannot be filtered
                     logger.warning("Socket %s: intercept queue full", self.id)
+                else:
+                    self._handle_later(joined, "out", message)
             else:
                 self.send(encode(message))
 

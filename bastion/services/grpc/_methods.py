@@ -1,10 +1,8 @@
-"""A servicer's methods compiled once, at start-up, into gRPC handlers that inject
-dependencies, validate, observe and turn errors into statuses.
+"""A servicer's methods served as gRPC handlers that inject dependencies, validate, observe
+and turn errors into statuses (their signatures are compiled by ``_compile.py``).
 
-A method's first two parameters are gRPC's (the request message, or the stream of them, and
-the ``ServicerContext``), as in the generated base class; every further parameter is a
-dependency resolved as for a route (``Depends``, ``AsyncSession``, ``CurrentUser``, app
-scope, ``Request``). The metadata is the request's headers, so the app's authentication
+Dependencies are resolved as for a route (``Depends``, ``AsyncSession``, ``CurrentUser``,
+app scope, ``Request``). The metadata is the request's headers, so the app's authentication
 backends read ``authorization: Bearer ...`` or an API key header as they do over HTTP.
 
 Per RPC: a request-shaped ``Request`` over the metadata, the message converted to the
@@ -16,8 +14,6 @@ then ``yield`` teardown, also when the client cancels or its deadline passes.
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -25,15 +21,11 @@ from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import grpc  # type: ignore[import-untyped]
-import msgspec
 
 from bastion.di.container import teardown
-from bastion.di.depends import Depends
-from bastion.exceptions import BadRequest, ConfigurationError, ValidationError
+from bastion.exceptions import BadRequest
 from bastion.http.request import Request
-from bastion.params import _types as t
-from bastion.params._errors import from_msgspec
-from bastion.params._plan import Plan, compile_plan, signature_of
+from bastion.services.grpc._compile import as_async, compile_method
 from bastion.services.grpc._observe import Observer
 from bastion.services.grpc._status import status_of
 
@@ -70,8 +62,8 @@ class Method:
         self.observer = Observer(observability, self.kind, service, name)
         self.debug = app.debug
         where = f"gRPC method {type(getattr(fn, '__self__', None)).__name__}.{name}"
-        self.fn, self.streams = _as_async(fn, where)
-        self.plan, self.convert = _compile(app, fn, where, handler.request_streaming)
+        self.fn, self.streams = as_async(fn, where)
+        self.plan, self.convert = compile_method(app, fn, where, handler.request_streaming)
 
     def rpc_handler(self) -> Any:
         """The ``grpc.RpcMethodHandler`` serving this method, same (de)serializers."""
@@ -263,109 +255,3 @@ def _peer(peer: str | None) -> tuple[str, int] | None:
 
 async def _no_receive() -> dict[str, Any]:
     return {"type": "http.disconnect"}
-
-
-def _compile(
-    app: App[Any], fn: Callable[..., Any], where: str, request_streaming: bool
-) -> tuple[Plan | None, Callable[[Any], Any] | None]:
-    """The plan of ``fn``'s injected parameters, and the conversion of its message."""
-    signature, hints = signature_of(fn)
-    parameters = list(signature.parameters.values())
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if len(parameters) < 2 or any(p.kind not in positional for p in parameters[:2]):
-        raise ConfigurationError(
-            f"{where}: its first two parameters receive the request and the context, as in "
-            "the generated base class: `async def Method(self, request, context, ...)`"
-        )
-    providers = app.container.providers
-    injected: list[str] = []
-    for parameter in parameters[2:]:
-        base, extras = t.split_annotation(hints.get(parameter.name, Any))
-        if (
-            isinstance(parameter.default, Depends)
-            or any(isinstance(e, Depends) for e in extras)
-            or base in providers
-            or (isinstance(base, type) and issubclass(base, Request))
-        ):
-            injected.append(parameter.name)
-        else:
-            raise ConfigurationError(
-                f"{where}: parameter `{parameter.name}` is neither gRPC's nor a dependency; "
-                "give it Depends(...) or a type a provider serves (AsyncSession with "
-                "SQLAlchemyPlugin, CurrentUser with AuthPlugin, Request)"
-            )
-    plan = None
-    if injected:
-        plan = compile_plan(
-            _injected_only(fn, injected, hints), where=where, container=app.container
-        )
-    target = hints.get(parameters[0].name)
-    convert = None
-    if isinstance(target, type) and issubclass(target, msgspec.Struct):
-        if request_streaming:
-            raise ConfigurationError(
-                f"{where}: a request stream is not converted to {target.__name__}; annotate "
-                "it with the message type and convert each message yourself"
-            )
-        convert = _converter(target)
-    return plan, convert
-
-
-def _injected_only(
-    fn: Callable[..., Any], names: list[str], hints: dict[str, Any]
-) -> Callable[..., Any]:
-    """A stand-in with only ``fn``'s injected parameters, for the planner to compile."""
-    signature = inspect.signature(fn)
-    kept = [p for name, p in signature.parameters.items() if name in names]
-
-    def dependencies(**kwargs: Any) -> None:  # never called
-        raise NotImplementedError
-
-    dependencies.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
-    dependencies.__annotations__ = {name: hints[name] for name in names if name in hints}
-    dependencies.__qualname__ = getattr(fn, "__qualname__", "rpc")
-    return dependencies
-
-
-def _converter(target: type[msgspec.Struct]) -> Callable[[Any], Any]:
-    """Message → ``target``, checked: proto3 sends every field (defaults too), named as in
-    the .proto file, so constraints like ``Meta(min_length=1)`` see what the client sent."""
-    from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
-
-    def convert(message: Any) -> Any:
-        data = MessageToDict(
-            message,
-            preserving_proto_field_name=True,
-            always_print_fields_with_no_presence=True,
-        )
-        try:
-            return msgspec.convert(data, target, strict=False)
-        except msgspec.ValidationError as exc:
-            error = from_msgspec("", str(exc), root=target)
-            error["field"] = error["field"].lstrip(".") or "request"
-            error.pop("pointer", None)
-            raise ValidationError([error]) from None
-
-    return convert
-
-
-def _as_async(fn: Callable[..., Any], where: str) -> tuple[Callable[..., Any], bool]:
-    """The method as an async callable, and whether it is an async generator (a response
-    stream); a plain function runs in a thread, a plain generator is refused."""
-    if inspect.isasyncgenfunction(fn):
-        return fn, True
-    if inspect.iscoroutinefunction(fn):
-        return fn, False
-    if inspect.isgeneratorfunction(fn):
-        raise ConfigurationError(
-            f"{where}: a response stream is written as an async generator "
-            "(`async def ...: yield reply`), not a plain generator"
-        )
-
-    @functools.wraps(fn)
-    async def in_thread(*args: Any, **kwargs: Any) -> Any:
-        import anyio.to_thread
-
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
-
-    return in_thread, False

@@ -12,6 +12,7 @@ client_stream, server_stream or bidi_stream, as go-grpc-prometheus names them):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -150,7 +151,9 @@ class Observer:
         if span.request_token is not None:
             from bastion.observability.logs import current_request
 
-            current_request.reset(span.request_token)
+            # A response stream closed by gRPC may end in another context than it began.
+            with contextlib.suppress(ValueError):
+                current_request.reset(span.request_token)
 
 
 #: Codes that mean the server failed (OpenTelemetry's rule for gRPC server spans).

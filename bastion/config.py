@@ -77,6 +77,12 @@ class Settings(msgspec.Struct, kw_only=True):
     jobs_backend: str | None = None
     #: Run a jobs worker inside every app process (small deployments); None means off.
     jobs_worker: bool | None = None
+    #: For ``MessagingPlugin``: "memory", a nats:// or a redis:// URL; None means memory.
+    messages_backend: str | None = None
+    #: Run the message handlers inside every app process; None means only on memory.
+    messages_consume: bool | None = None
+    #: The consumer group of this app's handlers (each event is handled once per group).
+    messages_group: str | None = None
     #: For ``MailPlugin``: smtp://, smtps://, console:// or memory://; None means console://
     #: in dev, memory:// in test, and refused in prod.
     mail_url: str | None = None

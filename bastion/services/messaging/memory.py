@@ -29,8 +29,17 @@ from bastion.services.messaging.errors import NoResponders, RequestTimeout
 class _Queue:
     def __init__(self) -> None:
         self.items: collections.deque[_Item] = collections.deque()
-        self.arrived = asyncio.Event()
         self.subscribers = 0
+        self._arrived: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+
+    @property
+    def arrived(self) -> asyncio.Event:
+        """Set when items arrive; one per event loop, as the backend may outlive a loop (an
+        app started by ``asyncio.run`` and again by a ``TestClient``)."""
+        loop = asyncio.get_running_loop()
+        if self._arrived is None or self._arrived[0] is not loop:
+            self._arrived = (loop, asyncio.Event())
+        return self._arrived[1]
 
 
 class _Item:

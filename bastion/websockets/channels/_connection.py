@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.exceptions import HTTPError
 from bastion.types import Scope
+from bastion.websockets._direct import DirectWrite, TextFramer, direct_writer
 from bastion.websockets.channels import _frames
 from bastion.websockets.channels._frames import Frame, FrameError
 from bastion.websockets.channels.channel import Channel, ChannelError
@@ -57,14 +58,19 @@ class Transport(Protocol):
 
 
 class OverWebSocket:
-    """The WebSocket transport; phoenix.js heartbeats every 30 s, so silence means gone."""
+    """The WebSocket transport; phoenix.js heartbeats every 30 s, so silence means gone.
 
-    __slots__ = ("idle_timeout", "scope", "websocket")
+    Made once the handshake is accepted; ``direct`` writes frames to the server's
+    transport where the server allows it (see ``bastion.websockets._direct``).
+    """
+
+    __slots__ = ("direct", "idle_timeout", "scope", "websocket")
 
     def __init__(self, websocket: WebSocket, idle_timeout: float) -> None:
         self.websocket = websocket
         self.scope = websocket.scope
         self.idle_timeout: float | None = idle_timeout
+        self.direct: DirectWrite | None = direct_writer(websocket._send)
 
     async def receive(self) -> str | bytes:
         message = await self.websocket._receive_message()
@@ -146,6 +152,8 @@ class Connection:
         #: Frames waiting for a write that could not finish at once (bounded).
         self.backlog: deque[str] = deque()
         self.closing = False  # nothing more is written
+        self._direct: DirectWrite | None = getattr(transport, "direct", None)
+        self._framer = _framer_for(serializer)
         self._closed = False  # the close frame went out (or the client is gone)
         self._writer: asyncio.Task[None] | None = None
         self._deadline: asyncio.Timeout | None = None
@@ -200,6 +208,9 @@ class Connection:
             else:
                 self.backlog.append(frame)
             return
+        direct = self._direct
+        if direct is not None and direct(self._framer(frame)):
+            return
         try:
             write = self.transport.send_text(frame)
             if type(write) is not types.CoroutineType:
@@ -210,9 +221,7 @@ class Connection:
         except Exception:
             self._lost()
             return
-        self._writer = asyncio.get_running_loop().create_task(
-            self._write(_Resumed(write, blocker))
-        )
+        self._writer = asyncio.get_running_loop().create_task(self._write(_Resumed(write, blocker)))
 
     def _too_slow(self) -> None:
         logger.warning("Socket %s: outbound queue full, disconnecting a slow client", self.id)
@@ -445,6 +454,18 @@ class Connection:
             logger.error(
                 "Ending %s on %r failed", type(channel).__name__, channel.topic, exc_info=exc
             )
+
+
+_framers: dict[_frames.Serializer, TextFramer] = {}
+
+
+def _framer_for(serializer: _frames.Serializer) -> TextFramer:
+    """One framer per serializer, shared by its connections: a broadcast's frame (one
+    ``str`` for all of them) becomes bytes once."""
+    framer = _framers.get(serializer)
+    if framer is None:
+        framer = _framers[serializer] = TextFramer()
+    return framer
 
 
 def _failure(exc: Exception, where: str) -> dict[str, Any]:

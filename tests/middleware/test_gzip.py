@@ -151,7 +151,10 @@ async def test_stream_is_compressed_and_flushed_chunk_by_chunk():
         if message.get("body"):
             first_arrived.set()
 
-    task = asyncio.create_task(response({"type": "http", "method": "GET"}, None, send))
+    async def receive():  # as a server does while the client stays: nothing more
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(response({"type": "http", "method": "GET"}, receive, send))
     await asyncio.wait_for(first_arrived.wait(), 1)
     decompressor = zlib.decompressobj(31)
     # The first chunk is readable on its own while the producer is still waiting.

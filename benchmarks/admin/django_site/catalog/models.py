@@ -18,7 +18,7 @@ class Article(models.Model):
         PUBLISHED = "published"
         ARCHIVED = "archived"
 
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=200, db_index=True)
     slug = models.SlugField(max_length=200, unique=True)
     body = models.TextField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)

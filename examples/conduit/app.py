@@ -40,6 +40,9 @@ class ConduitSettings(Settings, kw_only=True):
     ``bastion.toml``); None: memory, one cache per process."""
 
     cache_url: str | None = None
+    #: GraphQL at /graphql (``graphql_api.py``); False leaves it and Strawberry's import out,
+    #: e.g. for a smaller cold start on Lambda (``BASTION_GRAPHQL=false``).
+    graphql: bool = True
 
 
 def create_app(
@@ -69,6 +72,7 @@ def create_app(
             SecurityPlugin(csrf=False),
             *notifications,
             conduit_admin(hasher=hasher),  # /admin for staff (see admin.py)
+            *_graphql(settings),
         ],
         # Any RealWorld frontend, from any origin: tokens travel in a header, never a cookie.
         middleware=[CORS(allow_origins=["*"], allow_headers=["authorization"])],
@@ -81,6 +85,15 @@ def create_app(
     app.provide(Credentials, lambda: credentials, scope="app")
     app.include(api())
     return app
+
+
+def _graphql(settings: Settings) -> list[Plugin]:
+    """/graphql over the same models and tokens (see graphql_api.py), unless turned off."""
+    if not getattr(settings, "graphql", True):
+        return []
+    from .graphql_api import conduit_graphql
+
+    return [conduit_graphql()]
 
 
 app = create_app()

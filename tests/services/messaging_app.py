@@ -88,7 +88,14 @@ def make_app() -> App[Any]:
         from bastion.jobs import Jobs, JobsPlugin
 
         plugins.append(JobsPlugin(Jobs(), backend="memory"))
-    return App(plugins=plugins)
+    app = App(plugins=plugins)
+
+    @app.post("/orders")
+    async def create_order(order: Order, messages: MessageBus) -> dict[str, int]:
+        await messages.publish("orders.created", order)
+        return {"id": order.id}
+
+    return app
 
 
 app = make_app() if "MSG_URL" in os.environ else None

@@ -227,3 +227,28 @@ async def test_redis_drops_a_request_whose_requester_gave_up(redis_url: str) -> 
     finally:
         await consumer.stop()
         await backend.stop()
+
+
+async def test_redis_consumers_join_again_when_their_stream_is_deleted(redis_url: str) -> None:
+    bus = MessageBus()
+    seen: list[int] = []
+
+    @bus.message("orders.created")
+    async def on_order(order: Order) -> None:
+        seen.append(order.id)
+
+    backend = RedisStreamsBackend(redis_url, prefix=f"t{uuid.uuid4().hex[:10]}")
+    await backend.start()
+    bus.backend = backend
+    consumer = Consumer(bus, backend, poll=0.2)
+    await consumer.start()
+    try:
+        await bus.publish("orders.created", Order(1))
+        await until(lambda: seen == [1], "first event")
+        await backend.client().delete(backend.key("event", "orders.created"))  # as a flush
+        await asyncio.sleep(0.5)  # the consumer meets NOGROUP and joins again
+        await bus.publish("orders.created", Order(2))
+        await until(lambda: seen == [1, 2], f"after the deletion: {seen}")
+    finally:
+        await consumer.stop()
+        await backend.stop()

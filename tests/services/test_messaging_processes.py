@@ -23,6 +23,7 @@ import pytest
 from bastion import App
 from bastion.services.messaging import MessageBus, MessagingPlugin, RequestFailed
 from tests._nats import nats_url  # noqa: F401 (a fixture)
+from tests._processes import accepts, free_port
 from tests.services.messaging_app import Ask, Order, Sum, backend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,3 +164,59 @@ async def test_a_worker_killed_mid_message_has_it_redelivered_to_another(
             (r for r in records(out) if r["event"] == "started"), key=lambda r: r["attempt"]
         )
         assert [(r["pid"], r["attempt"]) for r in started] == [(doomed.pid, 1), (heir.pid, 2)]
+
+
+async def test_bastion_serve_runs_the_handlers_when_told_to(
+    url: str, prefix: str, client: MessageBus, tmp_path: Path
+) -> None:
+    """BASTION_MESSAGES_CONSUME=1: each process of `bastion serve` is a member of the group,
+    beside its HTTP work."""
+    import httpx
+
+    out = tmp_path / "out"
+    out.mkdir()
+    port = free_port()
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MSG_URL": url,
+        "MSG_PREFIX": prefix,
+        "MSG_OUT": str(out),
+        "BASTION_MESSAGES_CONSUME": "1",
+        "BASTION_SECRET_KEY": "k" * 40,  # serve runs the prod profile
+    }
+    target = "tests.services.messaging_app:app"
+    command = [sys.executable, "-m", "bastion.cli", "serve", target, "--port", str(port)]
+    log = out / "serve.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [*command, "--workers", "2"], cwd=ROOT, env=environment, stdout=output, stderr=output
+        )
+    try:
+        await until(
+            lambda: accepts(port) or server.poll() is not None, "bastion serve did not listen", out
+        )
+        assert server.poll() is None, log.read_text()[-3000:]
+        # The supervisor listens before its workers have started: the first calls wait.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=WAIT) as http:
+            for i in range(20):
+                response = await http.post("/orders", json={"id": i})
+                assert response.json() == {"id": i}
+        replies = await asyncio.gather(
+            *(client.request("math.add", Ask(i, i), reply_type=Sum, timeout=20) for i in range(8))
+        )
+        assert [r.total for r in replies] == [2 * i for i in range(8)]
+        assert os.getpid() not in {r.pid for r in replies}
+
+        def handled() -> list[int]:
+            return sorted(r["id"] for r in records(out) if r["event"] == "handled")
+
+        await until(lambda: handled() == list(range(20)), "events posted over HTTP", out)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0, log.read_text()[-3000:]

@@ -174,6 +174,7 @@ class Consumer:
             return
         self._stopping = True
         poll = self.options["poll"]
+        self._slots.close()  # a loop waiting for room ends now
         for source in self._sources:
             source.wake()
         if self._loops:
@@ -196,6 +197,8 @@ class Consumer:
         failures = 0
         while not self._stopping:
             taken = await self._slots.take(self._share)
+            if not taken:
+                break
             try:
                 deliveries = await source.fetch(taken, self.options["poll"])
                 failures = 0
@@ -271,7 +274,13 @@ class Consumer:
                 )
                 await self._respond_error(delivery, HTTPError("The handler failed"))
             else:
-                await delivery.respond(body, {})
+                try:
+                    await delivery.respond(body, {})
+                except Exception as exc:  # too large for the broker, say
+                    logger.error(
+                        "the reply of %s could not be sent: %r", delivery.subject, exc, extra=fields
+                    )
+                    await self._respond_error(delivery, HTTPError("The reply could not be sent"))
         await delivery.ack()
 
     async def _failed(
@@ -333,12 +342,16 @@ class _Slots:
 
     def __init__(self, size: int) -> None:
         self.free = size
+        self.closed = False
         self._room = asyncio.Event()
 
     async def take(self, most: int) -> int:
-        while self.free <= 0:
+        """At least one slot, at most ``most``; none once closed (the consumer stops)."""
+        while self.free <= 0 and not self.closed:
             self._room.clear()
             await self._room.wait()
+        if self.closed:
+            return 0
         taken = min(self.free, most)
         self.free -= taken
         return taken
@@ -347,6 +360,10 @@ class _Slots:
         if count > 0:
             self.free += count
             self._room.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._room.set()
 
 
 def _number(value: object) -> bool:

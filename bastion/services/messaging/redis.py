@@ -117,12 +117,17 @@ class RedisStreamsBackend(MessagingBackend):
 
     async def subscribe(self, subscription: Subscription, consumer: str) -> Source:
         key = self.key(subscription.kind, subscription.subject)
-        try:
-            await self.client().xgroup_create(key, subscription.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):  # the group exists: join it
-                raise
+        await _join(self.client(), key, subscription.group)
         return _StreamSource(self, key, subscription, consumer)
+
+
+async def _join(redis: Redis, key: str, group: str) -> None:
+    """Create the group at the stream's first entry, or join it if it exists."""
+    try:
+        await redis.xgroup_create(key, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
 
 
 class _StreamSource(Source):
@@ -141,6 +146,17 @@ class _StreamSource(Source):
         self.next_claim = 0.0
 
     async def fetch(self, limit: int, wait: float) -> list[Delivery]:
+        try:
+            return await self._fetch(limit, wait)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # The stream or group went away (a Redis restarted without persistence, a
+            # key deleted): join it again, as at start.
+            await _join(self.backend.client(), self.key, self.group)
+            return []
+
+    async def _fetch(self, limit: int, wait: float) -> list[Delivery]:
         redis = self.backend.client()
         if time.monotonic() >= self.next_claim:
             claimed = await self._claim(redis, limit)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion import App, Depends, NotFound, Settings
 from bastion.auth import AuthPlugin, CurrentUser, JWTAuth, requires
+from bastion.auth.apikeys import APIKey, APIKeyAuth
 from bastion.db import SQLAlchemyPlugin
 from bastion.observability import HealthCheck, ObservabilityPlugin
 from bastion.services.grpc import GRPC
@@ -117,6 +118,14 @@ class Inventory(pb2_grpc.InventoryServicer):  # type: ignore[misc]
             count += 1
         return pb2.ImportSummary(count=count)
 
+    async def Tally(
+        self, request_iterator: Any, context: Any, marker: Tracked
+    ) -> AsyncIterator[Any]:
+        count = 0
+        async for _ in request_iterator:
+            count += 1
+            yield pb2.ImportSummary(count=count)
+
     async def Wait(self, request: Any, context: Any, marker: Tracked) -> Any:
         try:
             await asyncio.sleep(request.seconds)
@@ -134,6 +143,12 @@ async def readiness() -> bool:
     return probe.ready
 
 
+def create_all(connection: Any) -> None:
+    """The test's table and the API keys' one."""
+    metadata.create_all(connection)
+    APIKey.__table__.create(connection, checkfirst=True)
+
+
 def make_app(
     database_url: str | None = None,
     *,
@@ -143,11 +158,12 @@ def make_app(
 ) -> App[Any]:
     database = SQLAlchemyPlugin(database_url, metadata=metadata)
     observability.setdefault("logs", None)  # pytest's log capture stays as it is
+    api_keys = APIKeyAuth(database)
     app = App(
         settings=settings or Settings(profile="test"),
         plugins=[
             database,
-            AuthPlugin(tokens),
+            AuthPlugin(tokens, api_keys),
             ObservabilityPlugin(checks=[HealthCheck("inventory", readiness)], **observability),
             GRPC(Inventory(), port=port, health_interval=0.05),
         ],
@@ -164,9 +180,10 @@ def make_app(
         engine = database.engine
         assert engine is not None
         async with engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
+            await connection.run_sync(create_all)
         yield
 
+    app.state.api_keys = api_keys  # type: ignore[attr-defined]
     # Tables made once the database is started, before the gRPC server (the last plugin).
     tables = contextlib.asynccontextmanager(create_tables)
     app.lifespan_contexts.insert(len(app.lifespan_contexts) - 1, lambda app: tables())

@@ -73,6 +73,45 @@ async def test_client_streaming_rpc_reads_every_message(served):
     assert summary.count == 5
 
 
+async def test_bidirectional_streams_answer_as_they_read(served):
+    _, channel, _ = served
+    stub = pb2_grpc.InventoryStub(channel)
+    call = stub.Tally(timeout=WAIT)
+    for number in range(1, 4):
+        await call.write(pb2.CreateItemRequest(name=f"item {number}"))
+        assert (await call.read()).count == number
+    await call.done_writing()
+    assert await call.code() == grpc.StatusCode.OK
+    assert probe.torn_down == ["tracked"]
+
+
+async def test_plain_methods_run_in_a_thread_and_missing_ones_are_unimplemented():
+    import threading
+
+    from bastion import App, Settings
+
+    class Plain(pb2_grpc.InventoryServicer):  # type: ignore[misc]
+        def WhoAmI(self, request: Any, context: Any) -> Any:
+            return pb2.Caller(subject=threading.current_thread().name)
+
+    app = App(settings=Settings(profile="test"), plugins=[GRPC(Plain(), port=0)])
+    async with app.lifespan():
+        port = app.plugins[0].port
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb2_grpc.InventoryStub(channel)
+            caller = await stub.WhoAmI(pb2.Empty(), timeout=WAIT)
+            assert caller.subject != threading.current_thread().name
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.GetItem(pb2.GetItemRequest(id=1), timeout=WAIT)
+            assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            assert caught.value.details() == (
+                "inventory.v1.Inventory/GetItem is not implemented by this server"
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.WatchItems(pb2.WatchRequest(), timeout=WAIT).read()
+            assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
 async def test_a_bad_field_is_invalid_argument_naming_the_field(served):
     _, channel, _ = served
     stub = pb2_grpc.InventoryStub(channel)
@@ -111,6 +150,30 @@ async def test_auth_by_metadata_token_through_the_apps_backends(served):
         await stub.CreateItem(pb2.CreateItemRequest(name="bolt"), metadata=bearer(READER))
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "items:write" in caught.value.details()
+
+
+async def test_an_api_key_in_metadata_authenticates_through_its_backend(served):
+    app, channel, _ = served
+    keys = app.state.api_keys
+    database = app.plugins[0]
+    async with database.sessions() as db:
+        new = await keys.create(db, owner="bob", scopes=["items:read"])
+        await db.commit()
+    stub = pb2_grpc.InventoryStub(channel)
+    caller = await stub.WhoAmI(pb2.Empty(), metadata=(("x-api-key", new.key),), timeout=WAIT)
+    assert (caller.subject, list(caller.scopes)) == ("bob", ["items:read"])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # reading, but not writing
+        await stub.CreateItem(
+            pb2.CreateItemRequest(name="x"), metadata=(("x-api-key", new.key),), timeout=WAIT
+        )
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    async with database.sessions() as db:
+        await keys.revoke(db, new.record.id)
+        await db.commit()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.WhoAmI(pb2.Empty(), metadata=(("x-api-key", new.key),), timeout=WAIT)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert caught.value.details() == "The API key has been revoked"
 
 
 async def test_errors_are_statuses_and_never_a_traceback(served, caplog):
@@ -246,7 +309,9 @@ async def test_reflection_describes_the_services(served):
         "grpc.reflection.v1alpha.ServerReflection",
         "inventory.v1.Inventory",
     ]
-    assert methods == ["GetItem", "CreateItem", "WatchItems", "ImportItems", "Wait", "WhoAmI"]
+    assert methods == [
+        "GetItem", "CreateItem", "WatchItems", "ImportItems", "Tally", "Wait", "WhoAmI"
+    ]  # fmt: skip
 
 
 async def test_rpcs_are_logged_and_counted_beside_http(served, caplog):
@@ -288,7 +353,7 @@ async def test_an_rpc_span_continues_the_callers_trace(tmp_path):
         plugin = next(p for p in app.plugins if isinstance(p, GRPC))
         async with grpc.aio.insecure_channel(f"127.0.0.1:{plugin.port}") as channel:
             stub = pb2_grpc.InventoryStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.GetItem(
                     pb2.GetItemRequest(id=7),
                     metadata=(
@@ -297,6 +362,7 @@ async def test_an_rpc_span_continues_the_callers_trace(tmp_path):
                     ),
                     timeout=WAIT,
                 )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND, caught.value
     spans = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
     assert [s.name for s in spans] == ["inventory.v1.Inventory/GetItem"]
     span = spans[0]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,11 +18,12 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests._processes import free_port
 from tests.services._grpc_protos import folder as generated_folder
-from tests.services.grpc_app import pb2, pb2_grpc, tokens
+from tests.services.grpc_app import create_all, items, pb2, pb2_grpc, tokens
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc for worker pids")
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,12 +41,11 @@ def _children(pid: int) -> set[int]:
 
 def test_serve_runs_grpc_beside_http_in_every_worker(tmp_path: Path) -> None:
     database = tmp_path / "inventory.db"
-    with sqlite3.connect(database) as connection:  # made once, not raced by two workers
-        connection.execute(
-            "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL, "
-            "quantity INTEGER NOT NULL)"
-        )
-        connection.execute("INSERT INTO items (name, quantity) VALUES ('bolt', 3)")
+    engine = sa.create_engine(f"sqlite:///{database}")  # made once, not raced by two workers
+    with engine.begin() as connection:
+        create_all(connection)
+        connection.execute(sa.insert(items).values(name="bolt", quantity=3))
+    engine.dispose()
     grpc_port = free_port()
     log = tmp_path / "server.log"
     env = {

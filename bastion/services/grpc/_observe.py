@@ -126,17 +126,23 @@ class Observer:
             return
         seconds = time.perf_counter() - span.started
         name = code.name
-        if self._handled is not None:
-            children = self._children.get(name)
-            if children is None:
-                values = (self.kind, self.service, self.name, name)
-                children = (self._handled.labels(*values), self._seconds.labels(*values))
-                self._children[name] = children
-            children[0].inc()
-            children[1].observe(seconds)
-            self._gauge.dec()
-        if self.plugin is not None and self.plugin.access_log:
-            _log(request, self.method, name, seconds)
+        try:
+            if self._handled is not None:
+                children = self._children.get(name)
+                if children is None:
+                    values = (self.kind, self.service, self.name, name)
+                    children = (self._handled.labels(*values), self._seconds.labels(*values))
+                    self._children[name] = children
+                children[0].inc()
+                children[1].observe(seconds)
+                self._gauge.dec()
+            if self.plugin is not None and self.plugin.access_log:
+                _log(request, self.method, name, seconds)
+        finally:  # the span ends and the context is restored whatever happened above
+            self._end(span, code, error)
+
+    @staticmethod
+    def _end(span: Span, code: Any, error: BaseException | None) -> None:
         if span.otel is not None:
             from opentelemetry import context
 
@@ -144,7 +150,7 @@ class Observer:
             otel.set_attribute("rpc.grpc.status_code", code.value[0])
             if error is not None:
                 otel.record_exception(error)
-            if name in _SERVER_FAULTS:
+            if code.name in _SERVER_FAULTS:
                 otel.set_status(trace.Status(trace.StatusCode.ERROR))
             otel.end()
             context.detach(span.context_token)

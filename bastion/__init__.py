@@ -9,6 +9,8 @@ async def hello(name: str) -> dict[str, str]:
     return {"message": f"Hello, {name}!"}
 """
 
+from typing import TYPE_CHECKING, Any
+
 from bastion.app import App
 from bastion.config import Settings
 from bastion.di.depends import Depends
@@ -44,8 +46,10 @@ from bastion.middleware.base import ASGIMiddleware
 from bastion.params.markers import Body, Cookie, File, Form, Header, Path, Query
 from bastion.plugins import Plugin
 from bastion.routing.router import Controller, Router, delete, get, patch, post, put, websocket
-from bastion.routing.versioning import Version, Versioning, VersionRange
 from bastion.websockets import WebSocket, WebSocketDisconnect
+
+if TYPE_CHECKING:
+    from bastion.routing.versioning import Version, Versioning, VersionRange
 
 __all__ = [
     "App",
@@ -100,3 +104,16 @@ __all__ = [
     "put",
     "websocket",
 ]
+
+#: Exports imported when first used (PEP 562): most apps never version their API.
+_LAZY = dict.fromkeys(("Version", "Versioning", "VersionRange"), "bastion.routing.versioning")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bastion' has no attribute {name!r}")

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from itertools import chain
-from typing import Any, Generic, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack
 
 from bastion._lifespan import Running, serve_lifespan
 from bastion.config import Settings
@@ -55,9 +55,11 @@ from bastion.routing.converters import DEFAULT_CONVERTERS, Converter
 from bastion.routing.route import Mount, Route, RouteOptions, WebSocketRoute
 from bastion.routing.router import Controller, Router
 from bastion.routing.urls import URLBuilder
-from bastion.routing.versioning import Versioning, check_unversioned
 from bastion.types import ASGIApp, Endpoint, Receive, Scope, Send
 from bastion.websockets._serve import serve_websocket
+
+if TYPE_CHECKING:  # imported by apps that version their API, not at every start-up
+    from bastion.routing.versioning import Versioning
 
 StateT = TypeVar("StateT")
 #: Scope key a test client sets to have unexpected errors re-raised after the 500 is sent.
@@ -257,7 +259,7 @@ class App(Generic[StateT]):
         versioned: dict[str, CompiledRoute] = {}
         versioning, items = self.versioning, self.router.flatten()
         if versioning is None:
-            check_unversioned(items)
+            _check_unversioned(items)
         else:
             items = versioning.expand(items)
         for item in items:
@@ -482,3 +484,13 @@ class App(Generic[StateT]):
     def lifespan(self) -> AbstractAsyncContextManager[App[StateT]]:
         """``async with app.lifespan():`` runs start-up and shutdown around a block."""
         return Running(self)
+
+
+def _check_unversioned(items: list[Route | WebSocketRoute | Mount]) -> None:
+    """An app without ``versioning=`` must not have routes declaring ``versions=``."""
+    for item in items:
+        if not isinstance(item, Mount) and item.options.get("versions") is not None:
+            raise ConfigurationError(
+                f"route {item.path} declares versions= but the app has no versioning; add "
+                "App(versioning=Versioning(['1', '2'], by='prefix'|'header'|'media_type'))"
+            )

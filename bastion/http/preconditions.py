@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC
-from email.utils import parsedate_to_datetime
 
 from bastion.http.headers import Headers
 
@@ -43,6 +42,8 @@ def http_date(value: str | None) -> int | None:
     """An HTTP date as a Unix timestamp, or None when absent or unparseable."""
     if not value:
         return None
+    from email.utils import parsedate_to_datetime  # pulls in socket and email: only when used
+
     try:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -14,8 +14,6 @@ from typing import Any
 from bastion.exceptions import HTTPError, InternalServerError
 from bastion.http.request import Request
 from bastion.http.response import HTMLResponse, ProblemResponse, Response, TextResponse
-from bastion.middleware._debug_info import Masker, collect
-from bastion.middleware._debug_page import render_html, render_text
 from bastion.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("bastion.error")
@@ -56,7 +54,11 @@ def unexpected_error(request: Request, exc: BaseException, debug: bool) -> Respo
 def debug_response(request: Request, exc: BaseException) -> Response:
     """The dev answer to an unexpected error, by ``Accept``: the HTML debug page for
     browsers, a problem+json document with the traceback for JSON clients, and the same
-    report as plain text for everything else (``curl``). Only ever used when debug is on."""
+    report as plain text for everything else (``curl``). Only ever used when debug is on, so
+    the page's modules are imported here, not at every start-up."""
+    from bastion.middleware._debug_info import Masker, collect
+    from bastion.middleware._debug_page import render_html, render_text
+
     accept = request.headers.get("accept", "")
     settings = getattr(request.scope.get("app"), "settings", None)
     if "json" in accept and "text/html" not in accept:

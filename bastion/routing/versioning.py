@@ -301,13 +301,3 @@ def _with_headers(endpoint: Endpoint, headers: list[tuple[bytes, bytes]]) -> End
 
 def _problem(error: HTTPError) -> Response:
     return ProblemResponse(error.problem(), error.status_code)
-
-
-def check_unversioned(items: list[Item]) -> None:
-    """An app without ``versioning=`` must not have routes declaring ``versions=``."""
-    for item in items:
-        if not isinstance(item, Mount) and item.options.get("versions") is not None:
-            raise ConfigurationError(
-                f"route {item.path} declares versions= but the app has no versioning; add "
-                "App(versioning=Versioning(['1', '2'], by='prefix'|'header'|'media_type'))"
-            )

@@ -347,3 +347,21 @@ def test_jobs_worker_is_the_worker_when_the_app_has_jobs() -> None:
     app = App(plugins=[MessagingPlugin(MessageBus()), JobsPlugin(Jobs())])
     workers = [c for c in app.cli_commands if c.name == "worker"]
     assert len(workers) == 1 and any(p.name == "no_messages" for p in workers[0].params)
+
+
+async def test_readiness_fails_while_the_broker_is_away(redis_url: str) -> None:
+    from bastion import Settings
+    from bastion.observability import ObservabilityPlugin
+    from bastion.testing import AsyncTestClient
+    from tests._processes import free_port
+
+    for url, status in [(redis_url, 200), (f"redis://127.0.0.1:{free_port()}/0", 503)]:
+        app = App(
+            settings=Settings(profile="dev"),
+            plugins=[MessagingPlugin(MessageBus(), url), ObservabilityPlugin(logs=None)],
+        )
+        async with AsyncTestClient(app) as client:
+            response = await client.get("/health/ready")
+        assert response.status_code == status, response.text
+        check = response.json()["checks"]["messages"]
+        assert check["status"] == ("UP" if status == 200 else "DOWN")

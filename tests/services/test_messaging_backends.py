@@ -252,3 +252,41 @@ async def test_redis_consumers_join_again_when_their_stream_is_deleted(redis_url
     finally:
         await consumer.stop()
         await backend.stop()
+
+
+async def test_hostile_payloads_get_error_replies_and_the_consumer_goes_on(
+    new_backend: Factory,
+) -> None:
+    bus = MessageBus()
+    seen: list[int] = []
+
+    @bus.message("orders.created")
+    async def on_order(order: Order) -> None:
+        seen.append(order.id)
+
+    @bus.message("math.double")
+    async def double(n: int) -> int:
+        return n * 2
+
+    backend = await started(new_backend)
+    bus.backend = backend
+    consumer = Consumer(bus, backend, poll=0.2, max_size=10_000)
+    await consumer.start()
+    try:
+        for data, status in [
+            (b"\xff\xfe{", "400"),
+            (b'"two"', "422"),
+            (b"1" * 20_000, "413"),
+            (b"[" * 5_000 + b"]" * 5_000, "422"),  # deeply nested: refused, not recursed
+        ]:
+            reply = await backend.request("math.double", data, {}, timeout=20)
+            assert reply.headers["Nats-Service-Error-Code"] == status, (data[:10], reply)
+            problem = msgspec.json.decode(reply.data)
+            assert problem["status"] == int(status) and "Traceback" not in problem["detail"]
+        for data in [b"not json", b'{"id": "x"}', b"", b"\x00" * 100]:
+            await backend.publish("orders.created", data, {})
+        await bus.publish("orders.created", Order(5))
+        await until(lambda: seen == [5], f"the consumer went on: {seen}")
+        assert await bus.request("math.double", 21, timeout=20) == 42
+    finally:
+        await consumer.stop()

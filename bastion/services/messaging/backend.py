@@ -114,6 +114,10 @@ class MessagingBackend(abc.ABC):
         """Disconnect; stored events stay stored."""
 
     @abc.abstractmethod
+    async def ping(self) -> None:
+        """One round trip to the server (the readiness check); raises when it is away."""
+
+    @abc.abstractmethod
     async def publish(self, subject: str, data: bytes, headers: Mapping[str, str]) -> None:
         """Store one event for every group that consumes ``subject``; returns once stored."""
 

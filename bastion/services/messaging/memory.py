@@ -74,6 +74,9 @@ class MemoryBackend(MessagingBackend):
     async def stop(self) -> None:
         return None
 
+    async def ping(self) -> None:
+        return None
+
     def _queue(self, kind: Kind, subject: str) -> _Queue:
         queue = self._queues.get((kind, subject))
         if queue is None:

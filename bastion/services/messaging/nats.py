@@ -106,6 +106,9 @@ class NatsBackend(MessagingBackend):
             if nc is not None and not nc.is_closed:
                 await nc.drain()
 
+    async def ping(self) -> None:
+        await self._client().flush(timeout=2)
+
     def _client(self) -> Client:
         if self._nc is None:
             raise MessagingError("NatsBackend is not started (the app's lifespan starts it)")

@@ -129,6 +129,7 @@ class MessagingPlugin:
         if consumer is not None:
             consumer.compile()  # a handler that cannot be injected fails start-up
         await self.backend.start()
+        self._add_readiness_check(app)
         try:
             if consumer is not None:
                 await consumer.start()
@@ -141,6 +142,26 @@ class MessagingPlugin:
             finally:
                 self.consumer = None
                 await self.backend.stop()
+
+    def _add_readiness_check(self, app: App[Any]) -> None:
+        """With ``ObservabilityPlugin``, ``/health/ready`` fails while the broker is away."""
+        module = sys.modules.get("bastion.observability.plugin")
+        if module is None:
+            return
+        from bastion.observability.health import HealthCheck
+
+        backend = self.backend
+        assert backend is not None
+
+        async def probe() -> dict[str, Any]:
+            await backend.ping()
+            return {"backend": type(backend).__name__}
+
+        for plugin in app.plugins:
+            if isinstance(plugin, module.ObservabilityPlugin):
+                checks = plugin.readiness_checks
+                if not any(check.name == "messages" for check in checks):
+                    checks.append(HealthCheck("messages", probe))
 
 
 def _provider(bus: MessageBus) -> Any:

@@ -79,6 +79,9 @@ class RedisStreamsBackend(MessagingBackend):
         if redis is not None and redis is not self._given:
             await redis.aclose()
 
+    async def ping(self) -> None:
+        await self.client().ping()
+
     def client(self) -> Redis:
         if self._redis is None:
             raise MessagingError(

@@ -250,6 +250,23 @@ async def test_an_unknown_method_and_an_oversized_message_are_refused(served):
         await garbage(b"\xff\xff\xff\xff", metadata=bearer(READER), timeout=WAIT)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith("The request is not a valid message: ")
+    # Metadata beyond gRPC's header limit is refused before any handler runs.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.WhoAmI(pb2.Empty(), metadata=(("x-junk", "j" * 64 * 1024),), timeout=WAIT)
+    assert caught.value.code() in (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+    )
+    # A request id a client could inject lines or headers with is replaced.
+    caller_call = stub.WhoAmI(
+        pb2.Empty(),
+        metadata=(*bearer(READER), ("x-request-id", "evil id; " + "x" * 200)),
+        timeout=WAIT,
+    )
+    await caller_call
+    request_id = dict(await caller_call.trailing_metadata())["x-request-id"]
+    assert len(request_id) == 32 and request_id.isalnum()
     garbage_stream = channel.stream_unary("/inventory.v1.Inventory/ImportItems")
 
     async def chunks() -> AsyncIterator[bytes]:

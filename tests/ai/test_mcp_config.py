@@ -113,3 +113,36 @@ def test_arguments_that_are_not_an_object_are_a_jsonrpc_error() -> None:
         assert listed[0]["inputSchema"]["properties"] == {"item_id": {"type": "integer"}}
         ok = rpc(client, "tools/call", {"name": "item", "arguments": {"item_id": 5}})["result"]
         assert ok["structuredContent"] == {"id": 5}
+
+
+def test_a_plain_function_is_a_tool_with_the_routes_guards() -> None:
+    from bastion.auth import AuthPlugin, JWTAuth, requires
+
+    tokens = JWTAuth(secret="a-test-secret-for-the-mcp-tests-of-32-bytes")
+    mcp = MCP()
+    app = App(settings=Settings(profile="test"), plugins=[AuthPlugin(tokens), mcp])
+
+    @mcp.function()
+    async def add(a: int, b: int) -> dict[str, int]:
+        """Add two whole numbers."""
+        return {"sum": a + b}
+
+    @mcp.function(tool="shutdown", dependencies=[requires("admin")])
+    async def stop() -> str:
+        return "stopping"
+
+    with TestClient(app) as client:
+        tools = {t["name"]: t for t in rpc(client, "tools/list")["result"]["tools"]}
+        assert tools["add"]["description"] == "Add two whole numbers."
+        assert tools["add"]["inputSchema"]["required"] == ["a", "b"]
+        done = rpc(client, "tools/call", {"name": "add", "arguments": {"a": 2, "b": 3}})
+        assert done["result"]["structuredContent"] == {"sum": 5}
+        bad = rpc(client, "tools/call", {"name": "add", "arguments": {"a": "two", "b": 3}})
+        assert bad["result"]["isError"] is True
+        assert json.loads(bad["result"]["content"][0]["text"])["errors"][0]["field"] == "query.a"
+        refused = rpc(client, "tools/call", {"name": "shutdown", "arguments": {}})["result"]
+        assert refused["isError"] is True
+        assert json.loads(refused["content"][0]["text"])["status"] == 401
+        # the same function over HTTP, with the same guard
+        assert client.post("/mcp/functions/add?a=1&b=1").json() == {"sum": 2}
+        assert client.post("/mcp/functions/shutdown").status_code == 401

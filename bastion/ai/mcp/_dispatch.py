@@ -56,6 +56,7 @@ class Target:
     body_name: str | None
     description: str = ""
     schema: dict[str, Any] = field(default_factory=dict)
+    mime_type: str | None = None  # a resource's, when its route does not say
 
     @property
     def arguments(self) -> frozenset[str]:

@@ -22,8 +22,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from urllib.parse import unquote
 
 import mcp_types as types
@@ -32,14 +31,14 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
+from bastion.ai.mcp._discover import NAME, Mark, discover
 from bastion.ai.mcp._dispatch import BadArguments, Target, call, request_parts
 from bastion.ai.mcp._results import error_result, resource_contents, tool_result
-from bastion.ai.mcp._schema import input_schema, operation_of
 from bastion.exceptions import ConfigurationError, Forbidden, ServiceUnavailable
 from bastion.http.request import Request
 from bastion.http.response import Response
-from bastion.routing._endpoint import ASGIPassthrough, CompiledRoute
-from bastion.routing.route import Route, parse_path
+from bastion.routing._endpoint import ASGIPassthrough
+from bastion.routing.route import RouteOptions, parse_path
 from bastion.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -47,15 +46,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("bastion.ai.mcp")
 F = TypeVar("F", bound=Callable[..., Any])
-_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-
-
-@dataclass(frozen=True)
-class _Mark:
-    kind: str  # "tool" or "resource"
-    name: str | None
-    description: str | None
-    mime_type: str | None = None
 
 
 class MCP:
@@ -99,8 +89,9 @@ class MCP:
         self.stateless, self.json_response = stateless, json_response
         self.tools: dict[str, Target] = {}
         self.resources: dict[str, Target] = {}
-        self._marks: dict[Callable[..., Any], _Mark] = {}
+        self._marks: dict[Callable[..., Any], Mark] = {}
         self._app: App[Any] | None = None
+        self._routes_to_add: list[Callable[[App[Any]], None]] = []
         self._manager: StreamableHTTPSessionManager | None = None
         self.server: Server[Any] = Server(
             name,
@@ -117,7 +108,7 @@ class MCP:
     def tool(self, *, name: str | None = None, description: str | None = None) -> Callable[[F], F]:
         """Mark a route's handler as a tool (its route name by default; the description is
         the route's OpenAPI summary and description unless given)."""
-        return self._marking(_Mark("tool", name, description))
+        return self._marking(Mark("tool", name, description))
 
     def resource(
         self,
@@ -128,10 +119,40 @@ class MCP:
     ) -> Callable[[F], F]:
         """Mark a ``GET`` route's handler as a resource (a template when it has path
         parameters)."""
-        return self._marking(_Mark("resource", name, description, mime_type))
+        return self._marking(Mark("resource", name, description, mime_type))
 
-    def _marking(self, mark: _Mark) -> Callable[[F], F]:
-        if mark.name is not None and not _NAME.fullmatch(mark.name):
+    def function(
+        self,
+        *,
+        tool: str | None = None,
+        **options: Unpack[RouteOptions],
+    ) -> Callable[[F], F]:
+        """A plain typed function as the tool ``tool`` (its name by default). It is served as
+        the route ``POST {path}/functions/{tool}`` (in the OpenAPI document, tagged ``mcp``),
+        which is how it gets the app's validation, dependencies and middleware; ``options``
+        are the route's (``dependencies=[requires(...)]``, ``middleware=[RateLimit(...)]``,
+        ``description=``…)."""
+
+        def decorator(fn: F) -> F:
+            tool_name = tool or fn.__name__
+            self._marking(Mark("tool", tool_name, None))(fn)
+            route_options: dict[str, Any] = {"tags": ["mcp"], "status_code": 200, **options}
+            route_options["name"] = f"mcp_{tool_name}"
+
+            def register(app: App[Any]) -> None:
+                path = f"{self.path}/functions/{tool_name}"
+                app.route(path, ("POST",), **route_options)(fn)
+
+            if self._app is not None:
+                register(self._app)
+            else:
+                self._routes_to_add.append(register)
+            return fn
+
+        return decorator
+
+    def _marking(self, mark: Mark) -> Callable[[F], F]:
+        if mark.name is not None and not NAME.fullmatch(mark.name):
             raise ConfigurationError(
                 f"MCP {mark.kind} name {mark.name!r}: use 1-128 letters, digits, '_', '-', '.'"
             )
@@ -151,6 +172,8 @@ class MCP:
             self.version = app.version
         app.on_startup.append(self._prepare)
         app.lifespan_contexts.append(self._running)
+        for register in self._routes_to_add:
+            register(app)
 
         async def mcp_endpoint(request: Request) -> Response:
             origin = request.headers.get("origin")
@@ -193,75 +216,8 @@ class MCP:
     def _prepare(self) -> None:
         """At start-up: find each marked handler's route and describe it from the app's
         OpenAPI document; a mark on no route is a mistake said now, not at the first call."""
-        from bastion.openapi.document import build_document
-
-        app = self._app
-        assert app is not None  # set by on_app_init, which App() runs before start-up
-        document = build_document(app)
-        components = document.get("components", {}).get("schemas", {})
-        self.tools.clear()
-        self.resources.clear()
-        found: set[Callable[..., Any]] = set()
-        for compiled in app.compiled:
-            route = compiled.route
-            mark = self._marks.get(route.handler) if isinstance(route, Route) else None
-            if mark is None or route.handler in found or not isinstance(route, Route):
-                continue
-            found.add(route.handler)
-            target = self._target(compiled, route, mark, document, components)
-            table = self.tools if mark.kind == "tool" else self.resources
-            if target.name in table:
-                raise ConfigurationError(
-                    f"Two routes are the MCP {mark.kind} {target.name!r}; name one of them "
-                    f"with @mcp.{mark.kind}(name=...)"
-                )
-            table[target.name] = target
-        lost = [h.__qualname__ for h in self._marks if h not in found]
-        if lost:
-            raise ConfigurationError(
-                f"@mcp.tool()/@mcp.resource() marks {', '.join(sorted(lost))}, which no route "
-                "serves; decorate it with @app.get/post(...) (or a router's) as well"
-            )
-
-    def _target(
-        self,
-        compiled: CompiledRoute,
-        route: Route,
-        mark: _Mark,
-        document: dict[str, Any],
-        components: dict[str, Any],
-    ) -> Target:
-        method = route.methods[0]
-        where = f"MCP {mark.kind} for route {method} {route.path}"
-        if mark.kind == "resource" and method != "GET":
-            raise ConfigurationError(f"{where}: a resource is read with GET; make it a tool")
-        operation = operation_of(document, route.path, method, where)
-        body = compiled.plan.body
-        body_name = body.name if body is not None and body.location == "body" else None
-        schema = input_schema(operation, body_name, components, where)
-        parameters = operation.get("parameters", ())
-        query = frozenset(p["name"] for p in parameters if p["in"] == "query")
-        if mark.kind == "resource":
-            needed = [p["name"] for p in parameters if p["in"] == "query" and p.get("required")]
-            if needed or body_name is not None:
-                raise ConfigurationError(
-                    f"{where}: a resource is named by its URI alone, but the route needs "
-                    f"{', '.join(needed) or 'a body'}; make it a tool"
-                )
-        path_converter = self._app.converters["path"] if self._app else None
-        path_params = {
-            name: converter is path_converter for name, converter in compiled.converters.items()
-        }
-        name = mark.name or route.name
-        if not _NAME.fullmatch(name):
-            raise ConfigurationError(
-                f"{where}: {name!r} is not a valid {mark.kind} name; give one with "
-                f"@mcp.{mark.kind}(name=...)"
-            )
-        text = mark.description or "\n\n".join(
-            part for part in (operation.get("summary"), operation.get("description")) if part
-        )
-        return Target(name, route, method, path_params, query, body_name, text, schema)
+        if self._app is not None:
+            self.tools, self.resources = discover(self._app, self._marks)
 
     # -- MCP handlers ------------------------------------------------------------------------
     async def _list_tools(
@@ -291,9 +247,12 @@ class MCP:
     ) -> types.ListResourcesResult:
         listed = [
             types.Resource(
-                uri=self._uri(t), name=t.name, description=t.description or None, mime_type=m
+                uri=self._uri(t),
+                name=t.name,
+                description=t.description or None,
+                mime_type=t.mime_type,
             )
-            for t, m in self._resource_marks()
+            for t in self.resources.values()
             if not t.path_params
         ]
         return types.ListResourcesResult(resources=listed)
@@ -306,9 +265,9 @@ class MCP:
                 uri_template=self._uri(t),
                 name=t.name,
                 description=t.description or None,
-                mime_type=m,
+                mime_type=t.mime_type,
             )
-            for t, m in self._resource_marks()
+            for t in self.resources.values()
             if t.path_params
         ]
         return types.ListResourceTemplatesResult(resource_templates=listed)
@@ -361,9 +320,6 @@ class MCP:
     def _uri(self, target: Target) -> str:
         template = re.sub(r"{(\w+):\w+}", r"{\1}", target.route.path)
         return f"{self.uri_scheme}://{template.lstrip('/')}"
-
-    def _resource_marks(self) -> list[tuple[Target, str | None]]:
-        return [(t, self._marks[t.route.handler].mime_type) for t in self.resources.values()]
 
 
 def _tool(target: Target) -> types.Tool:

@@ -290,3 +290,40 @@ async def test_hostile_payloads_get_error_replies_and_the_consumer_goes_on(
         assert await bus.request("math.double", 21, timeout=20) == 42
     finally:
         await consumer.stop()
+
+
+async def test_requests_sent_while_a_member_stops_are_answered_by_the_others(
+    new_backend: Factory,
+) -> None:
+    bus = MessageBus()
+    release = asyncio.Event()
+    running: list[int] = []
+
+    @bus.message("work.do")
+    async def do(n: int) -> int:
+        running.append(n)
+        if n == 0:
+            await release.wait()  # keeps the first member in its grace period
+        return n
+
+    leaving = Consumer(bus, await started(new_backend), poll=0.2, grace=30)
+    bus.backend = leaving.backend
+    await leaving.start()
+    first = asyncio.create_task(bus.request("work.do", 0, timeout=60))
+    await until(lambda: running == [0], "the first request never ran")
+    staying = Consumer(bus, await started(new_backend), poll=0.2)
+    await staying.start()
+    stopping = asyncio.create_task(leaving.stop())
+    try:
+        await asyncio.sleep(0.5)  # the leaving member has stopped taking messages
+        answers = await asyncio.gather(
+            *(bus.request("work.do", n, timeout=20) for n in range(1, 9))
+        )
+        assert answers == list(range(1, 9))
+        assert not stopping.done()  # still waiting for its running handler
+        release.set()
+        assert await first == 0
+        await stopping
+    finally:
+        release.set()
+        await staying.stop()

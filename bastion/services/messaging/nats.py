@@ -39,7 +39,13 @@ from bastion.services.messaging.backend import (
     Source,
     Subscription,
 )
+from bastion.services.messaging.bus import ERROR, ERROR_CODE
 from bastion.services.messaging.errors import MessagingError, NoResponders, RequestTimeout
+
+_STOPPING = (
+    b'{"type":"about:blank","title":"Service Unavailable","status":503,'
+    b'"detail":"The consumer is stopping; try again"}'
+)
 
 
 class NatsBackend(MessagingBackend):
@@ -227,6 +233,7 @@ class _RequestSource(Source):
         self.subscription = subscription
         self.queue: asyncio.Queue[Msg] = asyncio.Queue()
         self.sub: Any = None
+        self.leaving: asyncio.Task[None] | None = None
 
     async def arrived(self, msg: Msg) -> None:
         self.queue.put_nowait(msg)
@@ -241,9 +248,26 @@ class _RequestSource(Source):
             msgs.append(self.queue.get_nowait())
         return [_RequestDelivery(self.subscription, msg) for msg in msgs]
 
+    def wake(self) -> None:
+        # Stopping: leave the queue group now, so new requests go to the members that stay.
+        super().wake()
+        if self.sub is not None:
+            sub, self.sub = self.sub, None
+            self.leaving = asyncio.get_running_loop().create_task(sub.unsubscribe())
+
     async def close(self) -> None:
         if self.sub is not None:
             await self.sub.unsubscribe()
+        if self.leaving is not None:
+            await self.leaving
+        while not self.queue.empty():  # arrived while leaving: say so rather than be silent
+            msg = self.queue.get_nowait()
+            if msg.reply:
+                await msg._client.publish(
+                    msg.reply,
+                    _STOPPING,
+                    headers={ERROR_CODE: "503", ERROR: "The consumer is stopping; try again"},
+                )
 
 
 class _RequestDelivery(Delivery):

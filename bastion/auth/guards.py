@@ -19,9 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
+from bastion.auth.identity import Identity
 from bastion.auth.plugin import Authentication, AuthPlugin
 from bastion.di.depends import Depends
 from bastion.exceptions import ConfigurationError, Forbidden
+from bastion.http.request import Request
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -106,6 +108,33 @@ def requires_verified(*roles: str, scopes: Iterable[str] = ()) -> Depends:
     return Depends(VerifiedGuard(roles, scopes))
 
 
+class IdentityGuard:
+    """Who authenticated, without their user row: the verified ``Identity`` (None for an
+    anonymous request when ``optional``), and ``load_user`` does not run. For routes that
+    need only the caller's id (a read that marks what *you* favourited): one database read
+    fewer than ``CurrentUser``. Bad credentials are a 401 as always; a valid token of an
+    account deleted since is not refused here (``CurrentUser`` would answer 401, and
+    ``OptionalUser`` would treat the request as anonymous)."""
+
+    roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+
+    def __init__(self, *, optional: bool = False) -> None:
+        self.optional = optional
+
+    async def __call__(self, request: Request, plugin: AuthPlugin) -> Identity | None:
+        identity = await plugin.identify(request)
+        if identity is None and not self.optional:
+            raise Authentication(None, None, plugin).unauthorized()
+        return identity
+
+    openapi_security = Guard.openapi_security
+    openapi_refusals = Guard.openapi_refusals
+
+    def __repr__(self) -> str:
+        return f"IdentityGuard(optional={self.optional})"
+
+
 current_user = Guard()
 optional_user = Guard(optional=True)
 #: The authenticated user, or a 401. Annotate your own type for a typed handler:
@@ -113,6 +142,14 @@ optional_user = Guard(optional=True)
 CurrentUser = Annotated[Any, Depends(current_user)]
 #: The authenticated user, or None for anonymous requests (invalid credentials are a 401).
 OptionalUser = Annotated[Any, Depends(optional_user)]
+current_identity = IdentityGuard()
+optional_identity = IdentityGuard(optional=True)
+#: Who authenticated (their ``Identity``: ``.subject`` is the user id), or a 401; no user row
+#: is loaded.
+CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+#: Who authenticated, or None for anonymous requests (bad credentials are a 401); no user row
+#: is loaded.
+OptionalIdentity = Annotated[Identity | None, Depends(optional_identity)]
 
 
 def _words(names: frozenset[str]) -> str:

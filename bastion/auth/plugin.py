@@ -90,6 +90,10 @@ class AuthPlugin:
             backend.setup(app)
             app.security_schemes.setdefault(backend.name, backend.scheme())
         app.provide(Authentication, self._dependency())
+        app.provide(AuthPlugin, self._itself, scope="app")  # for IdentityGuard
+
+    def _itself(self) -> AuthPlugin:
+        return self
 
     async def identify(self, request: Request) -> Identity | None:
         """The first backend's identity, None when the request carries no credentials."""

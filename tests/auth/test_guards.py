@@ -253,3 +253,35 @@ def test_websocket_user_from_the_session() -> None:
     cookie = {"cookie": f"session={client.cookies['session']}"}
     with client.websocket_connect("/ws", headers=cookie) as ws:
         assert ws.receive_json() == {"user": "7", "same": True}
+
+
+def test_identity_guards_verify_the_token_without_loading_the_user() -> None:
+    """CurrentIdentity / OptionalIdentity: who authenticated, and load_user never runs."""
+    from bastion.auth import CurrentIdentity, OptionalIdentity
+
+    loaded: list[str] = []
+
+    async def load(identity: Identity) -> dict[str, str]:
+        loaded.append(identity.subject)
+        return {"id": identity.subject}
+
+    app = App(settings=Settings(profile="test"), plugins=[AuthPlugin(tokens, load_user=load)])
+
+    @app.get("/who")
+    async def who(identity: CurrentIdentity) -> dict[str, str]:
+        return {"sub": identity.subject}
+
+    @app.get("/maybe")
+    async def maybe(identity: OptionalIdentity) -> dict[str, str | None]:
+        return {"sub": None if identity is None else identity.subject}
+
+    client = TestClient(app)
+    assert client.get("/who", headers=bearer(sub="9")).json() == {"sub": "9"}
+    assert client.get("/maybe", headers=bearer(sub="9")).json() == {"sub": "9"}
+    assert client.get("/maybe").json() == {"sub": None}
+    refused = client.get("/who")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+    assert client.get("/maybe", headers={"Authorization": "Bearer bad"}).status_code == 401
+    assert loaded == []
+    security = client.get("/openapi.json").json()["paths"]["/maybe"]["get"]["security"]
+    assert security == [{"jwt": []}, {}]

@@ -126,3 +126,36 @@ def test_a_single_secret_refuses_a_token_that_names_a_kid() -> None:
         ).status_code
         == 200
     )
+
+
+def test_a_header_seen_before_still_needs_a_good_signature() -> None:
+    """JWTAuth remembers which key a header names; each token is still verified whole."""
+    tokens = JWTAuth(keys=[JWTKey("2025-06", NEW), JWTKey("2025-01", OLD)])
+    client = TestClient(app_for(tokens))
+    good = tokens.encode({"sub": "1"})
+    forged = pyjwt.encode(
+        {"sub": "2", "exp": 2**40}, "another-secret-0123456789abcdef01", headers={"kid": "2025-06"}
+    )
+    assert forged.partition(".")[0] == good.partition(".")[0]  # the same header text
+    for _ in range(2):
+        assert client.get("/me", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+        assert client.get("/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    old = JWTAuth(keys=[JWTKey("2025-01", OLD)]).encode({"sub": "3"})
+    assert client.get("/me", headers={"Authorization": f"Bearer {old}"}).json()["sub"] == "3"
+
+
+def test_a_remembered_token_still_expires() -> None:
+    """Verified tokens are remembered until their exp, not past it (leeway 0 here)."""
+    import time
+
+    from bastion.exceptions import Unauthorized
+
+    tokens = JWTAuth(secret=SECRET, leeway=datetime.timedelta(0))
+    expires = int(time.time()) + 3
+    token = pyjwt.encode({"sub": "7", "exp": expires}, SECRET)
+    claims = tokens.decode(token)
+    claims["sub"] = "changed by the caller"
+    assert tokens.decode(token)["sub"] == "7"
+    time.sleep(max(0.0, expires - time.time()) + 0.5)
+    with pytest.raises(Unauthorized, match="expired"):
+        tokens.decode(token)

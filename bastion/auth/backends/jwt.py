@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,10 @@ ALGORITHMS = frozenset(
 #: Anything longer is refused unread (a token is a few hundred bytes).
 MAX_TOKEN_LENGTH = 8192
 _MIN_HMAC_BYTES = 32
+#: Header texts whose key ``JWTAuth`` keeps: one per key and algorithm in practice.
+_KNOWN_HEADERS = 64
+#: Verified tokens ``JWTAuth`` remembers (a few hundred bytes each): the active clients'.
+_KNOWN_TOKENS = 4096
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,10 @@ class JWTAuth:
         self.expires_in = expires_in
         self.leeway = leeway
         self._keys: dict[str, JWTKey] = {}
+        #: The key each header text seen names (``_key_for``).
+        self._header_keys: dict[str, JWTKey] = {}
+        #: Verified tokens: their expiry and claims (``_remember``).
+        self._verified: dict[str, tuple[float, dict[str, Any]]] = {}
         self._signing: JWTKey | None = None
         self._single = False
         if secret is not None:
@@ -92,6 +101,8 @@ class JWTAuth:
         if len(set(kids)) != len(kids):
             raise ConfigurationError(f"JWTAuth keys: every kid must be unique, got {kids}")
         self._keys = {k.kid: k for k in keys}
+        self._header_keys = {}
+        self._verified = {}
         self._signing = keys[0]
         self._single = single
 
@@ -140,18 +151,10 @@ class JWTAuth:
         """The verified claims, or ``Unauthorized`` saying what is wrong with the token."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise self._invalid("The token is too long")
-        try:
-            header = jwt.get_unverified_header(token)
-        except (jwt.PyJWTError, ValueError, UnicodeError):
-            raise self._invalid("The token is malformed") from None
-        kid = header.get("kid")
-        if self._single:
-            # A single secret signs without a kid: a token naming one was not made here.
-            key: JWTKey | None = self._signing if kid is None else None
-        else:
-            key = self._keys.get(kid) if isinstance(kid, str) else None
-        if key is None:
-            raise self._invalid("The token is signed with an unknown key")
+        known = self._verified.get(token)
+        if known is not None and known[0] > time.time() - self.leeway.total_seconds():
+            return dict(known[1])  # a copy: the caller may change its claims
+        key = self._key_for(token)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -172,7 +175,47 @@ class JWTAuth:
             raise self._invalid("The token is invalid") from None
         if not isinstance(claims.get("sub"), str):
             raise self._invalid("The token's subject (sub) must be a string")
+        self._remember(token, claims)
         return claims
+
+    def _remember(self, token: str, claims: dict[str, Any]) -> None:
+        """Keep a verified token's claims until it expires: a client sends the same token
+        with every request for its whole life, and verifying it again (base64, JSON, HMAC)
+        costs more than most handlers. Only ``exp`` changes what a later check would say
+        (``nbf`` was passed and time moves on); a new key set forgets them all (``_use``)."""
+        expires = claims["exp"]
+        if not isinstance(expires, int | float):
+            return
+        verified = self._verified
+        if len(verified) >= _KNOWN_TOKENS:
+            del verified[next(iter(verified))]  # the oldest
+        verified[token] = (float(expires), dict(claims))
+
+    def _key_for(self, token: str) -> JWTKey:
+        """The key the token's header names. Every token one key signs carries the same
+        header, so its answer is kept by the header's text (a few entries, one per key):
+        the header is then read once per key, not once per request before ``jwt.decode``
+        reads the whole token again."""
+        segment = token.partition(".")[0]
+        key = self._header_keys.get(segment)
+        if key is not None:
+            return key
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.PyJWTError, ValueError, UnicodeError):
+            raise self._invalid("The token is malformed") from None
+        kid = header.get("kid")
+        if self._single:
+            # A single secret signs without a kid: a token naming one was not made here.
+            key = self._signing if kid is None else None
+        else:
+            key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise self._invalid("The token is signed with an unknown key")
+        if len(self._header_keys) >= _KNOWN_HEADERS:  # headers made elsewhere with our kid
+            self._header_keys.clear()
+        self._header_keys[segment] = key
+        return key
 
     async def authenticate(self, connection: HTTPConnection) -> Identity | None:
         header = connection.headers.get("authorization")

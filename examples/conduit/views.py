@@ -3,7 +3,8 @@
 Every read is a prepared select (``bastion.db.Prepared``), built once from the models when
 the module loads: each read endpoint runs one statement (a list adds its count), with an
 article's favourite count, its tags and the reader's flags as subqueries. The reader is the
-``viewer`` parameter, None for anonymous readers, which matches no favourite and no follow.
+``reader`` parameter (the reader's user id), None for anonymous readers, which matches no
+favourite and no follow.
 On PostgreSQL they run straight on asyncpg while the request has written nothing; anywhere
 else through the session, with the same answers.
 """
@@ -61,7 +62,10 @@ SUMMARIES = (
     .join(Article.author.of_type(Author))
     .order_by(Article.created_at.desc(), Article.id.desc())
 )
-ARTICLE = Prepared(SUMMARIES.add_columns(Article.body).where(Article.slug == bindparam("slug")))
+#: One article with its body, and its id for a write (favourites) that follows the read.
+ARTICLE = Prepared(
+    SUMMARIES.add_columns(Article.body, Article.id).where(Article.slug == bindparam("slug"))
+)
 
 #: What ``GET /api/articles`` and the feed may filter on.
 FILTERS: dict[str, ColumnElement[bool]] = {
@@ -94,10 +98,10 @@ COMMENTS = Prepared(
     .where(Article.slug == bindparam("slug"))
     .order_by(Comment.created_at.desc(), Comment.id.desc())
 )
-COMMENT = Prepared(
-    select(*COMMENT_COLUMNS)
-    .join(Comment.author.of_type(Author))
-    .where(Comment.id == bindparam("id"))
+#: The article a comment goes on, read-only, with its author (whom the comment notifies) and
+#: whether the commenter follows themself (the answer shows the commenter's profile).
+COMMENT_TARGET = Prepared(
+    select(Article, following(VIEWER)).where(Article.slug == bindparam("slug"))
 )
 PROFILE = Prepared(
     select(User.username, User.bio, User.image, following(User.id).label("following")).where(
@@ -116,19 +120,15 @@ def profile(user: User, following: bool) -> schemas.Profile:
     return schemas.Profile(user.username, user.bio, user.image, following)
 
 
-def viewer_id(viewer: User | None) -> int | None:
-    return None if viewer is None else viewer.id
-
-
 async def is_following(db: AsyncSession, viewer: User | None, user: User) -> bool:
     if viewer is None:
         return False
     return await Follow.exists(db, Follow.follower_id == viewer.id, Follow.followed_id == user.id)
 
 
-async def profile_of(db: AsyncSession, viewer: User | None, username: str) -> schemas.Profile:
+async def profile_of(db: AsyncSession, reader: int | None, username: str) -> schemas.Profile:
     """``username``'s profile as the reader sees it; 404 when there is no such user."""
-    found = await PROFILE.first(db, username=username, viewer=viewer_id(viewer))
+    found = await PROFILE.first(db, username=username, viewer=reader)
     if found is None:
         raise not_found("profile")
     return found
@@ -153,27 +153,41 @@ def _article_fields(row: Any) -> dict[str, Any]:
     }
 
 
-async def article(db: AsyncSession, viewer: User | None, slug: str) -> schemas.ArticleResponse:
+async def article(db: AsyncSession, reader: int | None, slug: str) -> schemas.ArticleResponse:
     """One article, with its body, wrapped as ``{"article": ...}``; 404 when there is none."""
-    row = await ARTICLE.first(db, slug=slug, viewer=viewer_id(viewer))
+    _id, found = await find_article(db, reader, slug)
+    return schemas.ArticleResponse(found)
+
+
+async def find_article(
+    db: AsyncSession, reader: int | None, slug: str
+) -> tuple[int, schemas.ArticleOut]:
+    """The article's id and the article as the reader sees it; 404 when there is none."""
+    row = await ARTICLE.first(db, slug=slug, viewer=reader)
     if row is None:
         raise not_found("article")
-    return schemas.ArticleResponse(schemas.ArticleOut(**_article_fields(row), body=row[12]))
+    return row[13], schemas.ArticleOut(**_article_fields(row), body=row[12])
 
 
 @cache
 def article_page(*filters: str) -> tuple[Prepared, Prepared]:
-    """The count and the page of articles matching ``filters`` (keys of ``FILTERS``),
-    prepared once for each combination asked for."""
+    """The page of articles matching ``filters`` (keys of ``FILTERS``), each row with the
+    count of every match, and the count alone (for a page past the end); prepared once for
+    each combination asked for."""
     conditions = [FILTERS[name] for name in filters]
-    count = Prepared(select(func.count()).select_from(Article).where(*conditions))
-    page = SUMMARIES.where(*conditions).limit(bindparam("limit")).offset(bindparam("offset"))
-    return count, Prepared(page)
+    count = select(func.count()).select_from(Article).where(*conditions)
+    page = (
+        SUMMARIES.add_columns(count.scalar_subquery())
+        .where(*conditions)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return Prepared(page), Prepared(count)
 
 
 async def articles(
     db: AsyncSession,
-    viewer: User | None,
+    reader: int | None,
     limit: int,
     offset: int,
     filters: Mapping[str, str],
@@ -181,11 +195,12 @@ async def articles(
     feed: bool = False,
 ) -> schemas.ArticleList:
     """A page of articles matching ``filters`` (``{"tag": "dragons"}``, ``author``,
-    ``favorited``), by the authors the reader follows when ``feed``."""
-    count, page = article_page(*filters, *(["feed"] if feed else []))
-    params = {**filters, "viewer": viewer_id(viewer)}
-    total = await count.scalar(db, **params)
+    ``favorited``), by the authors the reader follows when ``feed``: one statement, and a
+    count of its own when the page is empty."""
+    page, count = article_page(*filters, *(["feed"] if feed else []))
+    params = {**filters, "viewer": reader}
     rows = await page.all(db, **params, limit=limit, offset=offset)
+    total = rows[0][12] if rows else await count.scalar(db, **params)
     return schemas.ArticleList([summary(row) for row in rows], total)
 
 
@@ -200,13 +215,29 @@ def comment_out(row: Any) -> schemas.CommentOut:
     )
 
 
-async def comments(db: AsyncSession, viewer: User | None, slug: str) -> schemas.CommentList:
+async def comments(db: AsyncSession, reader: int | None, slug: str) -> schemas.CommentList:
     """The comments on the article ``slug``; 404 when there is no such article."""
-    rows = await COMMENTS.all(db, slug=slug, viewer=viewer_id(viewer))
+    rows = await COMMENTS.all(db, slug=slug, viewer=reader)
     if not rows:
         raise not_found("article")
     return schemas.CommentList([comment_out(row) for row in rows if row[0] is not None])
 
 
-async def comment(db: AsyncSession, viewer: User | None, comment_id: int) -> schemas.CommentOut:
-    return comment_out(await COMMENT.one(db, id=comment_id, viewer=viewer_id(viewer)))
+async def comment_target(db: AsyncSession, viewer: User, slug: str) -> tuple[Article, bool]:
+    """The article ``slug`` and whether ``viewer`` follows themself; 404 when there is none."""
+    found = await COMMENT_TARGET.first(db, slug=slug, viewer=viewer.id)
+    if found is None:
+        raise not_found("article")
+    article, follows_self = found
+    return article, follows_self
+
+
+def new_comment(comment: Comment, author: User, follows_self: bool) -> schemas.CommentOut:
+    """A comment just written by ``author``: its answer needs no read."""
+    return schemas.CommentOut(
+        comment.id,
+        schemas.timestamp(comment.created_at),
+        schemas.timestamp(comment.updated_at),
+        comment.body,
+        profile(author, follows_self),
+    )

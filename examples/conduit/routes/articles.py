@@ -7,6 +7,7 @@ import unicodedata
 from typing import Annotated, Any, cast
 
 from msgspec import UNSET
+from msgspec.structs import replace
 from sqlalchemy import CursorResult, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,7 @@ from bastion import Query, Router
 from bastion.cache import Cache
 
 from .. import views
-from ..auth import MaybeViewer, Viewer
+from ..auth import MaybeReader, Viewer
 from ..caching import ARTICLES, TAGS, cached, invalidate
 from ..errors import BODY_ERRORS, documented, forbidden, not_found
 from ..models import Article, ArticleTag, Favorite, Tag, User, utcnow
@@ -29,7 +30,7 @@ Offset = Annotated[int, Query(ge=0, le=2**31 - 1, description="Articles to skip"
 @router.get("/", responses=documented(400, 401, 422), middleware=[cached(ARTICLES)])
 async def list_articles(
     db: AsyncSession,
-    viewer: MaybeViewer,
+    reader: MaybeReader,
     tag: str | None = None,
     author: str | None = None,
     favorited: str | None = None,
@@ -40,7 +41,7 @@ async def list_articles(
     narrow the list, and ``articlesCount`` counts every match, not just this page."""
     asked = {"tag": tag, "author": author, "favorited": favorited}
     filters = {name: value for name, value in asked.items() if value is not None}
-    return await views.articles(db, viewer, limit, offset, filters)
+    return await views.articles(db, reader, limit, offset, filters)
 
 
 @router.get("/feed", responses=documented(400, 401, 422))
@@ -48,7 +49,7 @@ async def feed(
     db: AsyncSession, viewer: Viewer, limit: Limit = 20, offset: Offset = 0
 ) -> ArticleList:
     """Articles by the users the reader follows, newest first."""
-    return await views.articles(db, viewer, limit, offset, {}, feed=True)
+    return await views.articles(db, viewer.id, limit, offset, {}, feed=True)
 
 
 @router.post("/", status_code=201, responses=documented(*BODY_ERRORS, 401))
@@ -67,12 +68,12 @@ async def create(
     await db.flush()
     await set_tags(db, article, new.tag_list or [])
     invalidate(db, cache, ARTICLES, TAGS)
-    return await views.article(db, viewer, article.slug)
+    return await views.article(db, viewer.id, article.slug)
 
 
 @router.get("/{slug}", responses=documented(400, 401, 404, 422))
-async def show(slug: str, db: AsyncSession, viewer: MaybeViewer) -> ArticleResponse:
-    return await views.article(db, viewer, slug)
+async def show(slug: str, db: AsyncSession, reader: MaybeReader) -> ArticleResponse:
+    return await views.article(db, reader, slug)
 
 
 @router.put("/{slug}", responses=documented(*BODY_ERRORS, 401, 403, 404))
@@ -95,7 +96,7 @@ async def update(
     article.updated_at = utcnow()
     await db.flush()
     invalidate(db, cache, ARTICLES)
-    return await views.article(db, viewer, article.slug)
+    return await views.article(db, viewer.id, article.slug)
 
 
 @router.delete("/{slug}", responses=documented(400, 401, 403, 404, 422))
@@ -108,31 +109,34 @@ async def remove(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) -> N
 
 @router.post("/{slug}/favorite", status_code=200, responses=documented(400, 401, 404, 422))
 async def favorite(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) -> ArticleResponse:
-    """Idempotent: favouriting twice counts once."""
-    article = await find(db, slug)
-    if not await Favorite.exists(
-        db, Favorite.user_id == viewer.id, Favorite.article_id == article.id
-    ):
-        db.add(Favorite(user_id=viewer.id, article_id=article.id))
-        await db.flush()
+    """Idempotent: favouriting twice counts once. The article is read once, before the
+    change, and answered with the change applied (the row is inserted at the commit)."""
+    article_id, article = await views.find_article(db, viewer.id, slug)
+    if not article.favorited:
+        db.add(Favorite(user_id=viewer.id, article_id=article_id))
         invalidate(db, cache, ARTICLES)  # its favoritesCount
-    return await views.article(db, viewer, article.slug)
+        article = replace(article, favorited=True, favorites_count=article.favorites_count + 1)
+    return ArticleResponse(article)
 
 
 @router.delete("/{slug}/favorite", status_code=200, responses=documented(400, 401, 404, 422))
 async def unfavorite(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) -> ArticleResponse:
-    article = await find(db, slug)
-    removed = await db.execute(
-        delete(Favorite).where(Favorite.user_id == viewer.id, Favorite.article_id == article.id)
-    )
-    if cast("CursorResult[Any]", removed).rowcount:
-        invalidate(db, cache, ARTICLES)
-    return await views.article(db, viewer, article.slug)
+    article_id, article = await views.find_article(db, viewer.id, slug)
+    if article.favorited:
+        removed = await db.execute(UNFAVORITE, {"user": viewer.id, "article": article_id})
+        if cast("CursorResult[Any]", removed).rowcount:  # not already removed by a twin request
+            invalidate(db, cache, ARTICLES)
+            article = replace(article, favorites_count=article.favorites_count - 1)
+        article = replace(article, favorited=False)
+    return ArticleResponse(article)
 
 
 # -- helpers ---------------------------------------------------------------------------------
 #: Built once: SQLAlchemy finds its compiled form without walking a new statement each time.
 ARTICLE_BY_SLUG = select(Article).where(Article.slug == bindparam("slug"))
+UNFAVORITE = delete(Favorite).where(
+    Favorite.user_id == bindparam("user"), Favorite.article_id == bindparam("article")
+)
 
 
 async def find(db: AsyncSession, slug: str, *, owner: User | None = None) -> Article:

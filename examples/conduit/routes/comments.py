@@ -11,7 +11,7 @@ from bastion import Path, Router
 from bastion.notifications import notify
 
 from .. import views
-from ..auth import MaybeViewer, Viewer
+from ..auth import MaybeReader, Viewer
 from ..errors import BODY_ERRORS, documented, forbidden, not_found
 from ..models import Comment
 from ..notifications import ArticleCommented
@@ -24,22 +24,22 @@ CommentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.get("/", responses=documented(400, 401, 404, 422))
-async def list_comments(slug: str, db: AsyncSession, viewer: MaybeViewer) -> CommentList:
+async def list_comments(slug: str, db: AsyncSession, reader: MaybeReader) -> CommentList:
     """Newest first."""
-    return await views.comments(db, viewer, slug)
+    return await views.comments(db, reader, slug)
 
 
 @router.post("/", status_code=200, responses=documented(*BODY_ERRORS, 401, 404))
 async def add(
     slug: str, body: NewCommentRequest, db: AsyncSession, viewer: Viewer
 ) -> CommentResponse:
-    article = await find_article(db, slug)
+    article, follows_self = await views.comment_target(db, viewer, slug)
     comment = Comment(body=body.comment.body, article_id=article.id, author_id=viewer.id)
     db.add(comment)
-    await db.flush()
+    await db.flush()  # its id, for the notification and the answer
     if article.author_id != viewer.id:  # stored with the comment; pushed once it commits
         await notify(article.author, ArticleCommented(article, comment, viewer))
-    return CommentResponse(await views.comment(db, viewer, comment.id))
+    return CommentResponse(views.new_comment(comment, viewer, follows_self))
 
 
 @router.delete("/{comment_id}", responses=documented(400, 401, 403, 404, 422))

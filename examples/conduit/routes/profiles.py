@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bastion import Router
 
 from .. import views
-from ..auth import MaybeViewer, Viewer
+from ..auth import MaybeReader, Viewer
 from ..errors import documented, not_found
 from ..models import Follow, User
 from ..schemas import ProfileResponse
@@ -17,8 +17,8 @@ router = Router("/profiles/{username}", tags=["profiles"])
 
 
 @router.get("/", responses=documented(400, 401, 404, 422))
-async def show(username: str, viewer: MaybeViewer, db: AsyncSession) -> ProfileResponse:
-    return ProfileResponse(await views.profile_of(db, viewer, username))
+async def show(username: str, reader: MaybeReader, db: AsyncSession) -> ProfileResponse:
+    return ProfileResponse(await views.profile_of(db, reader, username))
 
 
 @router.post("/follow", status_code=200, responses=documented(400, 401, 404, 422))

@@ -120,9 +120,7 @@ class Batcher:
             except BaseException:
                 self.free.put_nowait(slot)
                 raise
-            task = self.loop.create_task(self._run(slot, batch))
-            self.running.add(task)
-            task.add_done_callback(self.running.discard)
+            self._spawn(self._run(slot, batch))
 
     async def _gather(self) -> list[_Waiting]:
         while True:
@@ -144,8 +142,14 @@ class Batcher:
             if batch:
                 return batch
 
+    def _spawn(self, work: Any) -> None:
+        task = self.loop.create_task(work)
+        self.running.add(task)  # held, so it is not collected, and awaited by close()
+        task.add_done_callback(self.running.discard)
+
     async def _run(self, slot: Slot, batch: list[_Waiting]) -> None:
         started = self.loop.time()
+        reusable = True
         try:
             answers = await self.run(slot, [w.item for w in batch], self.isolate)
         except BrokenProcessPool:
@@ -155,18 +159,18 @@ class Batcher:
                 len(batch),
             )
             answers = [Failure(500, FAILED)] * len(batch)
-            self.loop.create_task(self._replace(slot))
-            slot = None  # type: ignore[assignment]
-        except BaseException as exc:  # cancelled at shutdown, or a bug: nobody is left waiting
+            reusable = False
+            self._spawn(self._replace(slot))
+        except Exception:
+            logger.exception("model %r: a batch of %d could not be run", self.name, len(batch))
+            answers = [Failure(500, FAILED)] * len(batch)
+        except BaseException:  # cancelled: nobody will answer these requests otherwise
             for waiting in batch:
                 if not waiting.future.done():
                     waiting.future.set_exception(ModelBusy(f"The model {self.name!r} stopped"))
-            if not isinstance(exc, Exception):
-                raise
-            logger.exception("model %r: batch of %d failed", self.name, len(batch))
-            answers = []
+            raise
         finally:
-            if slot is not None:
+            if reusable:
                 self.free.put_nowait(slot)
         elapsed = self.loop.time() - started
         self.batch_seconds = (
@@ -176,7 +180,7 @@ class Batcher:
         self.stats.items += len(batch)
         self.stats.batch_sizes[len(batch)] += 1
         logged = False
-        for waiting, answer in zip(batch, answers, strict=False):
+        for waiting, answer in zip(batch, answers, strict=True):
             if waiting.future.done():
                 continue
             if isinstance(answer, Failure):
@@ -221,7 +225,7 @@ class Batcher:
             await self.task
         except asyncio.CancelledError:
             pass
-        if self.running:
+        while self.running:  # batches, and a worker being replaced, finish
             await asyncio.wait(list(self.running))
         while self.queue:
             waiting = self.queue.popleft()

@@ -69,7 +69,7 @@ async def test_worker_processes_load_the_model_and_answer_in_batches(released_di
 
 
 async def test_a_dead_worker_fails_its_batch_and_is_replaced(released_dir: Path) -> None:
-    served = ServedModel(load, predict_where, executor="process", max_batch=1, timeout=60)
+    served = ServedModel(load, predict_where, executor="process", max_batch=1, timeout=180)
     async with AsyncTestClient(serve(served)) as client:
         first = await client.post("/predict", json={"features": ROWS[0]})
         dying = await client.post("/predict", json={"features": [666, 1, 1, 1]})

@@ -60,6 +60,11 @@ async def test_tools_are_listed_with_schemas_from_the_routes(server: str) -> Non
     search = listed["search"].input_schema
     assert search["properties"]["q"] == {"type": "string", "description": "Words to look for"}
     assert search["properties"]["limit"] == {"type": "integer", "default": 10}
+    # The answer's schema too, when it is an object; the SDK client checks results against it.
+    output = listed["get_order"].output_schema
+    assert output["$ref"] == "#/$defs/Order"
+    assert output["$defs"]["Order"]["required"] == ["id", "sku", "quantity", "buyer"]
+    assert listed["search"].output_schema is None  # a list is not structured content
     assert listed["get_order"].annotations.read_only_hint is True
     assert order.annotations.read_only_hint is False
 

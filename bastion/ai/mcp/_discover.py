@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bastion.ai.mcp._dispatch import Target
-from bastion.ai.mcp._schema import input_schema, operation_of
+from bastion.ai.mcp._schema import input_schema, operation_of, output_schema
 from bastion.exceptions import ConfigurationError
 from bastion.routing._endpoint import CompiledRoute
 from bastion.routing.route import Route
@@ -112,4 +112,7 @@ def _target(
     text = mark.description or "\n\n".join(
         part for part in (operation.get("summary"), operation.get("description")) if part
     )
-    return Target(name, route, method, path_params, query, body_name, text, schema, mark.mime_type)
+    output = output_schema(operation, components) if mark.kind == "tool" else None
+    return Target(
+        name, route, method, path_params, query, body_name, text, schema, mark.mime_type, output
+    )

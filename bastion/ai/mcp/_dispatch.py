@@ -57,6 +57,7 @@ class Target:
     description: str = ""
     schema: dict[str, Any] = field(default_factory=dict)
     mime_type: str | None = None  # a resource's, when its route does not say
+    output: dict[str, Any] | None = None  # a tool's structured result, when an object
 
     @property
     def arguments(self) -> frozenset[str]:

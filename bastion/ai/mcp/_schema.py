@@ -118,3 +118,24 @@ def _refs(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _refs(item)
+
+
+def output_schema(operation: dict[str, Any], components: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema of the route's JSON success answer, when it is an object (MCP's
+    ``structuredContent`` must be one); None otherwise, and the tool declares no output."""
+    for status, response in sorted(operation.get("responses", {}).items()):
+        if not str(status).startswith("2"):
+            continue
+        schema = response.get("content", {}).get("application/json", {}).get("schema")
+        if not isinstance(schema, dict):
+            return None
+        ref = schema.get("$ref")
+        target = components.get(ref[len(_REF) :], {}) if isinstance(ref, str) else schema
+        if target.get("type") != "object":
+            return None
+        result: dict[str, Any] = {"type": "object", **_relinked(schema)}  # MCP wants a type
+        defs = _referenced(result, components)
+        if defs:
+            result["$defs"] = defs
+        return result
+    return None

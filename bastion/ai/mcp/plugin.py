@@ -334,6 +334,7 @@ def _tool(target: Target) -> types.Tool:
         name=target.name,
         description=target.description or None,
         input_schema=target.schema,
+        output_schema=target.output,
         annotations=hints,
     )
 

@@ -207,7 +207,7 @@ class Consumer:
                 raise
             except Exception as exc:  # the server is away: try again, slower each time
                 self._slots.give(taken)
-                failures += 1
+                failures = min(failures + 1, 6)
                 logger.warning("fetching %s failed: %r", subscription.subject, exc)
                 await asyncio.sleep(min(0.1 * 2**failures, 5.0))
                 continue
@@ -222,6 +222,12 @@ class Consumer:
         keepalive = asyncio.create_task(self._keepalive(delivery))
         try:
             await self._handle(delivery, call, subscription)
+        except asyncio.CancelledError:
+            # Stopped past the grace: hand it back now, not after redeliver_after.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await delivery.retry(0)
+            raise
         except Exception:  # the backend failed to settle it: it will be redelivered
             logger.exception("settling %s %s failed", delivery.subject, delivery.id)
         finally:

@@ -22,6 +22,7 @@ import logging
 import sys
 import typing
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
@@ -34,6 +35,8 @@ from strawberry.types.graphql import OperationType
 from bastion.di.depends import Depends
 from bastion.exceptions import BadRequest, ConfigurationError, MethodNotAllowed
 from bastion.graphql._context import Context, default_context
+from bastion.graphql._fast import Plans, Recorder, eligible
+from bastion.graphql._fast import execute as execute_known
 from bastion.graphql._graphiql import Assets, graphiql_page
 from bastion.graphql._limits import Limits, caches
 from bastion.graphql._persisted import NOT_FOUND, PersistedQueries, PersistedQueryNotFound
@@ -131,17 +134,21 @@ class GraphQL:
         self.cache_size = cache_size
         installed = getattr(schema, _MARK, None)
         if installed is None:
+            # Documents seen before skip Strawberry's per-request machinery (_fast.py).
+            plans = Plans(cache_size) if cache_size and eligible(schema) else None
             added = [
                 *(limits.extensions() if limits else ()),
                 *(caches(cache_size) if cache_size else ()),
+                *([partial(Recorder, plans=plans)] if plans is not None else ()),
             ]
             schema.extensions = (*schema.extensions, *added)
-            setattr(schema, _MARK, (limits, cache_size))
-        elif installed != (limits, cache_size):
+            setattr(schema, _MARK, (limits, cache_size, plans))
+        elif installed[:2] != (limits, cache_size):
             raise ConfigurationError(
                 "This schema is already served by a GraphQL(...) with other limits or cache "
                 "size; build one strawberry.Schema per endpoint"
             )
+        self.plans: Plans | None = getattr(schema, _MARK)[2]
         # An instance attribute shadows the method Strawberry calls for every error.
         schema.process_errors = log_errors  # type: ignore[method-assign]
 
@@ -276,28 +283,35 @@ class GraphQL:
         if query is None:
             raise _field_error(f"{where}.query", "a GraphQL document is required")
         context.graphql = self
-        try:
-            result = await self.schema.execute(
-                query,
-                variable_values=params.variables,
-                context_value=context,
-                operation_name=params.operationName,
-                allowed_operation_types=_ALLOWED[mutations],
-                operation_extensions=params.extensions,
+        known = self.plans.find(query, params.operationName) if self.plans is not None else None
+        if known is not None:
+            document, operation_type = known
+            if operation_type not in _ALLOWED[mutations]:
+                raise self._refused(operation_type, where)
+            result: Any = await execute_known(
+                self.schema,
+                document,
+                context,
+                params.variables,
+                params.operationName,
+                params.extensions,
             )
-        except InvalidOperationTypeError as exc:
-            if exc.operation_type is OperationType.MUTATION:
-                raise MethodNotAllowed(["POST"], "Mutations are sent with POST") from None
-            reason = (
-                f"subscriptions go over a WebSocket (graphql-transport-ws) at {self.path}"
-                if self.subscriptions
-                else "this schema has no subscriptions"
-            )
-            raise _field_error(f"{where}.query", reason) from None
-        except CannotGetOperationTypeError as exc:
-            raise _field_error(f"{where}.operationName", exc.as_http_error_reason()) from None
-        except MissingQueryError:
-            raise _field_error(f"{where}.query", "a GraphQL document is required") from None
+        else:
+            try:
+                result = await self.schema.execute(
+                    query,
+                    variable_values=params.variables,
+                    context_value=context,
+                    operation_name=params.operationName,
+                    allowed_operation_types=_ALLOWED[mutations],
+                    operation_extensions=params.extensions,
+                )
+            except InvalidOperationTypeError as exc:
+                raise self._refused(exc.operation_type, where) from None
+            except CannotGetOperationTypeError as exc:
+                raise _field_error(f"{where}.operationName", exc.as_http_error_reason()) from None
+            except MissingQueryError:
+                raise _field_error(f"{where}.query", "a GraphQL document is required") from None
         # Variables that do not coerce fail before execution too, with errors without a path
         # (a field's error always has one): a request error for the spec, like a parse error.
         executed = not isinstance(result, PreExecutionError) and not (
@@ -305,6 +319,17 @@ class GraphQL:
         )
         doc = response_document(result, self.debug, executed=executed)
         return self._respond(request, doc, rejected=not executed)
+
+    def _refused(self, operation_type: OperationType, where: str) -> Exception:
+        """A mutation over GET (405), or a subscription over HTTP (400)."""
+        if operation_type is OperationType.MUTATION:
+            return MethodNotAllowed(["POST"], "Mutations are sent with POST")
+        reason = (
+            f"subscriptions go over a WebSocket (graphql-transport-ws) at {self.path}"
+            if self.subscriptions
+            else "this schema has no subscriptions"
+        )
+        return _field_error(f"{where}.query", reason)
 
     def _respond(self, request: Request, doc: dict[str, Any], *, rejected: bool) -> Response:
         """The spec's watershed: the new media type says 400 for a rejected document."""

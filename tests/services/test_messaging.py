@@ -365,3 +365,19 @@ async def test_readiness_fails_while_the_broker_is_away(redis_url: str) -> None:
         assert response.status_code == status, response.text
         check = response.json()["checks"]["messages"]
         assert check["status"] == ("UP" if status == 200 else "DOWN")
+
+
+def test_the_battery_needs_no_broker_library_until_a_broker_is_chosen() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bastion.services.messaging as m; "
+        "from bastion import App; "
+        "App(plugins=[m.MessagingPlugin(m.MessageBus())]); "
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('nats', 'redis')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -139,6 +139,22 @@ async def test_two_workers_answer_requests_and_share_a_groups_events(
         assert sorted(ids) == list(range(total)), "each event handled once across the group"
         assert len({r["pid"] for r in handled()}) == 2, "both members took part"
 
+        # The command line asks the same workers.
+        environment = {**os.environ, "PYTHONPATH": str(ROOT), "MSG_URL": url}
+        environment.update(MSG_PREFIX=prefix, MSG_OUT=str(out))
+        command = [sys.executable, "-m", "bastion.cli", "--app", "tests.services.messaging_app:app"]
+        asked = await asyncio.to_thread(
+            subprocess.run,
+            [*command, "messages", "request", "math.add", '{"a": 40, "b": 2}', "-t", "20"],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        assert asked.returncode == 0, asked.stderr
+        assert json.loads(asked.stdout)["total"] == 42
+
 
 async def test_a_worker_killed_mid_message_has_it_redelivered_to_another(
     url: str, prefix: str, client: MessageBus, tmp_path: Path

@@ -202,3 +202,16 @@ async def test_garbage_posted_to_the_endpoint_is_a_jsonrpc_error(server: str) ->
         assert 400 <= response.status_code < 500, (body, response.status_code)
         assert "error" in response.json()
         assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("mode", ["auto", "2026-07-28"])
+async def test_the_sdks_high_level_client_in_each_protocol_era(server: str, mode: str) -> None:
+    from mcp.client.client import Client
+
+    async with Client(f"{server}/mcp", mode=mode) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert "get_order" in names
+        result = await client.call_tool("get_order", {"order_id": 1})
+        assert result.structured_content["sku"] == "TEA-1"
+        with pytest.raises(MCPError):
+            await client.call_tool("drop_tables", {})

@@ -381,3 +381,39 @@ def test_the_battery_needs_no_broker_library_until_a_broker_is_chosen() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+async def test_metrics_count_messages_by_subject_and_outcome() -> None:
+    from bastion import Settings
+    from bastion.observability import ObservabilityPlugin
+    from bastion.testing import AsyncTestClient
+
+    bus = quoting_bus()
+
+    @bus.message("orders.created")
+    async def on_order(order: Order) -> None:
+        pass
+
+    backend = MemoryBackend()
+    app = App(
+        settings=Settings(profile="dev"),
+        plugins=[MessagingPlugin(bus, backend), ObservabilityPlugin(logs=None)],
+    )
+    async with AsyncTestClient(app) as client:
+        await bus.publish("orders.created", Order(1))
+        await bus.publish("orders.created", {"id": "x"})
+        await bus.request("prices.quote", Ask("A1"))
+        with pytest.raises(RequestFailed):
+            await bus.request("prices.quote", Ask("boom"))
+        await backend.join()
+        body = (await client.get("/metrics")).text
+    assert 'bastion_messages_published_total{subject="orders.created"} 2.0' in body
+    for kind, subject, outcome in [
+        ("event", "orders.created", "ok"),
+        ("event", "orders.created", "refused"),
+        ("request", "prices.quote", "ok"),
+        ("request", "prices.quote", "failed"),
+    ]:
+        labels = f'kind="{kind}",outcome="{outcome}",subject="{subject}"'
+        assert f"bastion_messages_handled_total{{{labels}}} 1.0" in body, labels
+    assert 'bastion_messages_handle_seconds_count{kind="request",subject="prices.quote"} 2.0' in body

@@ -25,6 +25,7 @@ from bastion.services.messaging.errors import MessagingError, RequestFailed
 from bastion.services.messaging.handler import Handler, check_subject
 
 if TYPE_CHECKING:
+    from bastion.services.messaging._metrics import MessageMetrics
     from bastion.services.messaging.backend import MessagingBackend
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,6 +45,7 @@ class MessageBus:
     def __init__(self) -> None:
         self.handlers: dict[str, Handler] = {}
         self.backend: MessagingBackend | None = None
+        self.metrics: MessageMetrics | None = None  # set by MessagingPlugin
 
     def __repr__(self) -> str:
         return f"<MessageBus {sorted(self.handlers)}>"
@@ -97,6 +99,8 @@ class MessageBus:
         it); returns once the backend has stored it. ``payload``: anything msgspec encodes."""
         check_subject(subject, "publish()")
         await self._connected().publish(subject, _encode(payload), dict(headers or {}))
+        if self.metrics is not None:
+            self.metrics.published_one(subject)
 
     @overload
     async def request(

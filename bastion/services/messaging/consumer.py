@@ -37,6 +37,7 @@ from bastion.services.messaging.handler import Call, Message
 
 if TYPE_CHECKING:
     from bastion.di.container import Container
+    from bastion.services.messaging._metrics import MessageMetrics
 
 logger = logging.getLogger("bastion.services.messaging")
 _NAME = r"[A-Za-z0-9_-]{1,64}"
@@ -108,11 +109,13 @@ class Consumer:
         backend: MessagingBackend,
         *,
         container: Container | None = None,
+        metrics: MessageMetrics | None = None,
         **options: Any,
     ) -> None:
         self.bus = bus
         self.backend = backend
         self.container = container
+        self.metrics = metrics
         self.options = consumer_options(options, "Consumer")
         self.name = f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.calls: dict[str, Call] = {}
@@ -220,8 +223,12 @@ class Consumer:
     # -- one message --------------------------------------------------------------------------
     async def _settle(self, delivery: Delivery, call: Call, subscription: Subscription) -> None:
         keepalive = asyncio.create_task(self._keepalive(delivery))
+        started = time.perf_counter()
         try:
-            await self._handle(delivery, call, subscription)
+            outcome, ran = await self._handle(delivery, call, subscription)
+            if self.metrics is not None:
+                seconds = time.perf_counter() - started if ran else None
+                self.metrics.handled_one(delivery.subject, delivery.kind, outcome, seconds)
         except asyncio.CancelledError:
             # Stopped past the grace: hand it back now, not after redeliver_after.
             with contextlib.suppress(Exception):
@@ -234,7 +241,10 @@ class Consumer:
             keepalive.cancel()
             self._slots.give(1)
 
-    async def _handle(self, delivery: Delivery, call: Call, subscription: Subscription) -> None:
+    async def _handle(
+        self, delivery: Delivery, call: Call, subscription: Subscription
+    ) -> tuple[str, bool]:
+        """Run and settle one message; its outcome and whether the handler ran."""
         request = delivery.kind == "request"
         fields = {
             "subject": delivery.subject,
@@ -246,7 +256,7 @@ class Consumer:
                 "request %s %s expired unanswered", delivery.subject, delivery.id, extra=fields
             )
             await delivery.ack()
-            return
+            return "expired", False
         try:
             if len(delivery.data) > self.options["max_size"]:
                 raise PayloadTooLarge(
@@ -261,7 +271,7 @@ class Consumer:
             if request:
                 await self._respond_error(delivery, exc)
             await delivery.ack()
-            return
+            return "refused", False
         message = Message(
             delivery.subject, delivery.headers, delivery.attempt, delivery.id, request
         )
@@ -269,8 +279,7 @@ class Consumer:
             async with asyncio.timeout(call.handler.timeout):
                 result = await call(payload, message, self.container)
         except Exception as exc:
-            await self._failed(delivery, subscription, exc, fields)
-            return
+            return await self._failed(delivery, subscription, exc, fields), True
         if request:
             try:
                 body = call.encoder.encode(result)
@@ -288,10 +297,12 @@ class Consumer:
                     )
                     await self._respond_error(delivery, HTTPError("The reply could not be sent"))
         await delivery.ack()
+        return "ok", True
 
     async def _failed(
         self, delivery: Delivery, subscription: Subscription, exc: Exception, fields: dict[str, Any]
-    ) -> None:
+    ) -> str:
+        """Answer or retry a failed run; the outcome (refused, failed, dropped)."""
         if isinstance(exc, TimeoutError):
             error: HTTPError = HTTPError("The handler timed out", status_code=504)
         elif isinstance(exc, HTTPError):
@@ -308,10 +319,12 @@ class Consumer:
             )
         else:
             logger.info("handler of %s refused: %s", delivery.subject, error.detail, extra=fields)
+        refused = error.status_code < 500
         if delivery.kind == "request":
             await self._respond_error(delivery, error)
             await delivery.ack()
-        elif delivery.attempt >= subscription.max_attempts or error.status_code < 500:
+            return "refused" if refused else "failed"
+        if delivery.attempt >= subscription.max_attempts or refused:
             logger.error(
                 "dropped the event %s on %s after %d attempt(s)",
                 delivery.id,
@@ -320,9 +333,10 @@ class Consumer:
                 extra=fields,
             )
             await delivery.ack()
-        else:
-            delay = min(self.options["retry_delay"] * 2 ** (delivery.attempt - 1), 300.0)
-            await delivery.retry(delay)
+            return "refused" if refused else "dropped"
+        delay = min(self.options["retry_delay"] * 2 ** (delivery.attempt - 1), 300.0)
+        await delivery.retry(delay)
+        return "failed"
 
     async def _respond_error(self, delivery: Delivery, error: HTTPError) -> None:
         problem = error.problem()

@@ -119,8 +119,16 @@ class MessagingPlugin:
     def make_consumer(self, **overrides: Any) -> Consumer:
         """A consumer of this app's handlers (``bastion worker`` and ``consume``)."""
         assert self.app is not None and self.backend is not None
+        from bastion.services.messaging._metrics import metrics_for
+
         options = {**self.options, **{k: v for k, v in overrides.items() if v is not None}}
-        return Consumer(self.bus, self.backend, container=self.app.container, **options)
+        return Consumer(
+            self.bus,
+            self.backend,
+            container=self.app.container,
+            metrics=metrics_for(self.app),
+            **options,
+        )
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: App[Any]) -> AsyncIterator[None]:
@@ -130,6 +138,9 @@ class MessagingPlugin:
             consumer.compile()  # a handler that cannot be injected fails start-up
         await self.backend.start()
         self._add_readiness_check(app)
+        from bastion.services.messaging._metrics import metrics_for
+
+        self.bus.metrics = metrics_for(app)
         try:
             if consumer is not None:
                 await consumer.start()

@@ -6,7 +6,8 @@
 
 The model is loaded once per process at start-up and released at shutdown. Requests arriving
 together are answered by one call to the model (up to 32 of them, waiting at most 2 ms);
-``IRIS_EXECUTOR=process`` runs it in a worker process instead of a thread.
+``IRIS_EXECUTOR=process`` runs it in a worker process instead of a thread. AI agents reach
+the same route as the MCP tool ``predict`` at ``/mcp`` (docs/mcp.md), batched with the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import msgspec
 
 from bastion import App, Settings
 from bastion.ai import ServedModel
+from bastion.ai.mcp import MCP
 from examples.iris import model
 
 # Centimetres: a flower part of 0 or of over a metre is a typing mistake, not an iris.
@@ -51,10 +53,12 @@ iris: ServedModel[list[float], str] = ServedModel(
 )
 Iris = Annotated[ServedModel[list[float], str], iris.depends]
 
-app: App[object] = App(settings=Settings(app_name="iris"), plugins=[iris])
+mcp = MCP(name="iris", instructions="Tell an iris flower's species from its measurements (cm).")
+app: App[object] = App(settings=Settings(app_name="iris"), plugins=[iris, mcp])
 
 
 @app.post("/predict", status_code=200)
+@mcp.tool()
 async def predict(flower: Flower, served: Iris) -> Prediction:
     """The species of one flower; answered in a batch with concurrent requests."""
     return Prediction(await served.predict(flower.row()))

@@ -1,5 +1,6 @@
 """examples/iris: the app served by uvicorn in a process of its own, as deployed, with the
-model in a thread and in a worker process."""
+model in a thread and in a worker process; HTTP clients and an MCP agent (the official SDK's
+client) share its batches."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
 from examples.iris.model import predict, train
 from tests._processes import accepts, free_port, running
@@ -48,6 +52,7 @@ async def test_the_iris_app_answers_concurrent_clients(executor: str, tmp_path: 
             )
             bad = await client.post("/predict", json={"sepal_length": "tall"})
             huge = await client.post("/predict", json=dict.fromkeys(NAMES, 1e308))
+            tools, called, refused = await ask_over_mcp(f"http://127.0.0.1:{port}/mcp")
         server.terminate()
         assert server.wait(30) in (0, -15)  # uvicorn re-raises SIGTERM after a clean stop
     assert [a.status_code for a in answers] == [200] * len(rows)
@@ -56,5 +61,22 @@ async def test_the_iris_app_answers_concurrent_clients(executor: str, tmp_path: 
         "application/problem+json"
     )
     assert huge.status_code == 422 and "body.sepal_length" in huge.json()["detail"]
+    assert "predict" in tools
+    assert called.structured_content == {"species": "virginica"} and not called.is_error
+    assert refused.is_error and '"status":422' in refused.content[0].text.replace(" ", "")
     output = (tmp_path / "server.log").read_text()
     assert "Application shutdown complete" in output and "Traceback" not in output
+
+
+async def ask_over_mcp(url: str) -> tuple[list[str], Any, Any]:
+    """The tools an agent sees, its call of ``predict``, and a call with bad arguments."""
+    async with (
+        streamable_http_client(url) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        tools = [tool.name for tool in (await session.list_tools()).tools]
+        flower = dict(zip(NAMES, FLOWERS[2], strict=True))
+        called = await session.call_tool("predict", {"flower": flower})
+        refused = await session.call_tool("predict", {"flower": {"sepal_length": -1}})
+    return tools, called, refused

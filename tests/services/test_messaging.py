@@ -416,4 +416,48 @@ async def test_metrics_count_messages_by_subject_and_outcome() -> None:
     ]:
         labels = f'kind="{kind}",outcome="{outcome}",subject="{subject}"'
         assert f"bastion_messages_handled_total{{{labels}}} 1.0" in body, labels
-    assert 'bastion_messages_handle_seconds_count{kind="request",subject="prices.quote"} 2.0' in body
+    assert (
+        'bastion_messages_handle_seconds_count{kind="request",subject="prices.quote"} 2.0' in body
+    )
+
+
+async def test_an_event_published_in_a_transaction_waits_for_its_commit(tmp_path: Path) -> None:
+    from contextlib import asynccontextmanager
+
+    from bastion.exceptions import Conflict
+    from bastion.testing import AsyncTestClient
+
+    bus = MessageBus()
+    seen: list[str] = []
+
+    @bus.message("notes.added")
+    async def on_note(text: str) -> None:
+        seen.append(text)
+
+    database = SQLAlchemyPlugin(f"sqlite+aiosqlite:///{tmp_path}/outbox.db")
+    app = App(plugins=[database, MessagingPlugin(bus)])
+
+    @app.post("/notes")
+    async def add(note: dict[str, str], db: AsyncSession) -> dict[str, int]:
+        row = Note(text=note["text"])
+        db.add(row)
+        await db.flush()
+        await bus.publish("notes.added", note["text"])
+        assert note["text"] not in seen  # not yet: the transaction is open
+        if note["text"] == "refused":
+            raise Conflict("refused")  # rolled back: the event is never sent
+        return {"id": row.id}
+
+    @asynccontextmanager
+    async def tables(app: App) -> AsyncIterator[None]:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(Model.metadata.create_all)
+        yield
+
+    app.lifespan_contexts.append(tables)
+    async with AsyncTestClient(app) as client:
+        assert (await client.post("/notes", json={"text": "kept"})).status_code == 201
+        assert (await client.post("/notes", json={"text": "refused"})).status_code == 409
+        assert isinstance(bus.backend, MemoryBackend)
+        await bus.backend.join()
+    assert seen == ["kept"]

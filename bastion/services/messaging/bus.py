@@ -15,6 +15,7 @@ A process that only publishes declares no handlers; one bus per app, like its ro
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -96,9 +97,29 @@ class MessageBus:
         self, subject: str, payload: Any, *, headers: Mapping[str, str] | None = None
     ) -> None:
         """Send an event to every group that handles ``subject`` (one member of each handles
-        it); returns once the backend has stored it. ``payload``: anything msgspec encodes."""
+        it); returns once the backend has stored it. ``payload``: anything msgspec encodes.
+
+        Inside a request or handler that uses the database session, the event is sent once
+        that session commits, and never if it rolls back: nobody hears of an order that was
+        not saved (a send that fails then is logged; the data is committed)."""
         check_subject(subject, "publish()")
-        await self._connected().publish(subject, _encode(payload), dict(headers or {}))
+        backend = self._connected()
+        data, head = _encode(payload), dict(headers or {})
+        session = _current_session()
+        if session is not None:
+            from bastion.db import on_commit
+
+            async def send() -> None:
+                await self._send(backend, subject, data, head)
+
+            on_commit(session, send)
+            return
+        await self._send(backend, subject, data, head)
+
+    async def _send(
+        self, backend: MessagingBackend, subject: str, data: bytes, headers: dict[str, str]
+    ) -> None:
+        await backend.publish(subject, data, headers)
         if self.metrics is not None:
             self.metrics.published_one(subject)
 
@@ -152,6 +173,13 @@ class MessageBus:
             raise MessagingError(
                 f"the reply to {subject!r} does not fit {reply_type}: {exc}"
             ) from None
+
+
+def _current_session() -> Any:
+    """The database session of the request (or handler) running, if the database battery is
+    loaded and one was opened."""
+    module = sys.modules.get("bastion.db")
+    return module.current_session() if module is not None else None
 
 
 def _failure(code: str, description: str, body: bytes) -> RequestFailed:

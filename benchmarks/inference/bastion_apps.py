@@ -13,10 +13,28 @@ scikit-learn; every app loads it once at start-up.
 
 from typing import Annotated, Any
 
+import msgspec
+
 from bastion import App, Depends, Settings
 from bastion.ai import ServedModel
-from examples.iris.app import Flower, Prediction
 from examples.iris.model import load, predict
+
+# examples/iris/app.py's body and answer (not imported: that app also loads the mcp extra).
+Length = Annotated[float, msgspec.Meta(gt=0, le=100)]
+
+
+class Flower(msgspec.Struct, forbid_unknown_fields=True):
+    sepal_length: Length
+    sepal_width: Length
+    petal_length: Length
+    petal_width: Length
+
+    def row(self) -> list[float]:
+        return [self.sepal_length, self.sepal_width, self.petal_length, self.petal_width]
+
+
+class Prediction(msgspec.Struct):
+    species: str
 
 
 def batched_app(**options: Any) -> App[object]:

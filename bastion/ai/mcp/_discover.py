@@ -13,12 +13,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import mcp_types as types
 
 from bastion.ai.mcp._dispatch import Target
 from bastion.ai.mcp._schema import input_schema, operation_of, output_schema
 from bastion.exceptions import ConfigurationError
 from bastion.routing._endpoint import CompiledRoute
-from bastion.routing.route import Route
+from bastion.routing.route import Route, parse_path
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -116,3 +119,42 @@ def _target(
     return Target(
         name, route, method, path_params, query, body_name, text, schema, mark.mime_type, output
     )
+
+
+def resource_uri(target: Target, scheme: str) -> str:
+    """``app://orders/{order_id}/receipt`` for ``GET /orders/{order_id:int}/receipt``."""
+    template = re.sub(r"{(\w+):\w+}", r"{\1}", target.route.path)
+    return f"{scheme}://{template.lstrip('/')}"
+
+
+def tool_of(target: Target) -> types.Tool:
+    """The tool as ``tools/list`` shows it; the hints follow from the HTTP method."""
+    method = target.method
+    hints = types.ToolAnnotations(
+        read_only_hint=method == "GET",
+        destructive_hint=method == "DELETE",
+        idempotent_hint=method in ("GET", "PUT", "DELETE"),
+        open_world_hint=False,
+    )
+    return types.Tool(
+        name=target.name,
+        description=target.description or None,
+        input_schema=target.schema,
+        output_schema=target.output,
+        annotations=hints,
+    )
+
+
+def match_uri(template: str, uri: str) -> dict[str, str] | None:
+    """The template's variables in ``uri`` (each one segment, percent-decoded), or None."""
+    pattern = ""
+    for segment in parse_path("/" + template.split("://", 1)[1]):
+        if segment[0] == "static":
+            pattern += "/" + re.escape(segment[1])
+        else:
+            pattern += f"/(?P<{segment[1]}>[^/]+)"
+    scheme = template.split("://", 1)[0]
+    found = re.fullmatch(re.escape(scheme + ":/") + pattern, uri)
+    if found is None:
+        return None
+    return {name: unquote(value) for name, value in found.groupdict().items()}

@@ -23,7 +23,6 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
-from urllib.parse import unquote
 
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
@@ -31,14 +30,14 @@ from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
-from bastion.ai.mcp._discover import NAME, Mark, discover
+from bastion.ai.mcp._discover import NAME, Mark, discover, match_uri, resource_uri, tool_of
 from bastion.ai.mcp._dispatch import BadArguments, Target, call, request_parts
 from bastion.ai.mcp._results import error_result, resource_contents, tool_result
 from bastion.exceptions import ConfigurationError, Forbidden, ServiceUnavailable
 from bastion.http.request import Request
 from bastion.http.response import Response
 from bastion.routing._endpoint import ASGIPassthrough
-from bastion.routing.route import RouteOptions, parse_path
+from bastion.routing.route import RouteOptions
 from bastion.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -223,7 +222,7 @@ class MCP:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=[_tool(t) for t in self.tools.values()])
+        return types.ListToolsResult(tools=[tool_of(t) for t in self.tools.values()])
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -277,7 +276,7 @@ class MCP:
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
         for target in self.resources.values():
-            arguments = _match(self._uri(target), uri)
+            arguments = match_uri(self._uri(target), uri)
             if arguments is None:
                 continue
             try:
@@ -318,37 +317,4 @@ class MCP:
         )
 
     def _uri(self, target: Target) -> str:
-        template = re.sub(r"{(\w+):\w+}", r"{\1}", target.route.path)
-        return f"{self.uri_scheme}://{template.lstrip('/')}"
-
-
-def _tool(target: Target) -> types.Tool:
-    method = target.method
-    hints = types.ToolAnnotations(
-        read_only_hint=method == "GET",
-        destructive_hint=method == "DELETE",
-        idempotent_hint=method in ("GET", "PUT", "DELETE"),
-        open_world_hint=False,
-    )
-    return types.Tool(
-        name=target.name,
-        description=target.description or None,
-        input_schema=target.schema,
-        output_schema=target.output,
-        annotations=hints,
-    )
-
-
-def _match(template: str, uri: str) -> dict[str, str] | None:
-    """The template's variables in ``uri`` (each one segment, percent-decoded), or None."""
-    pattern = ""
-    for segment in parse_path("/" + template.split("://", 1)[1]):
-        if segment[0] == "static":
-            pattern += "/" + re.escape(segment[1])
-        else:
-            pattern += f"/(?P<{segment[1]}>[^/]+)"
-    scheme = template.split("://", 1)[0]
-    found = re.fullmatch(re.escape(scheme + ":/") + pattern, uri)
-    if found is None:
-        return None
-    return {name: unquote(value) for name, value in found.groupdict().items()}
+        return resource_uri(target, self.uri_scheme)

@@ -461,3 +461,50 @@ async def test_an_event_published_in_a_transaction_waits_for_its_commit(tmp_path
         assert isinstance(bus.backend, MemoryBackend)
         await bus.backend.join()
     assert seen == ["kept"]
+
+
+async def test_a_handlers_span_continues_the_trace_of_the_request_that_sent_the_message() -> None:
+    sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="the otel extra is missing")
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    from bastion import Settings
+    from bastion.observability import ObservabilityPlugin
+    from bastion.testing import AsyncTestClient
+
+    exporter = InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    bus = quoting_bus()
+    backend = MemoryBackend()
+    app = App(
+        settings=Settings(profile="dev"),
+        plugins=[
+            ObservabilityPlugin(logs=None, tracing=True, tracer_provider=provider),
+            MessagingPlugin(bus, backend),
+        ],
+    )
+
+    @app.post("/quote")
+    async def ask(body: Ask) -> dict[str, float]:
+        try:
+            return {"price": (await bus.request("prices.quote", body, reply_type=Quote)).price}
+        except RequestFailed as exc:
+            return {"status": exc.status}
+
+    async with AsyncTestClient(app) as client:
+        assert (await client.post("/quote", json={"sku": "A1"})).json() == {"price": 2.5}
+        assert (await client.post("/quote", json={"sku": "boom"})).json() == {"status": 500}
+        await backend.join()
+    spans = exporter.get_finished_spans()
+    servers = [s for s in spans if s.kind == SpanKind.SERVER and s.name.startswith("POST")]
+    handled = [s for s in spans if s.name == "request prices.quote"]
+    assert len(servers) == len(handled) == 2
+    for server, run in zip(servers, handled, strict=True):
+        assert run.context.trace_id == server.context.trace_id
+        assert run.parent is not None and run.parent.span_id == server.context.span_id
+        assert run.attributes is not None
+        assert run.attributes["messaging.destination.name"] == "prices.quote"
+    assert handled[0].status.status_code != StatusCode.ERROR
+    assert handled[1].status.status_code == StatusCode.ERROR

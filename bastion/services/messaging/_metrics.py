@@ -1,4 +1,5 @@
-"""Prometheus metrics of messages, in the registry of the app's ``ObservabilityPlugin``.
+"""Prometheus metrics and OpenTelemetry spans of messages, from the app's
+``ObservabilityPlugin``.
 
 Messages handled by subject, kind and outcome (``ok``; ``refused``: a bad payload or a
 handler's 4xx; ``failed``: an error, retried or answered; ``dropped``: given up on;
@@ -73,3 +74,54 @@ def metrics_for(app: Any) -> MessageMetrics | None:
     made = MessageMetrics(registry)
     _MADE[key] = (registry, made)
     return made
+
+
+def tracer_for(app: Any) -> Any:
+    """The OpenTelemetry tracer of the app's ``ObservabilityPlugin`` when it traces."""
+    import sys
+
+    module = sys.modules.get("bastion.observability.plugin")
+    if module is None:
+        return None
+    plugin = next((p for p in app.plugins if isinstance(p, module.ObservabilityPlugin)), None)
+    tracing = plugin.tracing if plugin is not None else None
+    return tracing.tracer if tracing is not None else None
+
+
+def inject(headers: dict[str, str]) -> None:
+    """Put the current trace context in ``headers`` (W3C ``traceparent``), so the handler's
+    span continues the trace of the code that sent the message."""
+    from opentelemetry import propagate
+
+    propagate.inject(headers)
+
+
+class Span:
+    """A consumer span around one message, child of the sender's trace context."""
+
+    def __init__(self, tracer: Any, subject: str, kind: str, headers: Any, attempt: int, id: str):
+        from opentelemetry import context, propagate, trace
+
+        parent = propagate.extract(dict(headers))
+        self.span = tracer.start_span(
+            f"{kind} {subject}",
+            context=parent,
+            kind=trace.SpanKind.SERVER if kind == "request" else trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "bastion",
+                "messaging.destination.name": subject,
+                "messaging.message.id": id,
+                "messaging.operation.type": "process",
+                "message.attempt": attempt,
+            },
+        )
+        self.token = context.attach(trace.set_span_in_context(self.span, parent))
+
+    def end(self, outcome: str) -> None:
+        from opentelemetry import context, trace
+
+        self.span.set_attribute("message.outcome", outcome)
+        if outcome in ("failed", "dropped"):
+            self.span.set_status(trace.Status(trace.StatusCode.ERROR))
+        self.span.end()
+        context.detach(self.token)

@@ -47,6 +47,7 @@ class MessageBus:
         self.handlers: dict[str, Handler] = {}
         self.backend: MessagingBackend | None = None
         self.metrics: MessageMetrics | None = None  # set by MessagingPlugin
+        self.traced = False  # send the trace context in headers (set by MessagingPlugin)
 
     def __repr__(self) -> str:
         return f"<MessageBus {sorted(self.handlers)}>"
@@ -104,7 +105,7 @@ class MessageBus:
         not saved (a send that fails then is logged; the data is committed)."""
         check_subject(subject, "publish()")
         backend = self._connected()
-        data, head = _encode(payload), dict(headers or {})
+        data, head = _encode(payload), self._headers(headers)
         session = _current_session()
         if session is not None:
             from bastion.db import on_commit
@@ -115,6 +116,14 @@ class MessageBus:
             on_commit(session, send)
             return
         await self._send(backend, subject, data, head)
+
+    def _headers(self, given: Mapping[str, str] | None) -> dict[str, str]:
+        headers = dict(given or {})
+        if self.traced:
+            from bastion.services.messaging._metrics import inject
+
+            inject(headers)
+        return headers
 
     async def _send(
         self, backend: MessagingBackend, subject: str, data: bytes, headers: dict[str, str]
@@ -162,7 +171,7 @@ class MessageBus:
         ):
             raise ValueError(f"request(): timeout={timeout!r} must be positive seconds")
         reply = await self._connected().request(
-            subject, _encode(payload), dict(headers or {}), float(timeout)
+            subject, _encode(payload), self._headers(headers), float(timeout)
         )
         code = reply.headers.get(ERROR_CODE)
         if code is not None:

@@ -110,12 +110,14 @@ class Consumer:
         *,
         container: Container | None = None,
         metrics: MessageMetrics | None = None,
+        tracer: Any = None,
         **options: Any,
     ) -> None:
         self.bus = bus
         self.backend = backend
         self.container = container
         self.metrics = metrics
+        self.tracer = tracer  # OpenTelemetry's, with ObservabilityPlugin(tracing=True)
         self.options = consumer_options(options, "Consumer")
         self.name = f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.calls: dict[str, Call] = {}
@@ -224,6 +226,19 @@ class Consumer:
     async def _settle(self, delivery: Delivery, call: Call, subscription: Subscription) -> None:
         keepalive = asyncio.create_task(self._keepalive(delivery))
         started = time.perf_counter()
+        span = None
+        if self.tracer is not None:
+            from bastion.services.messaging._metrics import Span
+
+            span = Span(
+                self.tracer,
+                delivery.subject,
+                delivery.kind,
+                delivery.headers,
+                delivery.attempt,
+                delivery.id,
+            )
+        outcome = "cancelled"
         try:
             outcome, ran = await self._handle(delivery, call, subscription)
             if self.metrics is not None:
@@ -236,10 +251,13 @@ class Consumer:
                     await delivery.retry(0)
             raise
         except Exception:  # the backend failed to settle it: it will be redelivered
+            outcome = "failed"
             logger.exception("settling %s %s failed", delivery.subject, delivery.id)
         finally:
             keepalive.cancel()
             self._slots.give(1)
+            if span is not None:
+                span.end(outcome)
 
     async def _handle(
         self, delivery: Delivery, call: Call, subscription: Subscription

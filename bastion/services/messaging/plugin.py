@@ -119,7 +119,7 @@ class MessagingPlugin:
     def make_consumer(self, **overrides: Any) -> Consumer:
         """A consumer of this app's handlers (``bastion worker`` and ``consume``)."""
         assert self.app is not None and self.backend is not None
-        from bastion.services.messaging._metrics import metrics_for
+        from bastion.services.messaging._metrics import metrics_for, tracer_for
 
         options = {**self.options, **{k: v for k, v in overrides.items() if v is not None}}
         return Consumer(
@@ -127,6 +127,7 @@ class MessagingPlugin:
             self.backend,
             container=self.app.container,
             metrics=metrics_for(self.app),
+            tracer=tracer_for(self.app),
             **options,
         )
 
@@ -138,9 +139,10 @@ class MessagingPlugin:
             consumer.compile()  # a handler that cannot be injected fails start-up
         await self.backend.start()
         self._add_readiness_check(app)
-        from bastion.services.messaging._metrics import metrics_for
+        from bastion.services.messaging._metrics import metrics_for, tracer_for
 
         self.bus.metrics = metrics_for(app)
+        self.bus.traced = tracer_for(app) is not None
         try:
             if consumer is not None:
                 await consumer.start()

@@ -12,6 +12,7 @@ app = App(plugins=[MessagingPlugin(bus, backend="nats://127.0.0.1:4222", group="
 await bus.publish("orders.created", Order(id=7))
 """
 
+from bastion.services.messaging._options import ConsumerOptions
 from bastion.services.messaging.backend import (
     Delivery,
     MessagingBackend,
@@ -20,7 +21,7 @@ from bastion.services.messaging.backend import (
     Subscription,
 )
 from bastion.services.messaging.bus import MessageBus
-from bastion.services.messaging.consumer import Consumer, ConsumerOptions
+from bastion.services.messaging.consumer import Consumer
 from bastion.services.messaging.errors import (
     MessagingError,
     NoResponders,

@@ -26,7 +26,7 @@ from bastion.services.messaging.errors import MessagingError, RequestFailed
 from bastion.services.messaging.handler import Handler, check_subject
 
 if TYPE_CHECKING:
-    from bastion.services.messaging._metrics import MessageMetrics
+    from bastion.services.messaging._observe import MessageMetrics
     from bastion.services.messaging.backend import MessagingBackend
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,7 +120,7 @@ class MessageBus:
     def _headers(self, given: Mapping[str, str] | None) -> dict[str, str]:
         headers = dict(given or {})
         if self.traced:
-            from bastion.services.messaging._metrics import inject
+            from bastion.services.messaging._observe import inject
 
             inject(headers)
         return headers

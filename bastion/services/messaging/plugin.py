@@ -19,9 +19,10 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Unpack
 
 from bastion.exceptions import ConfigurationError
+from bastion.services.messaging._options import ConsumerOptions, consumer_options
 from bastion.services.messaging.backend import MessagingBackend
 from bastion.services.messaging.bus import MessageBus
-from bastion.services.messaging.consumer import Consumer, ConsumerOptions, consumer_options
+from bastion.services.messaging.consumer import Consumer
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -119,7 +120,7 @@ class MessagingPlugin:
     def make_consumer(self, **overrides: Any) -> Consumer:
         """A consumer of this app's handlers (``bastion worker`` and ``consume``)."""
         assert self.app is not None and self.backend is not None
-        from bastion.services.messaging._metrics import metrics_for, tracer_for
+        from bastion.services.messaging._observe import metrics_for, tracer_for
 
         options = {**self.options, **{k: v for k, v in overrides.items() if v is not None}}
         return Consumer(
@@ -139,7 +140,7 @@ class MessagingPlugin:
             consumer.compile()  # a handler that cannot be injected fails start-up
         await self.backend.start()
         self._add_readiness_check(app)
-        from bastion.services.messaging._metrics import metrics_for, tracer_for
+        from bastion.services.messaging._observe import metrics_for, tracer_for
 
         self.bus.metrics = metrics_for(app)
         self.bus.traced = tracer_for(app) is not None

@@ -60,10 +60,14 @@ class Health(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         unknown = bool(request.service) and request.service not in self.services
         last = None
         while True:
-            status = _Status.SERVICE_UNKNOWN if unknown else await self.status()
+            draining = self.app.draining  # read once: the status sent must say it
+            if unknown:
+                status = _Status.SERVICE_UNKNOWN
+            else:
+                status = _Status.NOT_SERVING if draining else await self.status()
             if status != last:
                 yield _Status(status=status)
                 last = status
-            if self.app.draining:  # said NOT_SERVING: end the stream, do not delay shutdown
+            if draining:  # NOT_SERVING was said: end the stream, do not delay shutdown
                 return
             await asyncio.sleep(self.interval)

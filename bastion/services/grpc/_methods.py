@@ -87,7 +87,7 @@ class Method:
         request, metadata = self._request(context)
         span = self.observer.start(request, metadata)
         error: BaseException | None = None
-        code = _OK
+        code, finished = _OK, False
         try:
             message = self._checked(message)
             kwargs = await self._arguments(request)
@@ -102,10 +102,15 @@ class Method:
             error = exc
             code, abort = self._outcome(exc, context, request)
             if abort is not None:
+                # Cleaned up before the status goes out: once the client has its answer,
+                # gRPC may cancel this task, which must not cut a rollback short.
+                finished = True
+                await self._finish(request, context, span, code, error)
                 await context.abort(code, *abort)  # raises the AbortError gRPC expects
             raise
         finally:
-            await self._finish(request, context, span, code, error)
+            if not finished:
+                await self._finish(request, context, span, code, error)
 
     async def stream(self, message: Any, context: Any) -> AsyncIterator[Any]:
         """Streaming response from an async generator: cancelling the RPC (the client
@@ -113,7 +118,7 @@ class Method:
         request, metadata = self._request(context)
         span = self.observer.start(request, metadata)
         error: BaseException | None = None
-        code = _OK
+        code, finished = _OK, False
         try:
             message = self._checked(message)
             kwargs = await self._arguments(request)
@@ -128,10 +133,15 @@ class Method:
             error = exc
             code, abort = self._outcome(exc, context, request)
             if abort is not None:
+                # Cleaned up before the status goes out: once the client has its answer,
+                # gRPC may cancel this task, which must not cut a rollback short.
+                finished = True
+                await self._finish(request, context, span, code, error)
                 await context.abort(code, *abort)  # raises the AbortError gRPC expects
             raise
         finally:
-            await self._finish(request, context, span, code, error)
+            if not finished:
+                await self._finish(request, context, span, code, error)
 
     def _checked(self, message: Any) -> Any:
         """The message, or a 400 (INVALID_ARGUMENT) if its bytes did not decode; a request
@@ -200,9 +210,11 @@ class Method:
     ) -> None:
         if error is None:
             code = context.code() or _OK  # set_code(...) without raising
-        if request.cleanup is not None:
-            await teardown(request, error)
-        self.observer.done(span, request, code, error)
+        try:
+            if request.cleanup is not None:
+                await teardown(request, error)
+        finally:  # counted, logged and the span ended even if the teardown is cancelled
+            self.observer.done(span, request, code, error)
 
 
 class Undecodable:

@@ -166,6 +166,7 @@ async def test_presence_replicates_between_nodes_and_a_dead_node_leaves(redis_ur
     await b.watch("room:1")  # joins late: asks a for its state
     await until(lambda: "alice" in b.list("room:1"))
     assert b.list("room:1") == {"alice": {"metas": [{"device": "phone", "phx_ref": ref}]}}
+    await until(lambda: diffs)  # diffs are batched: sent within presence's diff_interval
     assert diffs[-1]["joins"]["alice"]["metas"][0]["phx_ref"] == ref
 
     new_ref = await a.update("owner-a", "room:1", "alice", {"device": "laptop"})
@@ -179,6 +180,7 @@ async def test_presence_replicates_between_nodes_and_a_dead_node_leaves(redis_ur
     for task in a._tasks:
         task.cancel()
     await until(lambda: "alice" not in b.list("room:1"), timeout=5)
+    await until(lambda: diffs[-1]["leaves"])
     assert set(diffs[-1]["leaves"]) == {"alice"}
     assert set(b.list("room:1")) == {"bob"}
     await b.stop()
@@ -216,3 +218,33 @@ def test_sse_with_a_garbage_last_event_id_replays_the_history(backends, garbage)
             assert response.status_code == 200
             [event] = read_events(response.iter_lines(), 1)
             assert event["id"] == sent.id
+
+
+async def test_presence_diffs_are_batched_per_topic():
+    """Many changes at once make one diff; a ref that comes and goes within it is not sent."""
+    bus = MemoryPubSub()
+    presence = Presence(bus, diff_interval=0.05)
+    diffs: list[dict] = []
+    await bus.subscribe("room:1", lambda m: diffs.append(m.payload))
+    await presence.watch("room:1")
+    try:
+        for n in range(50):
+            await presence.track(f"socket{n}", "room:1", f"user{n}", {"n": n})
+        await presence.track("brief", "room:1", "brief", {})
+        await presence.untrack("brief", "room:1")
+        await until(lambda: diffs)
+        await asyncio.sleep(0.1)
+        assert len(diffs) == 1
+        assert set(diffs[0]["joins"]) == {f"user{n}" for n in range(50)}
+        assert diffs[0]["leaves"] == {}
+        await presence.untrack("socket0", "room:1")
+        await until(lambda: len(diffs) == 2)
+        assert set(diffs[1]["leaves"]) == {"user0"} and diffs[1]["joins"] == {}
+        assert set(presence.list("room:1")) == {f"user{n}" for n in range(1, 50)}
+    finally:
+        await presence.stop()
+
+
+def test_presence_diff_interval_is_checked():
+    with pytest.raises(ConfigurationError, match="diff_interval"):
+        Presence(MemoryPubSub(), diff_interval=-1)

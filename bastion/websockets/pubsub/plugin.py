@@ -38,7 +38,9 @@ class PubSubPlugin:
     sockets with 1001 (going away), tells the peers its presences left, and disconnects.
 
     ``presence_heartbeat`` and ``presence_timeout`` (seconds): how often this process says
-    it is alive, and how long a silent process keeps its presences before they leave.
+    it is alive, and how long a silent process keeps its presences before they leave;
+    ``presence_diff_interval``: the presence changes of that many seconds on a topic go to
+    its sockets as one ``presence_diff``.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class PubSubPlugin:
         *,
         presence_heartbeat: float = 5.0,
         presence_timeout: float = 30.0,
+        presence_diff_interval: float = 0.05,
         shutdown_timeout: float = 5.0,
     ) -> None:
         if backend is not None and not isinstance(backend, PubSub):
@@ -56,7 +59,10 @@ class PubSubPlugin:
             )
         self.pubsub: PubSub = backend if backend is not None else MemoryPubSub()
         self.presence = tracker.Presence(
-            self.pubsub, heartbeat_interval=presence_heartbeat, down_after=presence_timeout
+            self.pubsub,
+            heartbeat_interval=presence_heartbeat,
+            down_after=presence_timeout,
+            diff_interval=presence_diff_interval,
         )
         self.shutdown_timeout = shutdown_timeout
         #: Open channel connections, closed with 1001 at shutdown.

@@ -61,6 +61,29 @@ async def test_unary_rpcs_get_the_session_and_the_caller_and_share_the_database(
     assert response.json() == {"id": created.id, "name": "bolt", "quantity": 3}
 
 
+async def test_rpcs_share_a_postgresql_database_with_http(fresh_postgres_url):
+    app = make_app(fresh_postgres_url)
+    async with AsyncTestClient(app) as http:
+        plugin = next(p for p in app.plugins if isinstance(p, GRPC))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{plugin.port}") as channel:
+            stub = pb2_grpc.InventoryStub(channel)
+            created = await asyncio.gather(
+                *(
+                    stub.CreateItem(
+                        pb2.CreateItemRequest(name=f"part {n}", quantity=n),
+                        metadata=bearer(WRITER),
+                        timeout=WAIT,
+                    )
+                    for n in range(8)
+                )
+            )
+            assert sorted(item.quantity for item in created) == list(range(8))
+            for item in created:
+                got = await stub.GetItem(pb2.GetItemRequest(id=item.id), metadata=bearer(READER))
+                assert got.name == item.name
+                assert (await http.get(f"/items/{item.id}")).json()["name"] == item.name
+
+
 async def test_client_streaming_rpc_reads_every_message(served):
     _, channel, _ = served
     stub = pb2_grpc.InventoryStub(channel)

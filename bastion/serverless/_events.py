@@ -16,10 +16,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlencode
+
+# Printable ASCII is kept as the client sent it; anything else in a path or query string is
+# percent-encoded as UTF-8, what a browser sends for the same URL.
+_PRINTABLE = "".join(chr(i) for i in range(0x21, 0x7F))
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")  # RFC 9110's method token
 
 Source = Literal["rest", "http", "url", "alb"]
 
@@ -81,12 +87,19 @@ def read(event: Any) -> Request:
         if source in ("http", "url"):
             return _read_v2(source, event)
         return _read_v1(source, event)
-    except (KeyError, TypeError, AttributeError) as exc:
+    except KeyError as exc:
+        raise EventError(f"malformed {source} event: the field {exc} is missing") from None
+    except (TypeError, AttributeError) as exc:
         raise EventError(f"malformed {source} event: {type(exc).__name__} {exc}") from None
+    except UnicodeEncodeError as exc:  # a lone surrogate: JSON can carry one, no byte encodes it
+        reason = f"text that is not Unicode ({exc.reason})"
+        raise EventError(f"malformed {source} event: {reason}") from None
 
 
 def _body(event: Mapping[str, Any]) -> bytes:
     body = event.get("body") or ""
+    if not isinstance(body, str):
+        raise EventError(f"body: expected a string, got {type(body).__name__}")
     if event.get("isBase64Encoded"):
         try:
             return base64.b64decode(body, validate=True)
@@ -94,7 +107,18 @@ def _body(event: Mapping[str, Any]) -> bytes:
             raise EventError(
                 f"body: isBase64Encoded is true but it is not base64 ({exc})"
             ) from None
-    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    return body.encode("utf-8")
+
+
+def _method(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise EventError(f"{field}: expected an HTTP method such as GET, not {value!r:.40}")
+    return value
+
+
+def _raw(text: str) -> bytes:
+    """A path or query string as the bytes of a URL: non-ASCII percent-encoded as UTF-8."""
+    return text.encode("ascii") if text.isascii() else quote(text, safe=_PRINTABLE).encode()
 
 
 def _scope(
@@ -128,7 +152,16 @@ def _scope(
 
 
 def _encode(name: str, value: Any) -> tuple[bytes, bytes]:
-    return name.lower().encode("latin-1"), str(value).encode("latin-1")
+    return _latin1(name.lower()), _latin1(str(value))
+
+
+def _latin1(text: str) -> bytes:
+    """A header as bytes: Latin-1 as HTTP has it; a value beyond it (a client sent UTF-8,
+    the source decoded it) as its UTF-8 bytes, as a server would have received them."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
 
 
 def _read_v1(source: Source, event: Mapping[str, Any]) -> Request:
@@ -146,15 +179,16 @@ def _read_v1(source: Source, event: Mapping[str, Any]) -> Request:
     raw = str(event.get("path") or "/")
     if source == "alb":
         # ALB passes the path and query as the client sent them, still percent-encoded.
-        path, raw_path = unquote(raw), raw.encode("latin-1")
-        query = "&".join(f"{k}={v}" for k, v in pairs).encode("latin-1")
+        path, raw_path = unquote(raw), _raw(raw)
+        query = _raw("&".join(f"{k}={v}" for k, v in pairs))
         forwarded = dict(headers).get(b"x-forwarded-for", b"").decode("latin-1")
         client = forwarded.split(",")[0].strip() or None
     else:
         path, raw_path = raw, quote(raw).encode("ascii")
         query = urlencode(pairs).encode("ascii")
         client = (event["requestContext"].get("identity") or {}).get("sourceIp")
-    scope = _scope(event["httpMethod"], path, raw_path, query, headers, client)
+    method = _method(event["httpMethod"], "httpMethod")
+    scope = _scope(method, path, raw_path, query, headers, client)
     scope["aws.event"] = event
     return Request(source, scope, _body(event), bool(multi_headers))
 
@@ -163,12 +197,11 @@ def _read_v2(source: Source, event: Mapping[str, Any]) -> Request:
     http = event["requestContext"]["http"]
     headers = [_encode(k, v) for k, v in (event.get("headers") or {}).items()]
     if event.get("cookies"):
-        headers.append((b"cookie", "; ".join(event["cookies"]).encode("latin-1")))
+        headers.append((b"cookie", _latin1("; ".join(event["cookies"]))))
     raw = str(event.get("rawPath") or http.get("path") or "/")
-    query = str(event.get("rawQueryString") or "").encode("latin-1")
-    scope = _scope(
-        http["method"], unquote(raw), raw.encode("latin-1"), query, headers, http.get("sourceIp")
-    )
+    query = _raw(str(event.get("rawQueryString") or ""))
+    method = _method(http.get("method"), "requestContext.http.method")
+    scope = _scope(method, unquote(raw), _raw(raw), query, headers, http.get("sourceIp"))
     scope["aws.event"] = event
     return Request(source, scope, _body(event), False)
 

@@ -222,3 +222,57 @@ def test_malformed_field_is_a_400_not_a_traceback(handler: Any) -> None:
     response = handler(request, None)
     assert response["statusCode"] == 400
     assert "malformed http event" in json.loads(response["body"])["detail"]
+
+
+@pytest.mark.parametrize("name", ["http_v2", "alb_multi_value"])
+def test_text_beyond_latin_1_reaches_the_app_instead_of_failing_the_invocation(
+    handler: Any, name: str
+) -> None:
+    """A header, path or query the source decoded from a client's UTF-8 used to raise
+    UnicodeEncodeError in the handler (a 502 from API Gateway): now the app gets it."""
+    request = copy.deepcopy(event(name))
+    if name == "http_v2":
+        request["headers"]["header2"] = "zoë €"
+        request["rawQueryString"] = "parameter1=€"
+        request["cookies"] = ["cookie1=€"]
+    else:
+        request["multiValueHeaders"]["header2"] = ["zoë €"]
+        request["multiValueQueryStringParameters"] = {"parameter1": ["€"]}
+    response = handler(request, None)
+    assert response["statusCode"] == 200, response
+    got = seen(response)
+    assert got["header2"] in (["zoë €".encode().decode("latin-1")], ["zoë €"])
+    assert ["parameter1", "€"] in got["query"]
+    if name == "http_v2":
+        assert got["cookies"]["cookie1"] == "€".encode().decode("latin-1")
+
+    request["rawPath" if name == "http_v2" else "path"] = "/my/päth€"
+    assert handler(request, None)["statusCode"] == 404  # routed, not a crash
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"httpMethod": None}, "httpMethod: expected an HTTP method"),
+        ({"httpMethod": "GET /"}, "httpMethod: expected an HTTP method"),
+        ({"body": {"a": 1}}, "body: expected a string, got dict"),
+        ({"body": "\ud800"}, "not Unicode"),
+    ],
+)
+def test_malformed_field_is_a_400_naming_it(
+    handler: Any, change: dict[str, Any], words: str
+) -> None:
+    request = {**event("rest_v1"), **change}
+    response = handler(request, None)
+    assert response["statusCode"] == 400
+    assert words in json.loads(response["body"])["detail"]
+
+
+def test_v2_event_without_a_method_names_the_field(handler: Any) -> None:
+    request = copy.deepcopy(event("http_v2"))
+    del request["requestContext"]["http"]["method"]
+    detail = json.loads(handler(request, None)["body"])["detail"]
+    assert detail.startswith("requestContext.http.method: expected an HTTP method")
+    del request["requestContext"]["http"]
+    detail = json.loads(handler(request, None)["body"])["detail"]
+    assert detail == "malformed http event: the field 'http' is missing"

@@ -73,3 +73,15 @@ def test_broadcasts_reach_sockets_with_and_without_compression():
 
     with uvicorn(APP) as base:
         asyncio.run(scenario(base.replace("http://", "ws://") + "/socket/websocket?vsn=2.0.0"))
+
+
+def test_a_broadcast_is_encoded_once_per_serializer():
+    from bastion.websockets.channels._frames import V1, V2
+    from bastion.websockets.pubsub import Message
+
+    message = Message("room:1", "tick", {"n": 1})
+    assert V2.broadcast(message) is V2.broadcast(message)
+    assert V1.broadcast(message) is V1.broadcast(message)
+    assert json.loads(V1.broadcast(message)) == {
+        "topic": "room:1", "event": "tick", "payload": {"n": 1}, "ref": None, "join_ref": None
+    }

@@ -122,6 +122,11 @@ def push_v1(join_ref: str | None, topic: str, event: str, payload: Any) -> str:
 
 
 def broadcast_v1(message: Message) -> str:
+    """The V1 frame of a broadcast, encoded once for every V1 socket."""
+    return message.encoded("phoenix-v1", _encode_v1)
+
+
+def _encode_v1(message: Message) -> str:
     return _v1(None, None, message.topic, message.event, message.payload)
 
 

@@ -21,11 +21,11 @@ class Message:
     """One broadcast: ``topic``, ``event``, ``payload`` (JSON-able), and where it came from.
 
     ``id`` is set when the message is kept in history; ``sender`` lets ``broadcast_from``
-    skip the channel that sent it. The Phoenix frame is encoded once, however many sockets
-    receive it.
+    skip the channel that sent it. The Phoenix frame is encoded once per serializer, however
+    many sockets receive it.
     """
 
-    __slots__ = ("_frame", "event", "id", "payload", "sender", "topic")
+    __slots__ = ("_encoded", "_frame", "event", "id", "payload", "sender", "topic")
 
     def __init__(
         self,
@@ -41,12 +41,23 @@ class Message:
         self.id = id
         self.sender = sender
         self._frame: str | None = None
+        self._encoded: dict[str, str] | None = None
 
     def frame(self) -> str:
         """The Phoenix V2 broadcast frame ``[null, null, topic, event, payload]``."""
         if self._frame is None:
             self._frame = encode_json([None, None, self.topic, self.event, self.payload]).decode()
         return self._frame
+
+    def encoded(self, key: str, encode: Callable[[Message], str]) -> str:
+        """``encode(self)``, computed once per ``key`` (a wire format) for every receiver."""
+        encoded = self._encoded
+        if encoded is None:
+            encoded = self._encoded = {}
+        text = encoded.get(key)
+        if text is None:
+            text = encoded[key] = encode(self)
+        return text
 
     def __repr__(self) -> str:
         return f"Message({self.topic!r}, {self.event!r}, {self.payload!r}, id={self.id!r})"

@@ -14,7 +14,10 @@ server decides. Anything else (another server, a wrapped ``send``, an extension)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import types
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Hashable
 from typing import Any
 
 from bastion.types import Send
@@ -89,3 +92,143 @@ class TextFramer:
             self._frame = text_frame(text.encode())
             self._text = text
         return self._frame
+
+
+_framers: dict[Hashable, TextFramer] = {}
+
+
+def framer_for(wire_format: Hashable) -> TextFramer:
+    """One framer per wire format, shared by its connections: a broadcast's text (one
+    ``str`` for all of them) becomes bytes once."""
+    framer = _framers.get(wire_format)
+    if framer is None:
+        framer = _framers[wire_format] = TextFramer()
+    return framer
+
+
+class Writer:
+    """Writes one connection's text frames in order, with no task while the server takes
+    them at once: directly to the transport where ``direct`` allows, else by stepping the
+    server's ``send`` once (on uvicorn that step writes and finishes). A write that has to
+    wait (the client reads slowly, the transport pushed back) is finished by a task, and
+    frames written meanwhile wait in a backlog of at most ``limit``: one more calls
+    ``on_full`` (the caller closes the socket), so a slow client never grows memory. A write
+    that fails calls ``on_lost`` (the client is gone). Either way nothing more is written.
+    """
+
+    __slots__ = (
+        "backlog",
+        "closed",
+        "direct",
+        "framer",
+        "limit",
+        "on_full",
+        "on_lost",
+        "send_text",
+        "task",
+    )
+
+    def __init__(
+        self,
+        send_text: Callable[[str], Awaitable[None]],
+        *,
+        direct: DirectWrite | None,
+        framer: TextFramer,
+        limit: int,
+        on_lost: Callable[[], None],
+        on_full: Callable[[], None],
+    ) -> None:
+        self.send_text = send_text
+        self.direct = direct
+        self.framer = framer
+        self.limit = limit
+        self.on_lost = on_lost
+        self.on_full = on_full
+        self.closed = False
+        self.backlog: deque[str] = deque()
+        self.task: asyncio.Task[None] | None = None
+
+    def write(self, text: str) -> None:
+        if self.closed:
+            return
+        if self.task is not None:  # a write is waiting: keep the order
+            if len(self.backlog) < self.limit:
+                self.backlog.append(text)
+                return
+            self._stop()
+            self.on_full()
+            return
+        direct = self.direct
+        if direct is not None and direct(self.framer(text)):
+            return
+        try:
+            write = self.send_text(text)
+            if type(write) is not types.CoroutineType:
+                write = _awaited(write)
+            blocker = write.send(None)
+        except StopIteration:
+            return  # written
+        except Exception:
+            self._stop()
+            self.on_lost()
+            return
+        self.task = asyncio.get_running_loop().create_task(self._finish(_Resumed(write, blocker)))
+
+    async def _finish(self, pending: _Resumed) -> None:
+        """Finish the write that had to wait, then the frames that came meanwhile."""
+        try:
+            await pending
+            backlog = self.backlog
+            while backlog and not self.closed:
+                await self.send_text(backlog.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._stop()
+            self.on_lost()
+        finally:
+            if self.task is asyncio.current_task():
+                self.task = None
+
+    def _stop(self) -> None:
+        self.closed = True
+        self.backlog.clear()
+
+    async def stop(self) -> None:
+        """Write nothing more; a waiting write is cancelled (a close frame may go next)."""
+        self._stop()
+        task = self.task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+class _Resumed:
+    """Awaits a coroutine that was stepped by hand and stopped at ``blocker``: a task
+    awaiting this carries it on from there, exactly as if the task had started it."""
+
+    __slots__ = ("blocker", "coro")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], blocker: Any) -> None:
+        self.coro = coro
+        self.blocker = blocker
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, value = self.coro, self.blocker
+        while True:
+            try:
+                sent = yield value
+            except BaseException as exc:  # cancellation goes on into the write
+                try:
+                    value = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration:
+                    return
+
+
+async def _awaited(write: Awaitable[None]) -> None:
+    await write

@@ -79,7 +79,8 @@ function open(index) {
     const text = data.toString();
     if (proto === "plain") {
       if (text === "joined") return join();
-      return tick(JSON.parse(text), received);
+      const message = JSON.parse(text);  // the payload, or Bastion forward()'s envelope
+      return tick(message.n === undefined ? message.payload : message, received);
     }
     if (proto === "phoenix") {
       const [, , , event, payload] = JSON.parse(text);

@@ -17,14 +17,13 @@ import asyncio
 import logging
 import secrets
 import time
-import types
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.exceptions import HTTPError
 from bastion.types import Scope
-from bastion.websockets._direct import DirectWrite, TextFramer, direct_writer
+from bastion.websockets._direct import DirectWrite, Writer, direct_writer, framer_for
 from bastion.websockets.channels import _frames
 from bastion.websockets.channels._frames import Frame, FrameError
 from bastion.websockets.channels.channel import Channel, ChannelError
@@ -98,37 +97,6 @@ class _Joined:
         self.subscriber: Any = None
 
 
-class _Resumed:
-    """Awaits a coroutine that was stepped by hand and stopped at ``blocker``: a task
-    awaiting this carries it on from there, exactly as if the task had started it."""
-
-    __slots__ = ("blocker", "coro")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], blocker: Any) -> None:
-        self.coro = coro
-        self.blocker = blocker
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro, value = self.coro, self.blocker
-        while True:
-            try:
-                sent = yield value
-            except BaseException as exc:  # cancellation goes on into the write
-                try:
-                    value = coro.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    value = coro.send(sent)
-                except StopIteration:
-                    return
-
-
-async def _awaited(write: Awaitable[None]) -> None:
-    await write
-
-
 class Connection:
     """The server side of one ``phoenix.js`` Socket."""
 
@@ -149,13 +117,16 @@ class Connection:
         self.id = secrets.token_hex(8)
         self.limits = socket.limits
         self.channels: dict[str, _Joined] = {}
-        #: Frames waiting for a write that could not finish at once (bounded).
-        self.backlog: deque[str] = deque()
         self.closing = False  # nothing more is written
-        self._direct: DirectWrite | None = getattr(transport, "direct", None)
-        self._framer = _framer_for(serializer)
         self._closed = False  # the close frame went out (or the client is gone)
-        self._writer: asyncio.Task[None] | None = None
+        self.writer = Writer(
+            transport.send_text,
+            direct=getattr(transport, "direct", None),
+            framer=framer_for(serializer),
+            limit=self.limits.outbound_queue,
+            on_lost=self._lost,
+            on_full=self._too_slow,
+        )
         self._deadline: asyncio.Timeout | None = None
         self._done = asyncio.Event()
 
@@ -169,11 +140,7 @@ class Connection:
             for joined in list(self.channels.values()):
                 await self._end(joined, "closed")
             self.closing = True
-            writer = self._writer
-            if writer is not None:
-                writer.cancel()
-                await asyncio.gather(writer, return_exceptions=True)
-            self.backlog.clear()
+            await self.writer.stop()
             self._done.set()
 
     async def shutdown(self, code: int) -> None:
@@ -185,9 +152,7 @@ class Connection:
         if self._closed:
             return
         self.closing = self._closed = True
-        if self._writer is not None and self._writer is not asyncio.current_task():
-            self._writer.cancel()  # no send may run while the close frame goes out
-            await asyncio.gather(self._writer, return_exceptions=True)
+        await self.writer.stop()  # no send may run while the close frame goes out
         try:
             await self.transport.close(code, reason)
         except Exception:
@@ -196,37 +161,14 @@ class Connection:
             self._deadline.reschedule(-1)  # wake the reader now
 
     def send(self, frame: str) -> None:
-        """Write a frame now if the transport takes it; else keep it in the bounded backlog.
-
-        A client too slow to keep up (its backlog is full) is disconnected.
-        """
-        if self.closing:
-            return
-        if self._writer is not None:  # a write is waiting: keep the order
-            if len(self.backlog) >= self.limits.outbound_queue:
-                self._too_slow()
-            else:
-                self.backlog.append(frame)
-            return
-        direct = self._direct
-        if direct is not None and direct(self._framer(frame)):
-            return
-        try:
-            write = self.transport.send_text(frame)
-            if type(write) is not types.CoroutineType:
-                write = _awaited(write)
-            blocker = write.send(None)
-        except StopIteration:
-            return  # written
-        except Exception:
-            self._lost()
-            return
-        self._writer = asyncio.get_running_loop().create_task(self._write(_Resumed(write, blocker)))
+        """Write a frame now if the transport takes it, else after the waiting ones (see
+        ``Writer``); a client too slow to keep up is disconnected."""
+        if not self.closing:
+            self.writer.write(frame)
 
     def _too_slow(self) -> None:
         logger.warning("Socket %s: outbound queue full, disconnecting a slow client", self.id)
-        self.closing = True  # nothing more is written or kept; the close frame goes next
-        self.backlog.clear()
+        self.closing = True  # nothing more is written; the close frame goes next
         asyncio.get_running_loop().create_task(self._close_now())
 
     async def _close_now(self) -> None:
@@ -235,7 +177,6 @@ class Connection:
     def _lost(self) -> None:
         """The client is gone: stop writing and wake the reader, which ends the connection."""
         self.closing = self._closed = True  # no close frame: nobody would read it
-        self.backlog.clear()
         if self._deadline is not None:
             self._deadline.reschedule(-1)
 
@@ -245,21 +186,6 @@ class Connection:
     def reply(self, frame: Frame, status: str, response: Any) -> None:
         join_ref = frame.join_ref if frame.event != "phx_join" else frame.join_ref or frame.ref
         self.send(self.serializer.reply(join_ref, frame.ref, frame.topic, status, response))
-
-    async def _write(self, pending: _Resumed) -> None:
-        """Finish a write that had to wait, then the frames that came meanwhile, in order."""
-        try:
-            await pending
-            backlog = self.backlog
-            while backlog and not self.closing:
-                await self.transport.send_text(backlog.popleft())
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self._lost()
-        finally:
-            if self._writer is asyncio.current_task():
-                self._writer = None
 
     async def _read(self) -> None:
         limits = self.limits
@@ -454,18 +380,6 @@ class Connection:
             logger.error(
                 "Ending %s on %r failed", type(channel).__name__, channel.topic, exc_info=exc
             )
-
-
-_framers: dict[_frames.Serializer, TextFramer] = {}
-
-
-def _framer_for(serializer: _frames.Serializer) -> TextFramer:
-    """One framer per serializer, shared by its connections: a broadcast's frame (one
-    ``str`` for all of them) becomes bytes once."""
-    framer = _framers.get(serializer)
-    if framer is None:
-        framer = _framers[serializer] = TextFramer()
-    return framer
 
 
 def _failure(exc: Exception, where: str) -> dict[str, Any]:

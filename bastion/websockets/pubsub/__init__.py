@@ -2,10 +2,12 @@
 
 ``PubSub`` is the contract; ``MemoryPubSub`` (the default, one process) and ``RedisPubSub``
 (several processes) implement it; ``PubSubPlugin`` starts one with the app and provides it
-to handlers; ``topic_events`` turns a topic into a resumable SSE stream.
+to handlers; ``topic_events`` turns a topic into a resumable SSE stream, ``forward`` sends
+a topic's broadcasts to a plain WebSocket.
 """
 
 from bastion.websockets.pubsub.base import Message, PubSub, Subscriber
+from bastion.websockets.pubsub.forward import forward
 from bastion.websockets.pubsub.memory import MemoryPubSub
 from bastion.websockets.pubsub.plugin import PubSubPlugin
 from bastion.websockets.pubsub.redis import RedisPubSub
@@ -18,5 +20,6 @@ __all__ = [
     "PubSubPlugin",
     "RedisPubSub",
     "Subscriber",
+    "forward",
     "topic_events",
 ]

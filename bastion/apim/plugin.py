@@ -100,6 +100,14 @@ class APIManagement:
 
     def _wrap(self, app: App[Any]) -> Any:
         def wrap(compiled: CompiledRoute) -> Endpoint:
+            if any(isinstance(m, Metered) for m in app.middleware):
+                # App middleware runs before routing, where no route template is known to
+                # count under; it used to fail every request with a misleading sentence.
+                raise ConfigurationError(
+                    "Metered is in App(middleware=...): put it on the routes or routers to "
+                    "meter, @app.get(..., middleware=[Metered(...)]) or "
+                    "Router(..., middleware=[Metered(...)])"
+                )
             route = compiled.route
             policies = [m for m in route.options.get("middleware", ()) if isinstance(m, Metered)]
             if not policies or not isinstance(route, Route):

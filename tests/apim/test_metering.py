@@ -133,3 +133,19 @@ def test_apim_without_its_keys_in_the_auth_plugin_fails_at_start_up(database: st
 def test_a_bad_option_fails_at_start_up(option: dict[str, Any], database: str) -> None:
     with pytest.raises(ConfigurationError, match="APIManagement"):
         APIManagement(APIKeyAuth(SQLAlchemyPlugin(database)), **option)
+
+
+def test_metered_as_app_middleware_fails_at_start_up(database: str) -> None:
+    """It used to start, then fail every request with a 500 saying the app had no
+    APIManagement."""
+    db = SQLAlchemyPlugin(database)
+    keys = APIKeyAuth(db)
+    app = App(
+        settings=Settings(profile="test"),
+        plugins=[db, AuthPlugin(JWTAuth(secret="x" * 32), keys), APIManagement(keys)],
+        middleware=[Metered("2/day")],
+    )
+    app.get("/ping")(lambda: "pong")
+    with pytest.raises(RuntimeError, match=r"Metered is in App\(middleware=...\): put it on"):
+        with TestClient(app):
+            pass

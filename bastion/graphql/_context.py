@@ -1,9 +1,10 @@
 """``info.context``: the request, the signed-in user, and what the app's context function adds.
 
 The app's ``context=`` function is a Bastion dependency: its parameters (a database session,
-``PubSub``, an app-scoped service, ``Request``) are injected once per request, or once per
-WebSocket connection for subscriptions. It returns a ``Context``; subclass it (as a
-dataclass) to add fields, DataLoaders among them, so each request gets its own batch cache.
+``PubSub``, an app-scoped service, ``Request``) are injected once per HTTP request, and once
+per operation over the WebSocket (closed when the operation ends). It returns a ``Context``;
+subclass it (as a dataclass) to add fields, DataLoaders among them, so each request gets its
+own batch cache.
 """
 
 from __future__ import annotations

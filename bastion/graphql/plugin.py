@@ -10,8 +10,12 @@
 * subscriptions over WebSocket (graphql-transport-ws) at the same path, when the schema
   has a ``Subscription`` type (``_ws.py``).
 
+``middleware=`` and ``dependencies=`` (guards) go on the HTTP routes as a route's options
+do; the socket runs the guards once, at ``connection_init``.
+
 Everything is decided here, once: the context function is compiled into the route's
-dependency plan by the app like any handler parameter; the limits and
+dependency plan by the app like any handler parameter (and, for the socket, into a step run
+per operation); the limits and
 the parse and validation caches become schema extensions.
 A body that is not JSON, or has no query, is a 400 problem+json naming the field.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 import logging
 import sys
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -85,7 +89,10 @@ class GraphQL:
     ``context``: a dependency (its parameters are injected) returning a ``Context``;
     ``limits``: depth, alias and token limits (``Limits()`` by default, ``None`` for none);
     ``persisted_queries``: APQ by hash (on by default), or an allow-list;
-    ``cache_size``: parsed and validated documents kept (0 turns the caches off).
+    ``cache_size``: parsed and validated documents kept (0 turns the caches off);
+    ``middleware``, ``dependencies``: as a route's options, on the HTTP routes (``Metered``
+    from bastion.apim, ``requires(...)``); the WebSocket runs ``dependencies`` once per
+    connection, at ``connection_init``.
     """
 
     def __init__(
@@ -102,6 +109,8 @@ class GraphQL:
         connection_init_timeout: float = 5.0,
         max_subscriptions: int = 100,
         name: str = "graphql",
+        middleware: Sequence[Any] = (),
+        dependencies: Sequence[Depends] = (),
     ) -> None:
         if not isinstance(schema, Schema):
             raise ConfigurationError(
@@ -125,7 +134,17 @@ class GraphQL:
         self.connection_init_timeout = connection_init_timeout
         self.max_subscriptions = max_subscriptions
         self.name = name
+        for index, dependency in enumerate(dependencies):
+            if not isinstance(dependency, Depends):
+                raise ConfigurationError(
+                    f"GraphQL(dependencies=[...]) takes Depends(fn) items (requires(...) is "
+                    f"one), got {dependency!r} at {index}"
+                )
+        self.middleware = tuple(middleware)
+        self.dependencies = tuple(dependencies)
         self.debug = False
+        self._context_step: DependencyStep | None = None
+        self._guard_steps: list[DependencyStep] = []
         self._assets = Assets()
         self._auth_step: DependencyStep | None = None
         self._app: App[Any] | None = None
@@ -174,17 +193,22 @@ class GraphQL:
                 "return": Response,
             }
         options: dict[str, Any] = {"include_in_schema": False, "tags": ["graphql"]}
+        guarded: dict[str, Any] = {
+            **options,
+            "middleware": self.middleware,
+            "dependencies": self.dependencies,
+        }
         app.on_startup.append(self._prepare)
-        app.post(self.path, name=self.name, **options)(graphql_post)
-        app.get(self.path, name=f"{self.name}_get", **options)(graphql_get)
-        if self.graphiql:
+        app.post(self.path, name=self.name, **guarded)(graphql_post)
+        app.get(self.path, name=f"{self.name}_get", **guarded)(graphql_get)
+        if self.graphiql:  # the vendored scripts are public, unguarded and not metered
             app.get(f"{self.path}/graphiql/{{name}}", name=f"{self.name}_graphiql", **options)(
                 graphiql_asset
             )
         if self.subscriptions:
             from bastion.graphql._ws import websocket_handler
 
-            app.websocket(self.path, name=f"{self.name}_ws")(websocket_handler(self, context_type))
+            app.websocket(self.path, name=f"{self.name}_ws")(websocket_handler(self))
 
     def _prepare(self) -> None:
         """At start-up: compile how permissions reach the app's authentication, and refuse
@@ -195,6 +219,17 @@ class GraphQL:
         auth_module = sys.modules.get("bastion.auth.plugin")
         authentication = getattr(auth_module, "Authentication", None)
         app = self._app
+        if app is not None and self.subscriptions:
+            from bastion.di._graph import dependency_step
+
+            where = f"GraphQL WebSocket {self.path}"
+            self._context_step = dependency_step(
+                Depends(self.context_fn), f"{where} context", app.container, {}, (), True
+            )
+            self._guard_steps = [
+                dependency_step(dep, f"{where} dependency #{i}", app.container, {}, (), True)
+                for i, dep in enumerate(self.dependencies)
+            ]
         if app is not None and authentication in app.container.providers:
             self._auth_step = self._compile_auth()
         elif uses_authentication(self.schema):
@@ -203,6 +238,22 @@ class GraphQL:
                 "allowed(), which need authentication: add plugins=[AuthPlugin(...)] "
                 "(from bastion.auth) to App(...)"
             )
+
+    # -- the WebSocket's steps (compiled at start-up) ---------------------------------------
+    def connection_steps(self) -> tuple[list[DependencyStep], DependencyStep | None]:
+        """What a socket runs once, at ``connection_init``: the guards, and the app's
+        authentication (None without an ``AuthPlugin``)."""
+        return self._guard_steps, self._auth_step
+
+    async def operation_context(self, request: Request) -> Context:
+        """One operation's context, its dependencies resolved in ``request`` (closed by the
+        caller when the operation ends)."""
+        step = self._context_step
+        if step is None:
+            raise RuntimeError("GraphQL(...) serves sockets only in an app that has started")
+        context: Context = await step(request)
+        context.graphql = self
+        return context
 
     # -- authentication, for permissions -----------------------------------------------------
     async def authentication(self, request: Request) -> Authentication:

@@ -8,6 +8,14 @@ Four sources, told apart by the event's own fields:
     HTTP API (v2)             "version": "2.0"
     function URL              v2 payload, requestContext.domainName "*.lambda-url.*"
 
+Where the app is mounted, as API Gateway says (docs/serverless.md, "Stages and custom
+domains"): an HTTP API's named stage is the first segment of ``rawPath`` (``/dev/ping``);
+it is taken off the path and, on the ``execute-api`` domain where clients type it, put in
+``root_path`` so ``url_for`` keeps it. A REST API's ``path`` has no stage, and
+``requestContext.path`` has it: the difference is the ``root_path``. A custom domain's base
+path mapping is in neither event kind's path the same way, so it is an option
+(``base_path``): taken off a REST API's ``path``, and the ``root_path`` of both.
+
 Parsing does no I/O and raises :class:`EventError` naming what is wrong.
 """
 
@@ -80,13 +88,18 @@ def detect(event: Any) -> Source:
     )
 
 
-def read(event: Any) -> Request:
-    """The ASGI scope and body of an event."""
+def read(event: Any, base_path: str = "") -> Request:
+    """The ASGI scope and body of an event; ``base_path``: a custom domain's base path
+    mapping (``/v1``), or "" for none."""
     source = detect(event)
     try:
-        if source in ("http", "url"):
-            return _read_v2(source, event)
-        return _read_v1(source, event)
+        v2 = source in ("http", "url")
+        request = _read_v2(source, event) if v2 else _read_v1(source, event)
+        if source == "http":
+            _mount_v2(request.scope, event, base_path)
+        elif source == "rest":
+            _mount_v1(request.scope, event, base_path)
+        return request
     except KeyError as exc:
         raise EventError(f"malformed {source} event: the field {exc} is missing") from None
     except (TypeError, AttributeError) as exc:
@@ -204,6 +217,72 @@ def _read_v2(source: Source, event: Mapping[str, Any]) -> Request:
     scope = _scope(method, unquote(raw), _raw(raw), query, headers, http.get("sourceIp"))
     scope["aws.event"] = event
     return Request(source, scope, _body(event), False)
+
+
+def _strip(scope: dict[str, Any], prefix: str) -> bool:
+    """Take ``prefix`` (a whole leading segment or segments) off the scope's path."""
+    path: str = scope["path"]
+    if path != prefix and not path.startswith(prefix + "/"):
+        return False
+    scope["path"] = path[len(prefix) :] or "/"
+    raw: bytes = scope["raw_path"]
+    encoded = prefix.encode("ascii")
+    if raw == encoded or raw.startswith(encoded + b"/"):
+        scope["raw_path"] = raw[len(encoded) :] or b"/"
+    return True
+
+
+def _stage(context: Mapping[str, Any]) -> str | None:
+    stage = context.get("stage")
+    if not isinstance(stage, str) or not stage or stage == "$default" or not stage.isascii():
+        return None
+    return stage
+
+
+def _mount_v2(scope: dict[str, Any], event: Mapping[str, Any], base_path: str) -> None:
+    """A named stage leads ``rawPath``: off the path; ``root_path`` where clients type it
+    (the ``execute-api`` domain; on a custom domain they type the mapping's base path)."""
+    context = event["requestContext"]
+    stage = _stage(context)
+    stripped = stage is not None and "/" not in stage and _strip(scope, f"/{stage}")
+    if base_path:
+        scope["root_path"] = base_path
+    elif stripped and ".execute-api." in str(context.get("domainName", "")):
+        scope["root_path"] = f"/{stage}"
+
+
+def _mount_v1(scope: dict[str, Any], event: Mapping[str, Any], base_path: str) -> None:
+    """``path`` has no stage; ``requestContext.path`` is the path the client asked for, so
+    what it has before ``path`` is the ``root_path``. A base path mapping leads ``path``."""
+    if base_path and _strip(scope, base_path):
+        scope["root_path"] = base_path
+        return
+    asked = event["requestContext"].get("path")
+    path = str(event.get("path") or "/")
+    if isinstance(asked, str) and asked != path and asked.endswith(path):
+        prefix = asked[: len(asked) - len(path)]
+        if prefix.startswith("/") and prefix.isascii() and not prefix.endswith("/"):
+            scope["root_path"] = prefix
+
+
+def check_base_path(base_path: str) -> str:
+    """``"/v1"`` as given; "" and "/" mean none. Anything else is a ConfigurationError."""
+    from bastion.exceptions import ConfigurationError
+
+    if base_path in ("", "/"):
+        return ""
+    if (
+        not base_path.startswith("/")
+        or base_path.endswith("/")
+        or not all(c in _PRINTABLE for c in base_path)
+        or "?" in base_path
+        or "#" in base_path
+    ):
+        raise ConfigurationError(
+            f"lambda_handler(base_path={base_path!r}): give the custom domain's base path "
+            "mapping as it starts the URL, e.g. '/v1' (or '' for none)"
+        )
+    return base_path
 
 
 def _is_text(headers: list[tuple[str, str]]) -> bool:

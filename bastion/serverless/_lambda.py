@@ -13,7 +13,14 @@ import atexit
 import logging
 from typing import Any
 
-from bastion.serverless._events import EventError, detect, problem, read, reply
+from bastion.serverless._events import (
+    EventError,
+    check_base_path,
+    detect,
+    problem,
+    read,
+    reply,
+)
 from bastion.types import ASGIApp, Message
 
 logger = logging.getLogger("bastion.serverless")
@@ -22,9 +29,10 @@ logger = logging.getLogger("bastion.serverless")
 class LambdaHandler:
     """Call it as Lambda's handler: ``handler(event, context) -> response payload``."""
 
-    def __init__(self, app: ASGIApp, *, lifespan: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, lifespan: bool = True, base_path: str = "") -> None:
         self.app = app
         self.lifespan = lifespan
+        self.base_path = check_base_path(base_path)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lifespan_task: asyncio.Task[None] | None = None
         self._lifespan_queue: asyncio.Queue[Message] | None = None
@@ -33,7 +41,7 @@ class LambdaHandler:
 
     def __call__(self, event: Any, context: Any = None) -> dict[str, Any]:
         try:
-            request = read(event)
+            request = read(event, self.base_path)
         except EventError as exc:
             logger.warning("Refused a Lambda event: %s", exc)
             try:
@@ -122,9 +130,11 @@ class LambdaHandler:
         return status, headers, b"".join(chunks)
 
 
-def lambda_handler(app: ASGIApp, *, lifespan: bool = True) -> LambdaHandler:
+def lambda_handler(app: ASGIApp, *, lifespan: bool = True, base_path: str = "") -> LambdaHandler:
     """The Lambda handler for an app: ``handler = lambda_handler(app)``.
 
-    Cheap to call at import: the loop and the app's start-up wait for the first event.
+    ``base_path``: behind an API Gateway custom domain with a base path mapping (``/v1``),
+    that mapping; a stage needs no option. Cheap to call at import: the loop and the app's
+    start-up wait for the first event.
     """
-    return LambdaHandler(app, lifespan=lifespan)
+    return LambdaHandler(app, lifespan=lifespan, base_path=base_path)

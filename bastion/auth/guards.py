@@ -92,9 +92,10 @@ class VerifiedGuard(Guard):
                 "the column (see bastion.auth.verification.VerifiableUser)"
             ) from None
         if not verified:
+            route = auth.plugin.verification_route
+            again = f", or ask for a new one ({route})" if route else ""
             raise Forbidden(
-                "Verify your e-mail address first: follow the link we mailed you, or ask for "
-                "a new one (POST /auth/email/verification)",
+                f"Verify your e-mail address first: follow the link we mailed you{again}",
                 extra={"next": "verification"},
             )
         return user

@@ -82,6 +82,9 @@ class AuthPlugin:
         self.load_user = load_user
         self.roles = roles
         self.challenges = ", ".join(b.challenge() for b in backends)
+        #: Where a user asks for a new verification link ("POST /auth/email/verification"),
+        #: set by ``VerificationRoutes`` under its prefix; ``requires_verified()`` names it.
+        self.verification_route: str | None = None
 
     def on_app_init(self, app: App[Any]) -> None:
         if any(isinstance(p, AuthPlugin) for p in app.plugins if p is not self):

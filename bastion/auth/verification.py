@@ -35,6 +35,7 @@ from bastion.auth._templates import AppTemplates, auth_templates, needs_csrf
 from bastion.auth.guards import current_user
 from bastion.auth.models import User
 from bastion.auth.passwords import PasswordHasher
+from bastion.auth.plugin import AuthPlugin
 from bastion.auth.routes import AuthRoutes, Email, Password, address_and_email
 from bastion.db.plugin import SQLAlchemyPlugin
 from bastion.di.depends import Depends
@@ -152,6 +153,9 @@ class VerificationRoutes:
             )
         if self.pages is not None:
             needs_csrf(app, "VerificationRoutes")
+        for plugin in app.plugins:
+            if isinstance(plugin, AuthPlugin):  # requires_verified() names the mounted route
+                plugin.verification_route = f"POST {self.prefix}/email/verification"
         auth = next((p for p in app.plugins if isinstance(p, AuthRoutes)), None)
         if auth is not None:
             auth.on_register.append(self._on_register)

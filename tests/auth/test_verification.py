@@ -104,6 +104,7 @@ def test_the_guard_refuses_an_unverified_user_signed_in_by_the_app(setup) -> Non
     client.post("/sign-in-unchecked/1")
     refused = problem(client.get("/posts"), 403)
     assert refused["next"] == "verification" and "Verify your e-mail address" in refused["detail"]
+    assert "(POST /auth/email/verification)" in refused["detail"]
 
 
 def test_registering_a_taken_address_answers_as_a_new_one_and_tells_its_owner(setup) -> None:
@@ -179,11 +180,26 @@ def test_the_invalid_link_refusal_names_the_route_under_its_prefix(
             ),
         ],
     )
+
+    @app.get("/posts", dependencies=[requires_verified()])
+    async def posts() -> list[str]:
+        return ["hello"]
+
+    @app.post("/sign-in-unchecked/{user_id}")
+    async def sign_in_unchecked(user_id: int, request: Request, db: AsyncSession) -> None:
+        login(request, await db.get(User, user_id))
+
     with TestClient(app, base_url="https://testserver") as client:
         refused = problem(client.post("/api/account/email/verify", json={"token": "x.y.z"}), 400)
         route = "POST /api/account/email/verification"
         assert f"({route} with your address)" in refused["detail"]
         assert client.post(route.split()[1], json={"email": "a@b.test"}).status_code == 202
+        # The guard names the same route, not the default prefix's.
+        register(client, "a@b.test")
+        client.post("/sign-in-unchecked/1")
+        unverified = problem(client.get("/posts"), 403)
+        assert f"({route})" in unverified["detail"]
+        assert "/auth/email/verification" not in unverified["detail"]
 
 
 def test_asking_for_a_link_answers_the_same_for_any_address(setup) -> None:

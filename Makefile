@@ -17,8 +17,11 @@ $(UV):
 	.uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # --locked: fail instead of resolving anew when pyproject.toml and uv.lock disagree.
+# Bytecode for the libraries (pyproject's compile-bytecode) and for bastion itself, as an
+# installed package has it: a start then compiles nothing, even under PYTHONDONTWRITEBYTECODE.
 $(STAMP): pyproject.toml uv.lock $(UV)
 	$(UV) sync --locked --extra dev --python $(PYTHON)
+	$(BIN)/python -m compileall -q bastion
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -13,7 +13,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from bastion import App, Request, Settings
-from bastion.auth import AuthPlugin, JWTAuth, Policy, policy
+from bastion.auth import AuthPlugin, Identity, JWTAuth, Policy, policy
 from bastion.exceptions import ConfigurationError
 from bastion.graphql import Context, GraphQL, IsAuthenticated, allowed, requires
 from bastion.testing import TestClient
@@ -214,3 +214,27 @@ def test_an_anonymous_socket_is_refused_by_the_permission(client: TestClient) ->
     assert message["type"] == "error"
     assert message["payload"][0]["message"] == "Authentication required"
     assert message["payload"][0]["extensions"] == {"status": 401}
+
+
+def test_a_socket_authenticates_once_for_all_its_operations() -> None:
+    loads: list[str] = []
+
+    async def load_user(identity: Identity) -> Identity:
+        loads.append(identity.subject)
+        return identity
+
+    schema = strawberry.Schema(query=Query, subscription=Subscription)
+    app = App(
+        settings=Settings(debug=False),
+        plugins=[AuthPlugin(tokens, load_user=load_user), GraphQL(schema, context=make_context)],
+    )
+    with TestClient(app) as client, client.websocket_connect(
+        "/graphql", subprotocols=["graphql-transport-ws"]
+    ) as ws:
+        ws.send_json({"type": "connection_init", "payload": bearer(sub="7")})
+        assert ws.receive_json() == {"type": "connection_ack"}
+        for op in ("1", "2", "3"):
+            ws.send_json({"id": op, "type": "subscribe", "payload": {"query": "{ me }"}})
+            assert ws.receive_json()["payload"] == {"data": {"me": "7"}}
+            assert ws.receive_json() == {"id": op, "type": "complete"}
+    assert loads == ["7"]

@@ -81,17 +81,20 @@ class TextFramer:
     """Frames texts, keeping the last one: a broadcast's text (one ``str`` shared by every
     socket with the same serializer) is encoded and framed once, however many sockets."""
 
-    __slots__ = ("_frame", "_text")
+    __slots__ = ("_last",)
 
     def __init__(self) -> None:
-        self._text: str | None = None
-        self._frame = b""
+        # One tuple, replaced whole: loops in other threads never see a text with another's
+        # frame.
+        self._last: tuple[str | None, bytes] = (None, b"")
 
     def __call__(self, text: str) -> bytes:
-        if text is not self._text:
-            self._frame = text_frame(text.encode())
-            self._text = text
-        return self._frame
+        last = self._last
+        if last[0] is text:
+            return last[1]
+        frame = text_frame(text.encode())
+        self._last = (text, frame)
+        return frame
 
 
 _framers: dict[Hashable, TextFramer] = {}

@@ -294,7 +294,7 @@ def _is_subscription(graphql: GraphQL, query: str, name: str | None) -> bool:
     limits = graphql.limits
     try:
         document = parse(query, no_location=True, max_tokens=limits.max_tokens if limits else None)
-    except GraphQLError:
+    except (GraphQLError, RecursionError):
         return False
     operation = get_operation_ast(document, name)
     return operation is not None and operation.operation is OperationType.SUBSCRIPTION

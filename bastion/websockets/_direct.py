@@ -25,6 +25,10 @@ from bastion.types import Send
 #: ``write(frame bytes)``: True if written, False if the caller must go through ``send``.
 DirectWrite = Callable[[bytes], bool]
 
+#: Seconds a close frame may wait for a client that does not read; then the connection ends
+#: without it (the server drops the socket once the app returns).
+CLOSE_TIMEOUT = 5.0
+
 _UVICORN_SANSIO = (
     "uvicorn.protocols.websockets.websockets_sansio_impl",
     "WebSocketsSansIOProtocol",

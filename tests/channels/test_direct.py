@@ -85,3 +85,49 @@ def test_a_broadcast_is_encoded_once_per_serializer():
     assert json.loads(V1.broadcast(message)) == {
         "topic": "room:1", "event": "tick", "payload": {"n": 1}, "ref": None, "join_ref": None
     }
+
+
+@pytest.mark.parametrize("kind", ["channel", "forward"])
+def test_a_client_that_stops_reading_is_dropped_by_a_real_server(kind):
+    """Frames go straight to the transport until it pushes back; then at most
+    ``outbound_queue`` wait, and the socket is closed: the server never holds more."""
+    import base64
+    import os
+    import socket
+    import struct
+    import time
+
+    import httpx
+
+    with uvicorn("tests.channels.slow_app:make_app") as base:
+        port = int(base.rsplit(":", 1)[1])
+        raw = socket.create_connection(("127.0.0.1", port))
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills fast
+        key = base64.b64encode(os.urandom(16)).decode()
+        path = "/socket/websocket?vsn=2.0.0" if kind == "channel" else "/feed"
+        raw.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        raw.settimeout(10)
+        answer = raw.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 101")
+        if kind == "channel":
+            join = json.dumps(["1", "1", "room:slow", "phx_join", {}]).encode()
+            mask = os.urandom(4)
+            masked = bytes(b ^ mask[i % 4] for i, b in enumerate(join))
+            raw.sendall(struct.pack("!BB", 0x81, 0x80 | len(join)) + mask + masked)
+            assert b"phx_reply" in raw.recv(4096)
+        elif b"joined" not in answer:
+            assert b"joined" in raw.recv(4096)
+        with httpx.Client(base_url=base, timeout=60) as http:
+            assert http.get("/open").json() == {"open": 1}
+            http.post("/flood/400")  # 24 MB for a client that reads nothing more
+            deadline = time.monotonic() + 30
+            while http.get("/open").json() != {"open": 0}:
+                assert time.monotonic() < deadline, "the slow client was never dropped"
+                time.sleep(0.2)
+        raw.close()

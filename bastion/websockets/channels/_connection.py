@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bastion.exceptions import HTTPError
 from bastion.types import Scope
-from bastion.websockets._direct import DirectWrite, Writer, direct_writer, framer_for
+from bastion.websockets._direct import (
+    CLOSE_TIMEOUT,
+    DirectWrite,
+    Writer,
+    direct_writer,
+    framer_for,
+)
 from bastion.websockets.channels import _frames
 from bastion.websockets.channels._frames import Frame, FrameError
 from bastion.websockets.channels.channel import Channel, ChannelError
@@ -154,9 +160,10 @@ class Connection:
         self.closing = self._closed = True
         await self.writer.stop()  # no send may run while the close frame goes out
         try:
-            await self.transport.close(code, reason)
+            async with asyncio.timeout(CLOSE_TIMEOUT):  # a client that reads nothing
+                await self.transport.close(code, reason)
         except Exception:
-            pass  # the peer is gone already
+            pass  # the peer is gone already, or never took the close frame
         if self._deadline is not None:
             self._deadline.reschedule(-1)  # wake the reader now
 

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from bastion.http.response import encode_json
-from bastion.websockets._direct import Writer, direct_writer, framer_for
+from bastion.websockets._direct import CLOSE_TIMEOUT, Writer, direct_writer, framer_for
 from bastion.websockets.pubsub.base import Message, PubSub
 from bastion.websockets.websocket import WebSocket, WebSocketDisconnect, WSCloseCode
 
@@ -48,13 +48,14 @@ async def forward(
     if not topics:
         raise ValueError("forward(websocket, pubsub, *topics): name at least one topic")
     closing: set[asyncio.Task[None]] = set()
+    reading: asyncio.Timeout | None = None
 
     def too_slow() -> None:
-        task = asyncio.get_running_loop().create_task(
-            websocket.close(WSCloseCode.POLICY_VIOLATION, "Too slow: outbound queue full")
-        )
+        task = asyncio.get_running_loop().create_task(_close_slow(websocket))
         closing.add(task)
         task.add_done_callback(closing.discard)
+        if reading is not None:
+            reading.reschedule(-1)  # stop waiting for the client: forward() returns
 
     send = websocket._send
     writer = Writer(
@@ -74,9 +75,12 @@ async def forward(
     try:
         while True:
             try:
-                received = await websocket._receive_message()
-            except (WebSocketDisconnect, RuntimeError):
+                async with asyncio.timeout(None) as reading:
+                    received = await websocket._receive_message()
+            except (WebSocketDisconnect, RuntimeError, TimeoutError):
                 return  # the client left, or the socket was closed (too slow)
+            finally:
+                reading = None
             if on_receive is not None:
                 text = received.get("text")
                 await on_receive(text if text is not None else bytes(received.get("bytes") or b""))
@@ -86,3 +90,12 @@ async def forward(
         await writer.stop()
         if closing:
             await asyncio.gather(*closing, return_exceptions=True)
+
+
+async def _close_slow(websocket: WebSocket) -> None:
+    """Close with 1008, waiting at most ``CLOSE_TIMEOUT`` for a client that reads nothing."""
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT):
+            await websocket.close(WSCloseCode.POLICY_VIOLATION, "Too slow: outbound queue full")
+    except Exception:
+        pass  # the server drops the socket once the handler returns

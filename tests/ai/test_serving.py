@@ -286,3 +286,18 @@ def test_bad_options_are_refused_with_the_fix(options: dict[str, Any], message: 
 def test_two_models_of_one_name_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="two ServedModel named 'model'"):
         App(plugins=[ServedModel(train, classify), ServedModel(train, classify)])
+
+
+async def test_a_caller_that_goes_away_while_queued_is_not_run() -> None:
+    gate = Gate()
+    served = ServedModel(lambda: None, gate, max_batch=1, max_wait_ms=0)
+    async with AsyncTestClient(serve(served)):
+        running = asyncio.create_task(served.predict([1.0]))
+        await asyncio.to_thread(gate.entered.wait, 10)
+        gone = asyncio.create_task(served.predict([2.0]))  # a client that disconnects
+        kept = asyncio.create_task(served.predict([3.0]))
+        await asyncio.sleep(0.05)
+        gone.cancel()
+        gate.open.set()
+        assert await running == 1.0 and await kept == 3.0
+    assert [batch[0][0] for batch in gate.batches] == [1.0, 3.0]

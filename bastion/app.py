@@ -459,14 +459,22 @@ class App(Generic[StateT]):
         stack = AsyncExitStack()
         await stack.__aenter__()
         self._exit_stack = stack
-        await self.container.startup()
-        stack.push_async_callback(self.container.shutdown)
-        for hook in self.on_startup:
-            result = hook()
-            if inspect.isawaitable(result):
-                await result
-        for context in self.lifespan_contexts:
-            await stack.enter_async_context(context(self))
+        try:
+            await self.container.startup()
+            stack.push_async_callback(self.container.shutdown)
+            for hook in self.on_startup:
+                result = hook()
+                if inspect.isawaitable(result):
+                    await result
+            for context in self.lifespan_contexts:
+                await stack.enter_async_context(context(self))
+        except BaseException:
+            # Nobody calls shutdown() after a failed start-up: leave what did start (a model's
+            # workers, the MCP session manager, open pools) here, in this task, rather than
+            # leak it to the garbage collector, which closes it from another task, noisily.
+            self._exit_stack = None
+            await stack.aclose()
+            raise
 
     async def shutdown(self) -> None:
         """Leave lifespan contexts (last in, first out) and run shutdown hooks."""

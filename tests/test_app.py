@@ -277,3 +277,35 @@ def test_a_production_server_freezes_its_startup_objects(profile: str) -> None:
     finally:
         gc.unfreeze()
     assert (frozen > 0) == (profile == "prod")
+
+
+def test_a_failed_startup_leaves_the_contexts_that_did_start():
+    """Nobody calls shutdown() after a failed start-up, so start-up itself leaves what had
+    started (a model's workers, a session manager) instead of leaking it."""
+    import asyncio
+
+    events = []
+
+    @asynccontextmanager
+    async def opened(app):
+        events.append("opened")
+        yield
+        events.append("closed")
+
+    @asynccontextmanager
+    async def broken(app):
+        raise ConfigurationError("port in use")
+        yield
+
+    async def main():
+        app = make_app(lifespan=opened)
+        app.lifespan_contexts.append(broken)
+        with pytest.raises(ConfigurationError, match="port in use"):
+            async with app.lifespan():
+                pass
+        assert events == ["opened", "closed"]
+        app.lifespan_contexts.remove(broken)
+        async with app.lifespan():  # and it can be started again, once fixed
+            assert events == ["opened", "closed", "opened"]
+
+    asyncio.run(main())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -41,9 +41,10 @@ class ChatRequest(msgspec.Struct, forbid_unknown_fields=False):
     a client's extra options (``temperature``, ``tools``…) never make it a 422."""
 
     model: str
-    messages: list[ChatMessage]
+    #: At least one: a handler reads the last message, and OpenAI refuses an empty list too.
+    messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1)]
     stream: bool = False
-    max_tokens: int | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
 def stream_text(

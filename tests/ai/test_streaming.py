@@ -115,6 +115,25 @@ def test_chat_request_refuses_a_bad_role_with_a_problem() -> None:
     assert "messages" in response.text
 
 
+@pytest.mark.parametrize(
+    ("request_body", "field"),
+    [
+        ({"model": "tiny", "messages": []}, "body.messages"),
+        (
+            {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0},
+            "body.max_tokens",
+        ),
+    ],
+)
+def test_chat_request_refuses_no_messages_and_no_tokens(request_body: dict, field: str) -> None:
+    """A handler reads ``messages[-1]``: an empty list is the client's 422, not an IndexError
+    and a 500."""
+    client = TestClient(make_app())
+    response = client.post("/v1/chat/completions", json=request_body)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
 def test_a_source_that_is_not_async_is_refused_when_the_response_is_made() -> None:
     with pytest.raises(TypeError, match="async iterable of str"):
         stream_text(["a", "b"])  # type: ignore[arg-type]

@@ -145,8 +145,12 @@ def compile_plan(
         context = f"{where} parameter `{name}`"
         if depends is None and isinstance(default, Depends):
             depends = default
-        if depends is None and base in container.providers:
-            depends = container.providers[base]
+        if depends is None:
+            # A provider for a generic class serves its parameterized forms too: mypy --strict
+            # wants `model: ServedModel[list[float], str]`, not a bare `ServedModel`.
+            depends = container.providers.get(base) or container.providers.get(
+                typing.get_origin(base)
+            )
         if depends is not None:
             step = dependency_step(depends, context, container, path_params, chain, allow_request)
             plan.async_steps.append((name, step))

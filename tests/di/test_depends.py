@@ -242,6 +242,28 @@ def test_providers_by_type():
     assert TestClient(app).get("/").json() == {"now": 42}
 
 
+def test_a_provider_for_a_generic_class_serves_its_parameterized_forms():
+    """``mypy --strict`` wants type arguments (``ServedModel[list[float], str]``); the
+    provider registered for the class serves the annotation written with them."""
+    from typing import Generic, TypeVar
+
+    T = TypeVar("T")
+
+    class Box(Generic[T]):
+        def __init__(self, value: T) -> None:
+            self.value = value
+
+    app = make_app()
+    app.provide(Box, lambda: Box(42), scope="app")
+
+    @app.get("/")
+    async def handler(box: Box[int]) -> dict:
+        return {"value": box.value}
+
+    with TestClient(app) as client:
+        assert client.get("/").json() == {"value": 42}
+
+
 def test_router_and_route_level_side_effect_dependencies():
     order = []
 

@@ -12,6 +12,8 @@ import importlib
 import sys
 import sysconfig
 import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,23 @@ def load_app(target: str, *, build: bool = False) -> Any:
                 raise  # not the user's code: the traceback is what a bug report needs
             raise _failure(f"{target} cannot start", exc) from None
     return app
+
+
+@asynccontextmanager
+async def running(app: Any) -> AsyncIterator[Any]:
+    """``app.lifespan()`` for a command (``bastion worker``, ``bastion messages publish``): a
+    start-up that fails on configuration (a gRPC port in use, a broker URL refused) stops the
+    command with its sentence, not a traceback through asyncio and click."""
+    from bastion.exceptions import ConfigurationError
+
+    try:
+        await app.startup()
+    except ConfigurationError as exc:
+        raise click.ClickException(f"The app cannot start: {exc}") from None
+    try:
+        yield app
+    finally:
+        await app.shutdown()
 
 
 def _module_of_file(file: str) -> str:

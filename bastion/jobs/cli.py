@@ -48,7 +48,9 @@ def _run(plugin: JobsPlugin, work: Callable[[], Awaitable[T]]) -> T:
     assert app is not None
 
     async def main() -> T:
-        async with app.lifespan():
+        from bastion.cli.loading import running
+
+        async with running(app):
             return await work()
 
     return asyncio.run(main())
@@ -132,7 +134,9 @@ def worker_command(plugin: JobsPlugin) -> click.Command:
         chosen = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
 
         async def main() -> None:
-            async with app.lifespan():
+            from bastion.cli.loading import running
+
+            async with running(app):
                 worker = plugin.make_worker(
                     queues=chosen,
                     concurrency=concurrency,

@@ -6,6 +6,7 @@ settings, stopping with messages in flight, and the command line."""
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -339,6 +340,25 @@ def test_the_command_line_publishes_and_reports_request_errors() -> None:
     # The memory backend has nobody else to answer: the command runs no handler itself.
     asked = runner.invoke(commands["messages"], ["request", "prices.quote", '{"sku": "A"}'])
     assert asked.exit_code == 1 and "no handler answers" in asked.output
+
+
+def test_a_start_up_that_fails_stops_the_command_with_its_sentence() -> None:
+    """A plugin that cannot start (a gRPC port in use) is one line, not a traceback."""
+
+    @asynccontextmanager
+    async def port_in_use(app: App) -> AsyncIterator[None]:
+        raise ConfigurationError("gRPC cannot listen on 127.0.0.1:50051")
+        yield
+
+    app = App(plugins=[MessagingPlugin(quoting_bus())])
+    app.lifespan_contexts.append(port_in_use)
+    commands = {c.name: c for c in app.cli_commands}
+    for command, args in (("messages", ["publish", "orders.created", "{}"]), ("worker", [])):
+        result = CliRunner().invoke(commands[command], args)
+        assert result.exit_code == 1
+        assert (
+            result.output == "Error: The app cannot start: gRPC cannot listen on 127.0.0.1:50051\n"
+        )
 
 
 def test_jobs_worker_is_the_worker_when_the_app_has_jobs() -> None:

@@ -27,7 +27,9 @@ def _consume(plugin: MessagingPlugin, **overrides: Any) -> None:
     plugin.consume = False  # this command is the consumer
 
     async def main() -> None:
-        async with app.lifespan():
+        from bastion.cli.loading import running
+
+        async with running(app):
             consumer = plugin.make_consumer(**overrides)
             consumer.compile()
             loop = asyncio.get_running_loop()
@@ -159,7 +161,9 @@ def _run(plugin: MessagingPlugin, work: Any) -> Any:
     plugin.consume = False  # publishing from the command line runs no handler here
 
     async def main() -> Any:
-        async with app.lifespan():
+        from bastion.cli.loading import running
+
+        async with running(app):
             return await work()
 
     return asyncio.run(main())

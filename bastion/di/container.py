@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,6 +46,12 @@ class Overrides(dict[Callable[..., Any], Callable[..., Any]]):
         value = super().pop(key, *default)
         self._on_change()
         return value
+
+
+def provider_for(providers: Mapping[Any, Depends], tp: Any) -> Depends | None:
+    """The provider of ``tp``; one registered for a generic class serves its parameterized
+    forms too, since ``mypy --strict`` wants ``model: ServedModel[list[float], str]``."""
+    return providers.get(tp) or providers.get(typing.get_origin(tp))
 
 
 class Container:

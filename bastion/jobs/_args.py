@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from bastion.di.container import provider_for
 from bastion.di.depends import Depends
 from bastion.exceptions import ConfigurationError, ValidationError
 from bastion.http.request import Request
@@ -56,7 +57,7 @@ class ArgSpec:
             if (
                 isinstance(parameter.default, Depends)
                 or any(isinstance(e, Depends) for e in extras)
-                or base in providers
+                or provider_for(providers, base) is not None
                 or (isinstance(base, type) and issubclass(base, Request))
             ):
                 self.dependencies.append(name)

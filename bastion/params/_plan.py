@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from bastion.di.container import provider_for
 from bastion.di.depends import Depends
 from bastion.exceptions import (
     ConfigurationError,
@@ -146,11 +147,7 @@ def compile_plan(
         if depends is None and isinstance(default, Depends):
             depends = default
         if depends is None:
-            # A provider for a generic class serves its parameterized forms too: mypy --strict
-            # wants `model: ServedModel[list[float], str]`, not a bare `ServedModel`.
-            depends = container.providers.get(base) or container.providers.get(
-                typing.get_origin(base)
-            )
+            depends = provider_for(container.providers, base)
         if depends is not None:
             step = dependency_step(depends, context, container, path_params, chain, allow_request)
             plan.async_steps.append((name, step))

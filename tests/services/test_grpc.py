@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import grpc
 import pytest
@@ -133,6 +133,33 @@ async def test_plain_methods_run_in_a_thread_and_missing_ones_are_unimplemented(
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.WatchItems(pb2.WatchRequest(), timeout=WAIT).read()
             assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+T = TypeVar("T")
+
+
+class Box(Generic[T]):
+    """A generic class an app provides (as ``ServedModel`` is)."""
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+
+async def test_a_provider_for_a_generic_class_serves_its_parameterized_annotation():
+    """``model: ServedModel[list[float], str]`` (what mypy --strict wants) is injected as the
+    bare class is, in a servicer method as in a route."""
+    from bastion import App, Settings
+
+    class Typed(pb2_grpc.InventoryServicer):  # type: ignore[misc]
+        async def WhoAmI(self, request: Any, context: Any, box: Box[str]) -> Any:
+            return pb2.Caller(subject=box.value)
+
+    app = App(settings=Settings(profile="test"), plugins=[GRPC(Typed(), port=0)])
+    app.provide(Box, lambda: Box("boxed"), scope="app")
+    async with app.lifespan():
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.plugins[0].port}") as channel:
+            caller = await pb2_grpc.InventoryStub(channel).WhoAmI(pb2.Empty(), timeout=WAIT)
+            assert caller.subject == "boxed"
 
 
 async def test_a_bad_field_is_invalid_argument_naming_the_field(served):

@@ -342,6 +342,28 @@ def test_the_command_line_publishes_and_reports_request_errors() -> None:
     assert asked.exit_code == 1 and "no handler answers" in asked.output
 
 
+async def test_a_provider_for_a_generic_class_serves_its_parameterized_annotation() -> None:
+    """A handler may write ``model: ServedModel[list[float], str]``, as mypy --strict wants."""
+    from typing import Generic, TypeVar
+
+    T = TypeVar("T")
+
+    class Box(Generic[T]):
+        def __init__(self, value: T) -> None:
+            self.value = value
+
+    bus = MessageBus()
+
+    @bus.message("boxes.open")
+    async def open_box(name: str, box: Box[int]) -> str:
+        return f"{name}: {box.value}"
+
+    app = App(plugins=[MessagingPlugin(bus)])
+    app.provide(Box, lambda: Box(7), scope="app")
+    async with app.lifespan():
+        assert await bus.request("boxes.open", "a", timeout=10) == "a: 7"
+
+
 def test_a_start_up_that_fails_stops_the_command_with_its_sentence() -> None:
     """A plugin that cannot start (a gRPC port in use) is one line, not a traceback."""
 

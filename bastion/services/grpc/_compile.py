@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from bastion.di.container import provider_for
 from bastion.di.depends import Depends
 from bastion.exceptions import ConfigurationError, ValidationError
 from bastion.http.request import Request
@@ -46,7 +47,7 @@ def compile_method(
         if (
             isinstance(parameter.default, Depends)
             or any(isinstance(e, Depends) for e in extras)
-            or base in providers
+            or provider_for(providers, base) is not None
             or (isinstance(base, type) and issubclass(base, Request))
         ):
             injected.append(parameter.name)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from bastion.di.container import provider_for
 from bastion.di.depends import Depends
 from bastion.exceptions import ConfigurationError, MalformedBody, ValidationError
 from bastion.http.request import Request
@@ -134,7 +135,7 @@ class Call:
             elif (
                 isinstance(parameter.default, Depends)
                 or any(isinstance(e, Depends) for e in extras)
-                or base in providers
+                or provider_for(providers, base) is not None
                 or (isinstance(base, type) and issubclass(base, Request))
             ):
                 dependencies.append(name)

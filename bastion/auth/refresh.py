@@ -221,7 +221,10 @@ class RefreshTokens:
                 pair = self._issue(db, row.subject, row.family, row, connection)
                 if random.randrange(PURGE_ODDS) == 0:
                     expired = RefreshTokenRow.expires_at <= now
-                    await db.execute(delete(RefreshTokenRow).where(expired))
+                    purge = delete(RefreshTokenRow).where(expired)
+                    # Not "evaluate": SQLite's naive expires_at against an aware now is a
+                    # TypeError (the rows this request holds are not expired anyway).
+                    await db.execute(purge.execution_options(synchronize_session=False))
                 await db.commit()
                 return pair
             if row is not None and row.used_at is not None and row.revoked_at is None:

@@ -102,6 +102,37 @@ def test_each_refresh_rotates_the_pair_and_spends_the_old_refresh_token(
         assert first not in {r.token_hash for r in stored}  # only digests are kept
 
 
+def test_the_occasional_purge_of_expired_tokens_runs_on_every_database(
+    database_url: str, hasher: PasswordHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One refresh in PURGE_ODDS deletes expired rows; on SQLite that delete compared the
+    loaded rows' naive expiry with an aware clock and answered 500."""
+    monkeypatch.setattr("bastion.auth.refresh.PURGE_ODDS", 1)
+    app, database, _ = make_app(database_url, hasher)
+    with TestClient(app) as client:
+        old = register(client)["refresh_token"]
+        current = refresh(client, old).json()["refresh_token"]
+
+        async def expire_the_spent_one() -> None:
+            async with database.sessions() as db:
+                past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+                await db.execute(
+                    update(RefreshTokenRow)
+                    .where(RefreshTokenRow.used_at.is_not(None))
+                    .values(expires_at=past)
+                )
+                await db.commit()
+
+        client.portal.call(expire_the_spent_one())
+        assert refresh(client, current).status_code == 200
+
+        async def count() -> int:
+            async with database.sessions() as db:
+                return len(list(await db.scalars(select(RefreshTokenRow))))
+
+        assert client.portal.call(count()) == 2  # the expired one purged, two live
+
+
 def test_a_reused_refresh_token_revokes_the_whole_family(
     database_url: str, hasher: PasswordHasher
 ) -> None:

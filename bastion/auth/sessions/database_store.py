@@ -65,7 +65,8 @@ class DatabaseStore:
         async with self._sessions()() as db:
             await db.execute(_upsert(db, key, value, expires))
             if random.randrange(PURGE_ODDS) == 0:
-                await db.execute(delete(SessionRow).where(SessionRow.expires_at <= _now()))
+                expired = delete(SessionRow).where(SessionRow.expires_at <= _now())
+                await db.execute(expired.execution_options(synchronize_session=False))
             await db.commit()
 
     async def delete(self, key: str) -> None:

@@ -154,7 +154,9 @@ async def test_redis_killed_mid_run_loses_no_job_and_the_backend_reconnects(
     with redis_server(redis_folder, port=port, appendonly=True) as (url, server):
         backend = RedisJobsBackend(url, prefix="restart:")
         await backend.start()
-        records = [job(args=b'{"i":%d}' % i) for i in range(total)]
+        # Leases and attempts with room: on a loaded machine a stalled loop must not see a
+        # held job rescued and, after five such turns, given up on (then it never succeeds).
+        records = [job(args=b'{"i":%d}' % i, max_attempts=100) for i in range(total)]
         await backend.enqueue(records)
         done: set[str] = set()
         errors: list[Exception] = []
@@ -162,12 +164,17 @@ async def test_redis_killed_mid_run_loses_no_job_and_the_backend_reconnects(
         async def work() -> None:
             while len(done) < total:
                 try:
-                    jobs = await backend.claim(["default"], 5, worker="w", lease=1.0)
+                    jobs = await backend.claim(["default"], 5, worker="w", lease=3.0)
                     for claimed in jobs:
                         await asyncio.sleep(0.001)  # the job's work
                         await backend.succeed(claimed.id, worker="w")
                         done.add(claimed.id)
                     if not jobs:
+                        # A succeed whose reply died with the server is done in Redis but
+                        # not in ``done``: Redis' own count says when every job is done.
+                        counts = await backend.counts()
+                        if counts.get(("default", JobState.SUCCEEDED)) == total:
+                            return
                         await backend.rescue()  # jobs claimed when a reply was lost
                         await backend.wait(["default"], 0.2)
                 except Exception as exc:  # Redis is away: try again, as the worker does
@@ -183,8 +190,12 @@ async def test_redis_killed_mid_run_loses_no_job_and_the_backend_reconnects(
     assert killed_at < total
     await asyncio.sleep(0.3)  # the worker meets a dead server meanwhile
     with redis_server(redis_folder, port=port, appendonly=True):
-        await asyncio.wait_for(worker, timeout=60)
+        try:
+            await asyncio.wait_for(worker, timeout=60)
+        except TimeoutError:
+            stuck = await backend.counts()
+            raise AssertionError(f"{len(done)} done; states {stuck}; last errors {errors[-3:]}")
         counts = await backend.counts()
         assert counts == {("default", JobState.SUCCEEDED): total}, counts
-        assert done == {r.id for r in records}
+        assert done <= {r.id for r in records} and len(done) >= total - 5  # 5: one claim
         await backend.stop()

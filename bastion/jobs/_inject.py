@@ -11,10 +11,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from bastion.params._plan import compile_plan, signature_of
+from bastion.params._plan import call_planned, compile_plan, injected_only
 
 if TYPE_CHECKING:
     from bastion.di.container import Container
@@ -42,7 +41,7 @@ class Runner:
                     "but its registry belongs to no app: add JobsPlugin(jobs) to the App"
                 )
             self.plan = compile_plan(
-                _dependencies_only(job.fn, self.spec.dependencies),
+                injected_only(job.fn, self.spec.dependencies),
                 where=f"job {job.name}",
                 container=container,
             )
@@ -52,28 +51,7 @@ class Runner:
         if plan is None:
             return await self.fn(**kwargs)
         assert self.container is not None
-        request = self.container.bare_request()
-        async with AsyncExitStack() as stack:
-            request.cleanup = stack
-            kwargs.update(await plan.kwargs(request))
-            result = await self.fn(**kwargs)
-            for hook in request.before_send or ():  # the session's commit
-                await hook()
-            return result
-
-
-def _dependencies_only(fn: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
-    """A stand-in with only ``fn``'s injected parameters, for the planner to compile."""
-    signature, hints = signature_of(fn)
-    kept = [p for name, p in signature.parameters.items() if name in names]
-
-    def dependencies(**kwargs: Any) -> None:  # never called
-        raise NotImplementedError
-
-    dependencies.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
-    dependencies.__annotations__ = {name: hints[name] for name in names if name in hints}
-    dependencies.__qualname__ = getattr(fn, "__qualname__", "job")
-    return dependencies
+        return await call_planned(plan, self.fn, kwargs, self.container.bare_request())
 
 
 def _as_async(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -12,6 +12,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -278,3 +279,36 @@ def _location(
     ):
         return "query"
     return None
+
+
+def injected_only(
+    fn: Callable[..., Any], names: list[str], hints: dict[str, Any] | None = None
+) -> Callable[..., Any]:
+    """A stand-in with only ``fn``'s injected parameters, for ``compile_plan``: jobs,
+    message handlers and gRPC methods get their other arguments from their message."""
+    signature, resolved = signature_of(fn)
+    hints = resolved if hints is None else hints
+    kept = [p for name, p in signature.parameters.items() if name in names]
+
+    def dependencies(**kwargs: Any) -> None:  # never called
+        raise NotImplementedError
+
+    dependencies.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+    dependencies.__annotations__ = {name: hints[name] for name in names if name in hints}
+    dependencies.__qualname__ = getattr(fn, "__qualname__", "function")
+    return dependencies
+
+
+async def call_planned(
+    plan: Plan, fn: Callable[..., Any], kwargs: dict[str, Any], request: Request
+) -> Any:
+    """``fn(**kwargs)`` with ``plan``'s dependencies, outside HTTP (``request`` is the
+    container's ``bare_request()``): request-scoped teardowns run when it returns, and the
+    hooks a route runs before its response (the database session's commit) run first."""
+    async with AsyncExitStack() as stack:
+        request.cleanup = stack
+        kwargs.update(await plan.kwargs(request))
+        result = await fn(**kwargs)
+        for hook in request.before_send or ():
+            await hook()
+        return result

@@ -22,7 +22,7 @@ from bastion.exceptions import ConfigurationError, ValidationError
 from bastion.http.request import Request
 from bastion.params import _types as t
 from bastion.params._errors import from_msgspec
-from bastion.params._plan import Plan, compile_plan, signature_of
+from bastion.params._plan import Plan, compile_plan, injected_only, signature_of
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -60,7 +60,7 @@ def compile_method(
     plan = None
     if injected:
         plan = compile_plan(
-            _injected_only(fn, injected, hints), where=where, container=app.container
+            injected_only(fn, injected, hints), where=where, container=app.container
         )
     target = hints.get(parameters[0].name)
     convert = None
@@ -72,22 +72,6 @@ def compile_method(
             )
         convert = _converter(target)
     return plan, convert
-
-
-def _injected_only(
-    fn: Callable[..., Any], names: list[str], hints: dict[str, Any]
-) -> Callable[..., Any]:
-    """A stand-in with only ``fn``'s injected parameters, for the planner to compile."""
-    signature = inspect.signature(fn)
-    kept = [p for name, p in signature.parameters.items() if name in names]
-
-    def dependencies(**kwargs: Any) -> None:  # never called
-        raise NotImplementedError
-
-    dependencies.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
-    dependencies.__annotations__ = {name: hints[name] for name in names if name in hints}
-    dependencies.__qualname__ = getattr(fn, "__qualname__", "rpc")
-    return dependencies
 
 
 def _converter(target: type[msgspec.Struct]) -> Callable[[Any], Any]:

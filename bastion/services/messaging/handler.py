@@ -19,7 +19,6 @@ import functools
 import inspect
 import re
 from collections.abc import Callable, Mapping
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,7 @@ from bastion.exceptions import ConfigurationError, MalformedBody, ValidationErro
 from bastion.http.request import Request
 from bastion.params import _types as t
 from bastion.params._errors import from_msgspec
-from bastion.params._plan import compile_plan, signature_of
+from bastion.params._plan import call_planned, compile_plan, injected_only, signature_of
 
 if TYPE_CHECKING:
     from bastion.di.container import Container
@@ -166,7 +165,7 @@ class Call:
                     "bus belongs to no app: add MessagingPlugin(bus) to the App"
                 )
             self.plan = compile_plan(
-                _only(handler.fn, dependencies), where=handler.where, container=container
+                injected_only(handler.fn, dependencies), where=handler.where, container=container
             )
         self.fn = _as_async(handler.fn)
 
@@ -188,28 +187,7 @@ class Call:
         if self.plan is None:
             return await self.fn(**kwargs)
         assert container is not None
-        request = container.bare_request()
-        async with AsyncExitStack() as stack:
-            request.cleanup = stack
-            kwargs.update(await self.plan.kwargs(request))
-            result = await self.fn(**kwargs)
-            for hook in request.before_send or ():  # the session's commit
-                await hook()
-            return result
-
-
-def _only(fn: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
-    """A stand-in with only ``fn``'s injected parameters, for the planner to compile."""
-    signature, hints = signature_of(fn)
-    kept = [p for name, p in signature.parameters.items() if name in names]
-
-    def dependencies(**kwargs: Any) -> None:  # never called
-        raise NotImplementedError
-
-    dependencies.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
-    dependencies.__annotations__ = {name: hints[name] for name in names if name in hints}
-    dependencies.__qualname__ = getattr(fn, "__qualname__", "handler")
-    return dependencies
+        return await call_planned(self.plan, self.fn, kwargs, container.bare_request())
 
 
 def _as_async(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,6 +16,8 @@ from bastion.cli.loading import load_app
 #: Where ``bastion run`` / ``bastion serve --server granian`` put MODULE:APP for the servers.
 VARIABLE = "BASTION_APP"
 IMPORT_STRING = "bastion.cli._target:app"
+#: Set by ``bastion serve --server granian`` for its workers (see _granian.prepare_worker).
+GRANIAN_WORKER = "BASTION_GRANIAN_WORKER"
 
 
 def app() -> Any:
@@ -27,4 +29,8 @@ def app() -> Any:
         exc.show()
         raise SystemExit(exc.exit_code) from None
     _logging.configure(loaded)
+    if os.environ.get(GRANIAN_WORKER):
+        from bastion.cli import _granian
+
+        return _granian.prepare_worker(loaded)
     return loaded

@@ -1,7 +1,8 @@
-"""``bastion serve``: the production server, N workers under a supervisor (or granian)."""
+"""``bastion serve``: the production server, N workers on granian or under a uvicorn supervisor."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import sys
@@ -11,7 +12,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from bastion.cli import _target
+from bastion.cli import _logging
 from bastion.cli.loading import load_app
 
 
@@ -73,10 +74,12 @@ def worker_count(app: Any, given: int | None) -> int:
 )
 @click.option(
     "--server",
-    type=click.Choice(["uvicorn", "granian"]),
-    default="uvicorn",
+    type=click.Choice(["auto", "granian", "uvicorn"]),
+    default="auto",
     show_default=True,
-    help="uvicorn workers under Bastion's supervisor, or granian (pip install granian).",
+    envvar="BASTION_SERVER",
+    help="granian, or uvicorn workers under Bastion's supervisor; auto picks the faster one "
+    "for this platform (granian on Linux when installed, else uvicorn).",
 )
 def serve(
     target: str,
@@ -109,59 +112,61 @@ def serve(
         warning = connection_budget(app, count)
         if warning:
             Console(stderr=True).print(f"[bold yellow]Warning:[/] {escape(warning)}")
+        server, reason = choose_server(server)
         if server == "granian":
-            _granian(target, host, port, count, timeout_graceful_shutdown, access_log)
-            return
-        try:
-            sock = bind(host, port)
-        except OSError as exc:
-            raise click.ClickException(
-                f"Cannot listen on {host}:{port} ({exc.strerror}); choose another --port or "
-                "stop what is using it"
-            ) from None
-        Console(stderr=True).print(
-            f"[bold green]Bastion[/] serving {target} on http://{host}:{sock.getsockname()[1]} "
-            f"with {count} worker(s) (supervisor pid {os.getpid()})"
-        )
-        options = WorkerOptions(
-            target, sock.fileno(), timeout_graceful_shutdown, drain_delay, access_log, proxy_headers
-        )
-        code = Supervisor(sock, count, options, folder).run()
+            from bastion.cli import _granian
+
+            port = port or _granian.free_port(host)
+            Console(stderr=True).print(
+                f"[bold green]Bastion[/] serving {target} on http://{host}:{port} with granian "
+                f"({reason}), {count} worker(s) (manager pid {os.getpid()})"
+            )
+            code = _granian.serve(
+                target,
+                host,
+                port,
+                count,
+                folder,
+                grace=timeout_graceful_shutdown,
+                drain_delay=drain_delay,
+                # One access line per request: none from granian when the app writes its own.
+                access_log=_logging.uvicorn_options(app, access_log)["access_log"],
+                proxy_headers=proxy_headers,
+            )
+        else:
+            try:
+                sock = bind(host, port)
+            except OSError as exc:
+                raise click.ClickException(
+                    f"Cannot listen on {host}:{port} ({exc.strerror}); choose another --port or "
+                    "stop what is using it"
+                ) from None
+            Console(stderr=True).print(
+                f"[bold green]Bastion[/] serving {target} on http://{host}:{sock.getsockname()[1]} "
+                f"with uvicorn ({reason}), {count} worker(s) (supervisor pid {os.getpid()})"
+            )
+            options = WorkerOptions(
+                target,
+                sock.fileno(),
+                timeout_graceful_shutdown,
+                drain_delay,
+                access_log,
+                proxy_headers,
+            )
+            code = Supervisor(sock, count, options, folder).run()
     if code:
         sys.exit(code)
 
 
-def _granian(
-    target: str,
-    host: str,
-    port: int,
-    count: int,
-    grace: float,
-    access_log: bool,
-) -> None:
-    """Hand over to granian's own process manager (it restarts failed workers too)."""
-    try:
-        from granian import Granian
-        from granian.constants import Interfaces
-    except ImportError:
-        raise click.ClickException(
-            "--server granian needs granian: `pip install 'bastion[granian]'`, or leave out "
-            "--server to use uvicorn"
-        ) from None
-    Console(stderr=True).print(
-        f"[bold green]Bastion[/] serving {target} with granian on http://{host}:{port}, "
-        f"{count} worker(s)"
-    )
-    # granian's workers import their app by name: they get it from Bastion's loader.
-    os.environ[_target.VARIABLE] = target
-    Granian(
-        _target.IMPORT_STRING,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=count,
-        respawn_failed_workers=True,
-        workers_kill_timeout=math.ceil(grace) or None,
-        factory=True,
-        log_access=access_log,
-    ).serve()
+def choose_server(requested: str) -> tuple[str, str]:
+    """The server to run and why, for ``--server auto|granian|uvicorn``.
+
+    Granian serves more requests per second than uvicorn for every framework measured on
+    Linux (docs/benchmarks.md has both tables); elsewhere it is unmeasured, so uvicorn."""
+    if requested != "auto":
+        return requested, "--server " + requested
+    if sys.platform != "linux":
+        return "uvicorn", "granian is measured faster on Linux only; --server granian to try it"
+    if importlib.util.find_spec("granian") is None:
+        return "uvicorn", "granian is not installed: pip install 'bastion[granian]'"
+    return "granian", "the faster server on Linux; --server uvicorn for uvicorn"

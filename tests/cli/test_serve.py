@@ -4,6 +4,7 @@ Every loop is bounded in count and time, and every process is killed at the end 
 whatever happens. Nothing here asserts speed: the machine may be loaded.
 """
 
+import importlib.util
 import os
 import re
 import signal
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc for
 
 APP = '''
 import asyncio, os
-from bastion import App, Settings
+from bastion import App, Request, Settings, WebSocket
 from bastion.observability import ObservabilityPlugin
 
 app = App(settings=Settings(profile="test"), plugins=[ObservabilityPlugin(token="t" * 20)])
@@ -38,7 +39,19 @@ async def work(t: float = 0.1) -> dict:
 @app.get("/items/{item_id}")
 async def item(item_id: int) -> dict:
     return {"id": item_id, "pid": os.getpid()}
+
+@app.get("/client")
+async def client(request: Request) -> dict:
+    return {"host": request.client[0] if request.client else None, "scheme": request.scope["scheme"]}
+
+@app.websocket("/echo")
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    async for text in websocket.iter_text():
+        await websocket.send_text(f"{text} from {os.getpid()}")
 '''
+SERVERS = ["uvicorn", pytest.param("granian", marks=pytest.mark.skipif(
+    importlib.util.find_spec("granian") is None, reason="granian is optional (bastion[granian])"))]
 
 
 @dataclass
@@ -52,13 +65,15 @@ class Server:
 
 
 @contextmanager
-def serving(folder: Path, *options: str, **extra_env: str) -> Iterator[Server]:
-    """`bastion serve app:app --port 0 ...`, ready to take traffic; always killed at the end."""
+def serving(folder: Path, *options: str, server: str = "uvicorn", **extra_env: str) -> Iterator[Server]:
+    """`bastion serve app:app --port 0 --server SERVER ...`, ready to take traffic; always
+    killed at the end."""
     (folder / "app.py").write_text(APP)
     log = folder / "server.log"
     env = {**os.environ, "PYTHONPATH": str(folder), "COLUMNS": "300", "BASTION_SECRET_KEY": "s" * 40,
            **extra_env}
-    command = [sys.executable, "-m", "bastion.cli", "serve", "app:app", "--port", "0", *options]
+    command = [sys.executable, "-m", "bastion.cli", "serve", "app:app", "--port", "0", "--server", server,
+               *options]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
@@ -172,8 +187,9 @@ class Load:
             time.sleep(0.05)
 
 
-def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
-    with serving(tmp_path, "--workers", "2", "--drain-delay", "2") as server:
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path, server_name: str) -> None:
+    with serving(tmp_path, "--workers", "2", "--drain-delay", "2", server=server_name) as server:
         went_down: list[float] = []
 
         def watch_readiness() -> None:
@@ -233,8 +249,9 @@ def test_a_killed_worker_is_replaced_and_only_its_requests_fail(tmp_path: Path) 
     assert f"Worker {victim} exited (killed by SIGKILL)" in server.output()
 
 
-def test_metrics_add_up_across_two_workers(tmp_path: Path) -> None:
-    with serving(tmp_path, "--workers", "2") as server:
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_metrics_add_up_across_two_workers(tmp_path: Path, server_name: str) -> None:
+    with serving(tmp_path, "--workers", "2", server=server_name) as server:
         pids: set[int] = set()
         sent = 0
         # New connections, so that the kernel can hand them to either worker.
@@ -278,9 +295,11 @@ def _gone(pid: int) -> bool:
     return state == "Z"
 
 
-def test_workers_drain_and_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_workers_drain_and_exit_when_the_supervisor_is_killed(tmp_path: Path, server_name: str) -> None:
     # A folder of the test's own: a killed supervisor cannot remove its temporary one.
-    with serving(tmp_path, "--workers", "1", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "m")) as server:
+    with serving(tmp_path, "--workers", "1", server=server_name,
+                 PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "m")) as server:
         workers = workers_of(server.process.pid)
         assert workers, server.output()
         server.process.send_signal(signal.SIGKILL)  # no chance to stop its workers itself
@@ -291,7 +310,8 @@ def test_workers_drain_and_exit_when_the_supervisor_is_killed(tmp_path: Path) ->
             time.sleep(0.1)
 
 
-def test_an_app_that_cannot_start_stops_the_server_with_code_3(tmp_path: Path) -> None:
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_an_app_that_cannot_start_stops_the_server_with_code_3(tmp_path: Path, server_name: str) -> None:
     (tmp_path / "broken.py").write_text(
         "from bastion import App, Settings\n"
         "def fail():\n    raise RuntimeError('database unreachable')\n"
@@ -299,30 +319,63 @@ def test_an_app_that_cannot_start_stops_the_server_with_code_3(tmp_path: Path) -
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "300"}
     done = subprocess.run(
-        [sys.executable, "-m", "bastion.cli", "serve", "broken:app", "--port", "0", "-w", "2"],
+        [sys.executable, "-m", "bastion.cli", "serve", "broken:app", "--port", "0", "-w", "2",
+         "--server", server_name],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 3, done.stderr
     assert "database unreachable" in done.stderr
     assert "could not start the app" in done.stderr
+    assert "Traceback" not in done.stderr.split("database unreachable")[-1]
 
 
-def test_granian_serves_with_metrics_from_every_worker(tmp_path: Path) -> None:
-    pytest.importorskip("granian", reason="granian is optional (bastion[granian])")
-    import socket
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_proxy_headers_are_trusted_only_when_asked(tmp_path: Path, server_name: str) -> None:
+    forwarded = {"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https"}
+    for option, expected in (("--proxy-headers", ("203.0.113.7", "https")),
+                             ("--no-proxy-headers", ("127.0.0.1", "http"))):
+        with serving(tmp_path, "--workers", "1", option, server=server_name) as server:
+            seen = httpx.get(server.url + "/client", headers=forwarded, timeout=30).json()
+        assert (seen["host"], seen["scheme"]) == expected, option
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with serving(tmp_path, "--workers", "2", "--server", "granian", "--port", str(port)) as server:
-        with httpx.Client(timeout=30, headers={"connection": "close"}) as client:
-            for item_id in range(20):
-                assert client.get(f"{server.url}/items/{item_id}").status_code == 200
-            text = client.get(server.url + "/metrics").text
-        server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(timeout=90) == 0, server.output()
-    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
-    counted = sum(s.value for s in samples
-                  if s.name == "bastion_http_requests_total" and s.labels["route"] == "/items/{item_id}")
-    assert counted == 20
-    assert sum(s.value for s in samples if s.name == "bastion_workers") == 2
+
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_websockets_are_served(tmp_path: Path, server_name: str) -> None:
+    from websockets.sync.client import connect
+
+    with serving(tmp_path, "--workers", "1", server=server_name) as server:
+        with connect(server.url.replace("http", "ws") + "/echo", open_timeout=30) as ws:
+            for word in ("one", "two"):
+                ws.send(word)
+                assert ws.recv(timeout=30).startswith(f"{word} from ")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("granian") is None, reason="granian is optional")
+def test_the_default_server_on_linux_is_granian_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "300", "BASTION_SECRET_KEY": "s" * 40}
+    env.pop("BASTION_SERVER", None)
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "bastion.cli", "serve", "app:app", "--port", "0",
+                                    "-w", "1"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        server = Server(process, _wait_for_port(process, log), log)
+        _wait_until_ready(server)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=90) == 0, log.read_text()
+    assert "with granian (the faster server on Linux; --server uvicorn for uvicorn)" in log.read_text()
+
+
+def test_auto_falls_back_to_uvicorn_off_linux_or_without_granian(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion.cli.serve import choose_server
+
+    assert choose_server("uvicorn") == ("uvicorn", "--server uvicorn")
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert choose_server("auto")[0] == "uvicorn"
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    server, reason = choose_server("auto")
+    assert server == "uvicorn" and "pip install 'bastion[granian]'" in reason

@@ -337,15 +337,11 @@ class App(Generic[StateT]):
         await self._asgi(scope, receive, send)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await serve_websocket(self, self._ws_tree, scope, receive, send)
-        elif kind == "lifespan":
-            await serve_lifespan(self, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HTTP here, in this frame (every request pays for each frame it passes through);
+        WebSockets and the lifespan elsewhere."""
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+            return
         headers = scope["headers"]
         if len(headers) > self._max_headers or (
             len(b"".join(chain.from_iterable(headers))) > self._max_header_bytes
@@ -369,6 +365,13 @@ class App(Generic[StateT]):
         error = request.error
         if error is not None and scope.get(RERAISE) and self._unhandled(error):
             raise error  # the test client asked to see unexpected errors, after the 500
+
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            await serve_websocket(self, self._ws_tree, scope, receive, send)
+        elif kind == "lifespan":
+            await serve_lifespan(self, receive, send)
 
     def _headers_too_large(self, headers: list[tuple[bytes, bytes]]) -> Response:
         size = sum(len(k) + len(v) for k, v in headers)

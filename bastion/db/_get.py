@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import Mapper, Session
 
 from bastion.db._direct import direct_reads
 from bastion.db.prepared import Prepared
@@ -79,5 +79,16 @@ async def get(model: type[Any], session: AsyncSession, ident: Any) -> Any:
     present = identity_map.get(instance._sa_instance_state.key)
     if present is not None:  # the same row under a key of another type ("7" for 7)
         return present
-    sync.add(instance)  # persistent from here, as if the session had loaded it
+    _attach(sync, instance)  # persistent from here, as if the session had loaded it
     return instance
+
+
+def _attach(session: Session, instance: Any) -> None:
+    """``session.add(instance)`` for a row just read, less the transaction ``add`` begins: a
+    begun session reads through itself, so the request's next reads would leave the driver.
+    (SQLAlchemy's steps for attaching a detached object, ``Session._update_impl``, without
+    its autobegin; nothing is written, so nothing needs the transaction yet.)"""
+    state = instance._sa_instance_state
+    session.dispatch.before_attach(session, state)
+    session.identity_map.add(state)
+    session._after_attach(state, instance)

@@ -75,6 +75,11 @@ def make_app(url: str):
     async def ring(ring_id: int, db: AsyncSession) -> str:
         return (await Ring.get_or_404(db, ring_id)).planet.name
 
+    @app.get("/two-planets")
+    async def two_planets(db: AsyncSession) -> list:
+        first, second = await Planet.get_or_404(db, 1), await Planet.get_or_404(db, 2)
+        return [first.name, second.name, first in db and second in db]
+
     @app.get("/planet-then-names")
     async def planet_then_names(db: AsyncSession) -> list:
         planet = await Planet.get_or_404(db, 1)
@@ -161,6 +166,10 @@ def test_a_row_read_on_the_driver_is_tracked_by_the_session(database_url):
             assert "SELECT" not in seen  # the read ran on the driver; the write did not
         assert "UPDATE" in seen
         assert client.get("/planet-then-names").json() == ["Ares", ["Ares", "Venus"]]
+        seen.clear()
+        assert client.get("/two-planets").json() == ["Ares", "Venus", True]
+        if database_url.startswith("postgresql"):
+            assert seen == []  # every read of an idle session on the driver, none through it
         assert client.post("/rename/99", params={"name": "x"}).status_code == 404
 
 

@@ -14,9 +14,10 @@ from typing import Annotated
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bastion import Depends, Settings
+from bastion import Depends, Settings, Unauthorized
 from bastion.auth import (
     AuthPlugin,
+    CurrentIdentity,
     Identity,
     JWTAuth,
     OptionalIdentity,
@@ -88,7 +89,19 @@ async def reader_id(identity: OptionalIdentity) -> int | None:
     return None if identity is None else id_of(identity)
 
 
+async def writer_id(identity: CurrentIdentity) -> int:
+    """The signed-in user's id, without loading the user, for a write that needs only the
+    id: its own read of what it changes checks that the account still exists
+    (``views.article_to_change``)."""
+    user_id = id_of(identity)
+    if user_id is None:
+        raise Unauthorized("the token names no user")
+    return user_id
+
+
 #: The signed-in user, or 401 ``{"errors": {"token": ["is missing"]}}``.
 Viewer = Annotated[User, Depends(current_user)]
 #: The reader's user id, or None for an anonymous request (a bad token is still a 401).
 MaybeReader = Annotated[int | None, Depends(reader_id)]
+#: The signed-in user's id for a write, or 401; the account is checked by the write's read.
+Writer = Annotated[int, Depends(writer_id)]

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Integer, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bastion import Unauthorized
 from bastion.db import Prepared, list_of
 
 from . import schemas
@@ -66,6 +67,9 @@ SUMMARIES = (
 ARTICLE = Prepared(
     SUMMARIES.add_columns(Article.body, Article.id).where(Article.slug == bindparam("slug"))
 )
+#: The same before a write by the reader, with whether the reader's account still exists: a
+#: token says who, not that the user is still there.
+ARTICLE_TO_CHANGE = Prepared(ARTICLE.statement.add_columns(exists().where(User.id == VIEWER)))
 
 #: What ``GET /api/articles`` and the feed may filter on.
 FILTERS: dict[str, ColumnElement[bool]] = {
@@ -164,6 +168,19 @@ async def find_article(
 ) -> tuple[int, schemas.ArticleOut]:
     """The article's id and the article as the reader sees it; 404 when there is none."""
     row = await ARTICLE.first(db, slug=slug, viewer=reader)
+    if row is None:
+        raise not_found("article")
+    return row[13], schemas.ArticleOut(**_article_fields(row), body=row[12])
+
+
+async def article_to_change(
+    db: AsyncSession, writer: int, slug: str
+) -> tuple[int, schemas.ArticleOut]:
+    """``find_article`` for a write by ``writer``, a user id from a token: 401 when that
+    account is gone, in the same statement (no read of the user first)."""
+    row = await ARTICLE_TO_CHANGE.first(db, slug=slug, viewer=writer)
+    if row is not None and not row[14]:
+        raise Unauthorized("the token's user no longer exists")
     if row is None:
         raise not_found("article")
     return row[13], schemas.ArticleOut(**_article_fields(row), body=row[12])

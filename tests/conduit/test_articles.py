@@ -334,3 +334,18 @@ def test_following_the_author_shows_on_their_articles(client, api):
     assert client.get("/api/articles/dragons", headers=fan).json()["article"]["author"]["following"] is True
     assert client.get("/api/articles", headers=fan).json()["articles"][0]["author"]["following"] is True
     assert client.get("/api/articles/dragons").json()["article"]["author"]["following"] is False
+
+
+def test_a_favourite_by_a_token_whose_user_is_gone_is_401(client, api):
+    import jwt
+
+    from examples.conduit.auth import DEVELOPMENT_SECRET
+
+    api.article(api.register("author"), "Dragons")
+    gone = jwt.encode({"sub": "987654", "exp": 4102444800}, DEVELOPMENT_SECRET, algorithm="HS256")
+    for method in (client.post, client.delete):
+        response = method("/api/articles/dragons/favorite", headers={"Authorization": f"Token {gone}"})
+        assert (response.status_code, response.json()) == (401, {"errors": {"token": ["is missing"]}})
+    assert client.get("/api/articles/dragons").json()["article"]["favoritesCount"] == 0
+    missing = client.post("/api/articles/nope/favorite", headers={"Authorization": f"Token {gone}"})
+    assert missing.status_code == 404  # no article: nothing to say about the user

@@ -15,7 +15,7 @@ from bastion import Query, Router
 from bastion.cache import Cache
 
 from .. import views
-from ..auth import MaybeReader, Viewer
+from ..auth import MaybeReader, Viewer, Writer
 from ..caching import ARTICLES, TAGS, cached, invalidate
 from ..errors import BODY_ERRORS, documented, forbidden, not_found
 from ..models import Article, ArticleTag, Favorite, Tag, User, utcnow
@@ -108,22 +108,22 @@ async def remove(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) -> N
 
 
 @router.post("/{slug}/favorite", status_code=200, responses=documented(400, 401, 404, 422))
-async def favorite(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) -> ArticleResponse:
+async def favorite(slug: str, db: AsyncSession, writer: Writer, cache: Cache) -> ArticleResponse:
     """Idempotent: favouriting twice counts once. The article is read once, before the
     change, and answered with the change applied (the row is inserted at the commit)."""
-    article_id, article = await views.find_article(db, viewer.id, slug)
+    article_id, article = await views.article_to_change(db, writer, slug)
     if not article.favorited:
-        db.add(Favorite(user_id=viewer.id, article_id=article_id))
+        db.add(Favorite(user_id=writer, article_id=article_id))
         invalidate(db, cache, ARTICLES)  # its favoritesCount
         article = replace(article, favorited=True, favorites_count=article.favorites_count + 1)
     return ArticleResponse(article)
 
 
 @router.delete("/{slug}/favorite", status_code=200, responses=documented(400, 401, 404, 422))
-async def unfavorite(slug: str, db: AsyncSession, viewer: Viewer, cache: Cache) -> ArticleResponse:
-    article_id, article = await views.find_article(db, viewer.id, slug)
+async def unfavorite(slug: str, db: AsyncSession, writer: Writer, cache: Cache) -> ArticleResponse:
+    article_id, article = await views.article_to_change(db, writer, slug)
     if article.favorited:
-        removed = await db.execute(UNFAVORITE, {"user": viewer.id, "article": article_id})
+        removed = await db.execute(UNFAVORITE, {"user": writer, "article": article_id})
         if cast("CursorResult[Any]", removed).rowcount:  # not already removed by a twin request
             invalidate(db, cache, ARTICLES)
             article = replace(article, favorites_count=article.favorites_count - 1)

@@ -108,6 +108,7 @@ def serve(
             # An import mistake stops here, readably, not in N workers. Not built: building
             # makes the plugins' per-process state (metrics) in a process that serves nothing.
             app = load_app(target)
+        _refuse_development_settings(app)
         count = worker_count(app, workers)
         warning = connection_budget(app, count)
         if warning:
@@ -119,7 +120,8 @@ def serve(
             port = port or _granian.free_port(host)
             Console(stderr=True).print(
                 f"[bold green]Bastion[/] serving {target} on http://{host}:{port} with granian "
-                f"({reason}), {count} worker(s) (manager pid {os.getpid()})"
+                f"({reason}), {count} worker(s) (manager pid {os.getpid()})",
+                soft_wrap=True,
             )
             code = _granian.serve(
                 target,
@@ -143,7 +145,8 @@ def serve(
                 ) from None
             Console(stderr=True).print(
                 f"[bold green]Bastion[/] serving {target} on http://{host}:{sock.getsockname()[1]} "
-                f"with uvicorn ({reason}), {count} worker(s) (supervisor pid {os.getpid()})"
+                f"with uvicorn ({reason}), {count} worker(s) (supervisor pid {os.getpid()})",
+                soft_wrap=True,
             )
             options = WorkerOptions(
                 target,
@@ -156,6 +159,18 @@ def serve(
             code = Supervisor(sock, count, options, folder).run()
     if code:
         sys.exit(code)
+
+
+def _refuse_development_settings(app: Any) -> None:
+    """``bastion serve`` sets ``BASTION_PROFILE=prod``, but settings built with
+    ``Settings(...)`` read no environment: such an app would serve the dev profile's debug
+    pages (tracebacks, locals) to every client. Asked for on purpose, it is allowed."""
+    if app.settings.profile == "dev" and os.environ.get("BASTION_PROFILE") != "dev":
+        raise click.ClickException(
+            "The app's settings use the dev profile, which shows tracebacks to clients: build "
+            "them with Settings.load(...) (or leave App(settings=...) out) so that "
+            "BASTION_PROFILE=prod applies, or set BASTION_PROFILE=dev to serve dev on purpose"
+        )
 
 
 def choose_server(requested: str) -> tuple[str, str]:

@@ -7,7 +7,7 @@ import uuid
 from typing import Any, Self
 
 from sqlalchemy import DateTime, MetaData, event, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -27,8 +27,9 @@ NAMING_CONVENTION = {
 }
 
 
-class Model(DeclarativeBase):
-    """Base class of your models; plain SQLAlchemy, plus a few Active Record shortcuts."""
+class Model(AsyncAttrs, DeclarativeBase):
+    """Base class of your models; plain SQLAlchemy, plus a few Active Record shortcuts, and
+    ``await row.awaitable_attrs.relation`` to load a lazy relationship from async code."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -379,3 +379,16 @@ def test_auto_falls_back_to_uvicorn_off_linux_or_without_granian(monkeypatch: py
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     server, reason = choose_server("auto")
     assert server == "uvicorn" and "pip install 'bastion[granian]'" in reason
+
+
+def test_an_app_whose_settings_stay_on_dev_is_refused_unless_asked(tmp_path: Path) -> None:
+    (tmp_path / "devapp.py").write_text(
+        "from bastion import App, Settings\napp = App(settings=Settings(app_name='shop'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BASTION_PROFILE"}
+    env.update(PYTHONPATH=str(tmp_path), COLUMNS="300", BASTION_SECRET_KEY="s" * 40)
+    command = [sys.executable, "-m", "bastion.cli", "serve", "devapp:app", "--port", "0", "-w", "1"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "Settings.load(...)" in done.stderr and "BASTION_PROFILE=dev" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -49,8 +49,10 @@ def serve(
     drain_delay: float,
     access_log: bool,
     proxy_headers: bool,
+    own_logs: bool,
 ) -> int:
-    """Run granian until it stops; the exit code for the process."""
+    """Run granian until it stops; the exit code for the process. ``own_logs``: the app's
+    observability plugin writes the logs, so granian's lines go through its format."""
     try:
         from granian import Granian
         from granian.constants import Interfaces
@@ -93,6 +95,7 @@ def serve(
         workers_kill_timeout=math.ceil(grace) or None,
         factory=True,
         log_access=access_log,
+        log_dictconfig=_THROUGH_THE_APPS_FORMAT if own_logs else None,
     )
     try:
         manager.serve()
@@ -105,6 +108,16 @@ def serve(
             return STARTUP_FAILED
         return code
     return 0
+
+
+#: granian's loggers without handlers of their own: their lines reach the root logger, where
+#: the observability plugin's handler writes them like every other line.
+_THROUGH_THE_APPS_FORMAT = {
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True},
+        "granian.access": {"handlers": [], "propagate": True},
+    }
+}
 
 
 def free_port(host: str) -> int:

@@ -27,13 +27,19 @@ def configure(app: Any) -> None:
         plugin.configure_logging()
 
 
+def owns_logs(app: Any) -> bool:
+    """Whether the app's observability plugin writes the log lines (its format, not the
+    server's)."""
+    plugin = observability(app)
+    return plugin is not None and plugin.logs is not None
+
+
 def uvicorn_options(app: Any, access_log: bool) -> dict[str, Any]:
     """``access_log`` and ``log_config`` for ``uvicorn.Config`` / ``uvicorn.run``."""
     import uvicorn.config
 
     plugin = observability(app)
-    owns_logs = plugin is not None and plugin.logs is not None
     return {
         "access_log": access_log and (plugin is None or not plugin.access_log),
-        "log_config": None if owns_logs else uvicorn.config.LOGGING_CONFIG,
+        "log_config": None if owns_logs(app) else uvicorn.config.LOGGING_CONFIG,
     }

@@ -117,6 +117,9 @@ def serve(
         if server == "granian":
             from bastion.cli import _granian
 
+            own_logs = _logging.owns_logs(app)
+            if own_logs:
+                _logging.configure(app)  # granian's manager logs too, in the app's format
             port = port or _granian.free_port(host)
             Console(stderr=True).print(
                 f"[bold green]Bastion[/] serving {target} on http://{host}:{port} with granian "
@@ -134,6 +137,7 @@ def serve(
                 # One access line per request: none from granian when the app writes its own.
                 access_log=_logging.uvicorn_options(app, access_log)["access_log"],
                 proxy_headers=proxy_headers,
+                own_logs=own_logs,
             )
         else:
             try:

@@ -115,7 +115,7 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if level != "trace" else "DEBUG")
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "granian"):
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "_granian", "granian.access"):
         server_logger = logging.getLogger(name)
         if server_logger.handlers:  # the server's own format: send it through ours instead
             server_logger.handlers.clear()

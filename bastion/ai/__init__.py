@@ -6,6 +6,7 @@ from bastion.ai.serving import ModelBusy, ModelFailed, ModelStats, ModelTimeout,
 from bastion.ai.streaming import (
     ChatMessage,
     ChatRequest,
+    ContentPart,
     chat_completion,
     chat_completion_chunks,
     chat_completion_stream,
@@ -16,6 +17,7 @@ from bastion.ai.streaming import (
 __all__ = [
     "ChatMessage",
     "ChatRequest",
+    "ContentPart",
     "ModelBusy",
     "ModelFailed",
     "ModelStats",

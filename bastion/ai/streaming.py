@@ -29,11 +29,28 @@ from bastion.http.streaming import StreamingResponse
 DONE = "[DONE]"
 
 
+class ContentPart(msgspec.Struct, forbid_unknown_fields=False):
+    """One part of a message's content: ``{"type": "text", "text": ...}``, or another kind
+    (``image_url``, ``input_audio``, ``file``...) whose fields stay unread."""
+
+    type: str
+    text: str | None = None
+
+
 class ChatMessage(msgspec.Struct, forbid_unknown_fields=False):
-    """One message of a conversation, as the chat-completions API sends it."""
+    """One message of a conversation, as the chat-completions API sends it: ``content`` is
+    text, a list of parts, or null (an assistant turn that only called tools)."""
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str = ""
+    content: str | list[ContentPart] | None = ""
+
+    @property
+    def text(self) -> str:
+        """The message's text: its content, or its text parts joined; "" when it has none."""
+        content = self.content
+        if content is None or isinstance(content, str):
+            return content or ""
+        return "".join(part.text for part in content if part.type == "text" and part.text)
 
 
 class ChatRequest(msgspec.Struct, forbid_unknown_fields=False):
@@ -190,6 +207,7 @@ def _unbuffered(headers: Mapping[str, str] | None) -> dict[str, str]:
 __all__ = [
     "DONE",
     "ChatMessage",
+    "ContentPart",
     "ChatRequest",
     "chat_completion",
     "chat_completion_chunks",

@@ -51,6 +51,10 @@ def make_app() -> App:
     async def events() -> Response:
         return stream_events(words("one", "two\nlines"), ping_interval=None)
 
+    @app.post("/v1/echo")
+    async def echo(body: ChatRequest) -> list[str]:
+        return [message.text for message in body.messages]
+
     @app.post("/v1/chat/completions")
     async def chat(body: ChatRequest) -> Response | dict[str, object]:
         reply = words("Hi", " there")
@@ -240,3 +244,33 @@ def test_generator_stops_within_100ms_of_the_client_disconnecting(kind: str) -> 
     assert all(delay >= 0 for delay in delays), delays  # stopped by the close, not before
     assert statistics.median(delays) < 0.1, delays
     assert max(delays) < 1.0, delays
+
+
+def test_content_as_parts_or_null_is_read_as_text() -> None:
+    """What OpenAI's clients send: text parts (with images beside them), and null content
+    for an assistant turn that only called tools."""
+    client = TestClient(make_app())
+    messages = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "What is "},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            {"type": "text", "text": "in this picture?"},
+        ]},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function"}]},
+        {"role": "tool", "content": [{"type": "text", "text": "a cat"}], "tool_call_id": "c1"},
+        {"role": "user", "content": []},
+    ]
+    response = client.post("/v1/echo", json={"model": "tiny", "messages": messages})
+    assert response.status_code == 201, response.text  # a POST creates, by default
+    assert response.json() == ["Be brief.", "What is in this picture?", "", "a cat", ""]
+
+
+@pytest.mark.parametrize("content", [42, {"type": "text"}, [{"text": "no type"}], [{"type": "text", "text": 7}]])
+def test_content_of_another_shape_is_a_422_naming_it(content: object) -> None:
+    client = TestClient(make_app())
+    request = {"model": "tiny", "messages": [{"role": "user", "content": content}]}
+    response = client.post("/v1/echo", json=request)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "messages" in response.text and "content" in response.text

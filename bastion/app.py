@@ -135,6 +135,10 @@ class App(Generic[StateT]):
         #: True from the moment shutdown begins (a server sets it on SIGTERM, before it stops
         #: accepting): readiness checks answer 503 while in-flight requests finish.
         self.draining = False
+        #: False in a command that runs the app's start-up for its own work (``bastion
+        #: worker``, ``bastion messages publish``): plugins that listen on a port of their own
+        #: (gRPC) leave serving to the server's processes.
+        self.serving = True
         self.container = Container(self._invalidate)
         self.container.app = self
         self.dependency_overrides = self.container.overrides

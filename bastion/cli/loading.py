@@ -79,10 +79,11 @@ def load_app(target: str, *, build: bool = False) -> Any:
 @asynccontextmanager
 async def running(app: Any) -> AsyncIterator[Any]:
     """``app.lifespan()`` for a command (``bastion worker``, ``bastion messages publish``): a
-    start-up that fails on configuration (a gRPC port in use, a broker URL refused) stops the
-    command with its sentence, not a traceback through asyncio and click."""
+    start-up that fails on configuration (a broker URL refused) stops the command with its
+    sentence, not a traceback through asyncio and click."""
     from bastion.exceptions import ConfigurationError
 
+    app.serving = False  # a command's process: no gRPC server here (see App.serving)
     try:
         await app.startup()
     except ConfigurationError as exc:

@@ -479,5 +479,18 @@ async def test_a_busy_port_stops_the_start_up(served, tmp_path):
             pass
 
 
+async def test_a_command_process_starts_no_grpc_server(served, tmp_path):
+    """`bastion worker` runs the app's start-up for its jobs: on the server's machine the
+    port is taken, and the worker must neither fail nor serve gRPC."""
+    from bastion.cli.loading import running
+
+    plugin = next(p for p in served[0].plugins if isinstance(p, GRPC))
+    worker_app = make_app(f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}", port=plugin.port)
+    async with running(worker_app):
+        mine = next(p for p in worker_app.plugins if isinstance(p, GRPC))
+        assert mine.server is None and mine.port is None
+    assert worker_app.serving is False
+
+
 def test_the_app_module_serves_with_the_default_port():
     assert grpc_app.GRPC is GRPC

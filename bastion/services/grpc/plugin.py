@@ -203,6 +203,9 @@ class GRPC:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: App[Any]) -> AsyncIterator[None]:
+        if not app.serving:  # bastion worker and other commands: the server's processes serve
+            yield
+            return
         server = self.build()
         address = self.address
         try:

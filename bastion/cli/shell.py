@@ -50,6 +50,7 @@ class _Loop:
 
         async def hold() -> None:
             self._stop = asyncio.Event()
+            app.serving = False  # a shell serves nothing (no gRPC server: see App.serving)
             try:
                 async with app.lifespan():
                     ready.set_result(None)

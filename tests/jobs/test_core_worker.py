@@ -177,8 +177,16 @@ async def test_a_job_failing_every_attempt_is_kept_failed_and_others_still_run(
     record = await h.get(bad)
     assert record.attempt == 2
     assert [e.split(" (at")[0] for e in record.errors] == ["ValueError: bad data"] * 2
-    failed = [r for r in caplog.records if r.getMessage().startswith("failed ")]
-    assert failed and failed[0].job_id == bad  # type: ignore[attr-defined]
+
+    def failed() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("failed ")]
+
+    async def logged() -> bool:
+        return bool(failed())
+
+    # The worker stores the failure, then logs it: the line may come a moment after the state.
+    await until(logged)
+    assert failed()[0].job_id == bad  # type: ignore[attr-defined]
 
 
 async def test_a_job_over_its_timeout_is_stopped_and_retried(h: Harness) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import socket
 import threading
 import time
 from contextlib import suppress
@@ -118,16 +117,6 @@ _THROUGH_THE_APPS_FORMAT = {
         "granian.access": {"handlers": [], "propagate": True},
     }
 }
-
-
-def free_port(host: str) -> int:
-    """A port free right now, for ``--port 0``: granian's workers each bind the address
-    themselves, so the port must be known before they start."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def prepare_worker(app: Any) -> Any:

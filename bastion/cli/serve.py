@@ -114,13 +114,21 @@ def serve(
         if warning:
             Console(stderr=True).print(f"[bold yellow]Warning:[/] {escape(warning)}")
         server, reason = choose_server(server)
+        try:
+            sock = bind(host, port)  # a taken port is a sentence here, whichever server runs
+        except OSError as exc:
+            raise click.ClickException(
+                f"Cannot listen on {host}:{port} ({exc.strerror}); choose another --port or "
+                "stop what is using it"
+            ) from None
+        port = sock.getsockname()[1]  # --port 0: the free port the kernel chose
         if server == "granian":
             from bastion.cli import _granian
 
+            sock.close()  # granian's workers bind the address themselves (SO_REUSEPORT)
             own_logs = _logging.owns_logs(app)
             if own_logs:
                 _logging.configure(app)  # granian's manager logs too, in the app's format
-            port = port or _granian.free_port(host)
             Console(stderr=True).print(
                 f"[bold green]Bastion[/] serving {target} on http://{host}:{port} with granian "
                 f"({reason}), {count} worker(s) (manager pid {os.getpid()})",
@@ -140,16 +148,9 @@ def serve(
                 own_logs=own_logs,
             )
         else:
-            try:
-                sock = bind(host, port)
-            except OSError as exc:
-                raise click.ClickException(
-                    f"Cannot listen on {host}:{port} ({exc.strerror}); choose another --port or "
-                    "stop what is using it"
-                ) from None
             Console(stderr=True).print(
-                f"[bold green]Bastion[/] serving {target} on http://{host}:{sock.getsockname()[1]} "
-                f"with uvicorn ({reason}), {count} worker(s) (supervisor pid {os.getpid()})",
+                f"[bold green]Bastion[/] serving {target} on http://{host}:{port} with uvicorn "
+                f"({reason}), {count} worker(s) (supervisor pid {os.getpid()})",
                 soft_wrap=True,
             )
             options = WorkerOptions(

@@ -395,3 +395,23 @@ def test_an_app_whose_settings_stay_on_dev_is_refused_unless_asked(tmp_path: Pat
     assert done.returncode != 0
     assert "Settings.load(...)" in done.stderr and "BASTION_PROFILE=dev" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("server_name", SERVERS)
+def test_a_taken_port_is_one_sentence_on_either_server(tmp_path: Path, server_name: str) -> None:
+    import socket
+
+    (tmp_path / "app.py").write_text(APP)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "300", "BASTION_SECRET_KEY": "s" * 40}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "bastion.cli", "serve", "app:app", "--port", str(port), "-w", "1",
+             "--server", server_name],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )
+    assert done.returncode != 0
+    assert f"Cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr and "panicked" not in done.stderr

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.pool import Pool, PoolProxiedConnection, QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection, QueuePool
 from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util.queue import Empty
 
-from bastion.db._lazy import RequestSession
+from bastion.db._lazy import RequestSession, forget_reading
 from bastion.db.errors import invalid_value
 
 # A checkout tried without a greenlet that turns out to need one has its connect() coroutine
@@ -35,32 +36,46 @@ warnings.filterwarnings(
 
 
 class DirectReads:
-    """The pooled connection one request reads through before its session begins."""
+    """The pooled connection one request reads through before its session begins.
 
-    __slots__ = ("engine", "lease")
+    The connection is leased by its pool record, not through a checked-out proxy: a read
+    lease never holds a transaction, so SQLAlchemy's checkout (a proxy object, a weak
+    reference, events) and its reset on return (a rollback) would be work for nothing on
+    every request. Pools with checkout or checkin listeners, or a pre-ping, still get them:
+    their connections are leased the usual way."""
+
+    __slots__ = ("engine", "lease", "pool")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.lease: PoolProxiedConnection | None = None
+        self.pool: Pool = engine.sync_engine.pool
+        self.lease: ConnectionPoolEntry | PoolProxiedConnection | None = None
 
     async def connection(self) -> Any:
-        """The asyncpg connection, checked out of SQLAlchemy's pool on first use."""
+        """The asyncpg connection, taken from SQLAlchemy's pool on first use."""
         lease = self.lease
         if lease is None:
-            pool = self.engine.sync_engine.pool
-            lease = _checkout_at_once(pool)
+            pool = self.pool
+            plain = _plain(pool)
+            lease = _take_at_once(pool) if plain else None
             if lease is None:
-                lease = await greenlet_spawn(pool.connect)
+                lease = await (
+                    greenlet_spawn(_take, pool) if plain else greenlet_spawn(pool.connect)
+                )
             self.lease = lease
         return lease.driver_connection
 
     def give_back(self) -> None:
         """Return the connection. Nothing to await: a leased connection never holds a
-        transaction (reads run straight on the driver, in autocommit), so the pool's reset
-        sends nothing."""
+        transaction (reads run straight on the driver, in autocommit), so there is nothing
+        to reset."""
         lease, self.lease = self.lease, None
-        if lease is not None:
+        if lease is None:
+            return
+        if isinstance(lease, PoolProxiedConnection):
             lease.close()
+        else:
+            self.pool._do_return_conn(lease)
 
     async def failed(
         self, error: Exception, statement: str, args: Sequence[Any], names: Sequence[str]
@@ -77,8 +92,9 @@ class DirectReads:
             error = adapted
         driver: Any = lease.driver_connection
         if driver.is_closed():
-            self.lease = None
-            await greenlet_spawn(lease.invalidate, error)
+            await greenlet_spawn(lease.invalidate, error)  # the record reconnects when next used
+            if isinstance(lease, PoolProxiedConnection):
+                self.lease = None  # invalidating the proxy checked it in
         dialect = self.engine.dialect
         wrapped = DBAPIError.instance(
             statement, args, error, dialect.loaded_dbapi.Error, dialect=dialect
@@ -86,13 +102,16 @@ class DirectReads:
         return invalid_value(error, wrapped, statement, args, names) or wrapped
 
 
-def allow_direct_reads(session: AsyncSession, reads: type[DirectReads] = DirectReads) -> None:
+def allow_direct_reads(
+    session: AsyncSession, engine: AsyncEngine, reads: type[DirectReads] = DirectReads
+) -> None:
     """Mark a request session whose reads may run on the driver until it begins (the
-    plugin's own sessions on engines that read in autocommit, not test isolation's);
-    ``reads`` is the dev profile's timed kind, or the plain one."""
+    plugin's own sessions, on ``engine``, when it reads in autocommit; not test isolation's,
+    which are plain sessions on a connection); ``reads`` is the dev profile's timed kind, or
+    the plain one."""
     sync = session.sync_session
-    if isinstance(sync, RequestSession) and isinstance(session.bind, AsyncEngine):
-        sync.direct_reads = reads(session.bind)
+    if isinstance(sync, RequestSession):
+        sync.direct_reads = reads(engine)
 
 
 def idle(session: Session) -> bool:
@@ -121,16 +140,47 @@ def end_direct_reads(session: AsyncSession) -> None:
         reads.give_back()
 
 
-def _checkout_at_once(pool: Pool) -> PoolProxiedConnection | None:
-    """A pooled connection without a greenlet (which costs as much as the checkout itself)
-    when one is idle and ready; None when the pool must connect, ping or wait first, which
-    only works where SQLAlchemy may await."""
-    if not isinstance(pool, QueuePool) or pool._pre_ping or not pool.checkedin():
+def _plain(pool: Pool) -> bool:
+    """A queue pool without a pre-ping, and without listeners on checkout or checkin but
+    lazy transactions' own (for sessions' connections only): its records may be leased
+    directly."""
+    return (
+        isinstance(pool, QueuePool)
+        and not pool._pre_ping
+        and not pool.dispatch.checkout
+        and all(listener is forget_reading for listener in pool.dispatch.checkin)
+    )
+
+
+def _take_at_once(pool: Pool) -> ConnectionPoolEntry | None:
+    """An idle pooled connection that is ready, without a greenlet (which costs more than the
+    lease itself); None when the pool must connect, reconnect or wait first, which only works
+    where SQLAlchemy may await."""
+    queue: Any = pool._pool  # type: ignore[attr-defined]
+    try:
+        record: Any = queue.get_nowait()
+    except Empty:
         return None
     try:
-        return pool.connect()
-    except MissingGreenlet:  # a stale connection to replace: the record went back untouched
+        record.get_connection()  # reconnects a recycled or invalidated record
+    except MissingGreenlet:  # which needs to await: the record goes back as it was
+        pool._do_return_conn(record)
         return None
+    except BaseException as error:
+        record._checkin_failed(error, _fairy_was_created=False)
+        raise
+    return cast(ConnectionPoolEntry, record)
+
+
+def _take(pool: Pool) -> ConnectionPoolEntry:
+    """A pooled connection's record, waiting for one (in a greenlet) as a checkout would."""
+    record: Any = pool._do_get()
+    try:
+        record.get_connection()
+    except BaseException as error:
+        record._checkin_failed(error, _fairy_was_created=False)
+        raise
+    return cast(ConnectionPoolEntry, record)
 
 
 @event.listens_for(RequestSession, "after_transaction_create")

@@ -47,7 +47,7 @@ def supports_lazy_transactions(engine: AsyncEngine) -> bool:
 def enable_lazy_transactions(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "before_cursor_execute", _before_cursor_execute)
-    event.listen(sync_engine, "checkin", _forget)
+    event.listen(sync_engine, "checkin", forget_reading)
     event.listen(sync_engine, "invalidate", _forget_invalid)
 
 
@@ -88,10 +88,12 @@ def _begin_on_next_statement(adapter: Any) -> None:
     _reading.discard(adapter)
 
 
-def _forget(adapter: Any, _record: Any) -> None:
+def forget_reading(adapter: Any, _record: Any) -> None:
+    """A connection going back to the pool leaves autocommit (direct reads, which never
+    enter it, skip this listener: bastion/db/_direct.py)."""
     if adapter in _reading:
         _begin_on_next_statement(adapter)
 
 
 def _forget_invalid(adapter: Any, _record: Any, _exception: Any) -> None:
-    _forget(adapter, _record)
+    forget_reading(adapter, _record)

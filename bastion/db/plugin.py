@@ -153,7 +153,7 @@ class SQLAlchemyPlugin:
         """One session per request: committed after the handler succeeds and before the
         response is built (so a failing commit is answered, not hidden behind a 200), rolled
         back when anything raises."""
-        if self.sessions is None:
+        if self.sessions is None or self.engine is None:
             raise ConfigurationError(
                 "The database is not started: run the app with its lifespan "
                 "(a server, `with TestClient(app)`, or `async with app.lifespan()`)"
@@ -161,7 +161,7 @@ class SQLAlchemyPlugin:
         turn = _Turn(self._turns)
         await turn.take()
         session = self.sessions()
-        allow_direct_reads(session, self._direct_reads)
+        allow_direct_reads(session, self.engine, self._direct_reads)
         current = _current.enter(session)  # bastion.db.current_session() until the end
 
         async def finish() -> None:

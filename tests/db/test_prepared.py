@@ -235,6 +235,36 @@ def test_a_connection_killed_under_a_read_is_dropped_not_pooled(postgres_url):
         assert plugin.engine.pool.checkedout() == 0
 
 
+def test_reads_lease_the_pools_connection_without_a_checkout_unless_it_is_watched(postgres_url):
+    """A read holds no transaction, so its lease skips SQLAlchemy's checkout and its reset on
+    return (a rollback); a pool with checkout or checkin listeners, or a pre-ping, keeps them."""
+    app, plugin = make_app(postgres_url)
+    with TestClient(app) as client:
+        client.post("/seed")
+        pool = plugin.engine.sync_engine.pool
+        resets: list[object] = []
+        event.listen(pool, "reset", lambda *_: resets.append(1))
+        for _ in range(3):
+            assert client.get("/cities/2").text == "Lima"
+        assert resets == [] and pool.checkedout() == 0
+        seen: list[str] = []
+        event.listen(pool, "checkout", lambda *_: seen.append("out"))
+        event.listen(pool, "checkin", lambda *_: seen.append("in"))
+        for _ in range(3):
+            assert client.get("/cities/2").text == "Lima"
+        assert seen == ["out", "in"] * 3 and len(resets) == 3 and pool.checkedout() == 0
+    app, plugin = make_app(postgres_url, pool_pre_ping=True)
+    with TestClient(app) as client:
+        pings: list[object] = []
+        event.listen(plugin.engine.sync_engine, "engine_connect", lambda *_: pings.append(1))
+        client.post("/seed")
+        resets.clear()
+        event.listen(plugin.engine.sync_engine.pool, "reset", lambda *_: resets.append(1))
+        for _ in range(3):
+            assert client.get("/cities/2").text == "Lima"
+        assert len(resets) == 3 and plugin.engine.pool.checkedout() == 0
+
+
 def test_reads_see_rows_of_an_isolated_test(database_url):
     app, plugin = make_app(database_url)
     with TestClient(app) as client, isolated_sync(client, plugin):

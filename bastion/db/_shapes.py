@@ -21,7 +21,7 @@ from sqlalchemy import inspect as inspect_mapped
 from sqlalchemy.orm import Mapper, RelationshipDirection, aliased
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import Tuple
-from sqlalchemy.sql.visitors import replacement_traverse
+from sqlalchemy.sql.visitors import iterate, replacement_traverse
 from sqlalchemy.types import TypeEngine
 
 Row = tuple[Any, ...]
@@ -187,16 +187,13 @@ def into(cls: Any, names: Sequence[str]) -> Make:
 def arrays_for_in(statement: Select[Any]) -> Select[Any]:
     """``column IN (:values)`` as ``column = ANY(:values)`` (``NOT IN`` as ``<> ALL``) with
     the list bound as one array: the SQL no longer depends on how many values there are, so
-    PostgreSQL prepares it once. An empty list matches nothing either way."""
+    PostgreSQL prepares it once. An empty list matches nothing either way. A statement
+    without such a list is returned as it is (a rewrite clones it)."""
+    if not any(_in_list(element) for element in iterate(statement)):
+        return statement
 
     def replace(element: Any, **_: Any) -> Any:
-        if (
-            isinstance(element, BinaryExpression)
-            and element.operator in (operators.in_op, operators.not_in_op)
-            and isinstance(element.right, BindParameter)
-            and element.right.expanding
-            and not isinstance(element.left, Tuple)
-        ):
+        if _in_list(element):
             array = element.right._clone()
             array.expanding = False
             array.type = _array_type()(element.left.type)
@@ -207,6 +204,17 @@ def arrays_for_in(statement: Select[Any]) -> Select[Any]:
 
     rewritten: Select[Any] = replacement_traverse(statement, {}, replace)  # type: ignore[assignment]
     return rewritten
+
+
+def _in_list(element: Any) -> bool:
+    """``column IN`` or ``NOT IN`` a list given when the statement runs."""
+    return (
+        isinstance(element, BinaryExpression)
+        and element.operator in (operators.in_op, operators.not_in_op)
+        and isinstance(element.right, BindParameter)
+        and element.right.expanding
+        and not isinstance(element.left, Tuple)
+    )
 
 
 @functools.cache

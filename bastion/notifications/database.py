@@ -40,6 +40,7 @@ __all__ = ["MIGRATIONS", "Inbox", "StoredNotification", "metadata"]
 #: The folder of the table's migrations: an Alembic branch labelled ``bastion_notifications``.
 MIGRATIONS = Path(__file__).parent / "migrations"
 _table = notifications
+_INSERT = insert(_table)
 _decode = msgspec.json.decode
 #: What ``notify`` gives a notification: 32 hex digits. Anything else names none, and is not
 #: sent to the database (PostgreSQL refuses text holding NUL, for one).
@@ -116,7 +117,8 @@ class Inbox:
         if rows:
             async with self._connect() as db:
                 try:
-                    await db.execute(insert(_table), rows)
+                    # one row is a plain INSERT; several an executemany
+                    await db.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
                 except DBAPIError as exc:
                     raise _missing_table(exc) or exc from None
 

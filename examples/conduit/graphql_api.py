@@ -37,7 +37,6 @@ from .auth import MaybeReader
 from .caching import ARTICLES, TAGS, invalidate
 from .errors import ApiError
 from .models import Article as ArticleRow
-from .models import Comment as CommentRow
 from .models import Favorite, Follow, User
 from .notifications import ArticleCommented
 from .routes.articles import set_tags, unique_slug
@@ -293,13 +292,11 @@ class Mutation:
     async def add_comment(self, info: ConduitInfo, slug: str, body: str) -> Comment:
         checked: schemas.NewComment = _checked(schemas.NewComment, {"body": body})
         viewer, db = await _viewer(info), info.context.db  # mutations run one at a time
-        target, follows_self = await views.comment_target(db, viewer, slug)
-        comment = CommentRow(body=checked.body, article_id=target.id, author_id=viewer.id)
-        db.add(comment)
-        await db.flush()
+        target, commenter = await views.comment_target(db, viewer.id, slug)
+        comment = await views.add_comment(db, target, commenter, viewer.id, checked.body)
         if target.author_id != viewer.id:  # as on /api: the author is told
-            await notify(target.author, ArticleCommented(target, comment, viewer))
-        return Comment.of(views.new_comment(comment, viewer, follows_self))
+            await notify(target.author, ArticleCommented(target, comment))
+        return Comment.of(comment)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def favorite_article(self, info: ConduitInfo, slug: str) -> Article:

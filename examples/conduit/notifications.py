@@ -7,7 +7,8 @@ from typing import Any
 
 from bastion.notifications import Notification
 
-from .models import Article, Comment, User
+from .models import Article, User
+from .schemas import CommentOut
 
 
 class ArticleCommented(Notification):
@@ -15,10 +16,10 @@ class ArticleCommented(Notification):
 
     type = "article_commented"  # stored with each row: stable across renames of the class
 
-    def __init__(self, article: Article, comment: Comment, commenter: User) -> None:
+    def __init__(self, article: Article, comment: CommentOut) -> None:
         self.article = {"slug": article.slug, "title": article.title}
         self.comment = {"id": comment.id, "body": comment.body}
-        self.commenter = commenter.username
+        self.commenter = comment.author.username
 
     def via(self, author: User) -> list[str]:
         return ["database", "broadcast"]

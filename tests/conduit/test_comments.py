@@ -64,6 +64,21 @@ def test_commenting_needs_a_token(client, api):
     assert response.json() == {"errors": {"token": ["is missing"]}}
 
 
+def test_a_comment_by_a_token_whose_user_is_gone_is_401_and_stores_nothing(client, api):
+    import jwt
+
+    from examples.conduit.auth import DEVELOPMENT_SECRET
+
+    slug = api.article(api.register("author"), "Dragons")["slug"]
+    gone = jwt.encode({"sub": "987654", "exp": 4102444800}, DEVELOPMENT_SECRET, algorithm="HS256")
+    headers = {"Authorization": f"Token {gone}"}
+    response = client.post(f"/api/articles/{slug}/comments", headers=headers, json={"comment": {"body": "hi"}})
+    assert (response.status_code, response.json()) == (401, {"errors": {"token": ["is missing"]}})
+    assert client.get(f"/api/articles/{slug}/comments").json() == {"comments": []}
+    missing = client.post("/api/articles/nope/comments", headers=headers, json={"comment": {"body": "hi"}})
+    assert missing.status_code == 404  # no article: nothing to say about the user
+
+
 def test_delete_your_comment(client, api):
     auth = api.register("jake")
     slug = api.article(auth, "Dragons")["slug"]

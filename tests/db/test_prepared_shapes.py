@@ -12,7 +12,14 @@ from sqlalchemy import ForeignKey, MetaData, String, bindparam, event, func, ins
 from sqlalchemy import inspect as inspect_state
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    aliased,
+    mapped_column,
+    relationship,
+    selectinload,
+)
 
 from bastion.db import Model, Prepared, Timestamps
 from bastion.testing import TestClient
@@ -88,6 +95,14 @@ POST_AND_NAME = Prepared(
     .order_by(Post.id)
 )
 WRITER = Prepared(select(Writer).where(Writer.id == bindparam("id")))
+Reviewer = aliased(Writer, name="reviewer")
+#: An entity beside an outer join to an alias (PostgreSQL's IN rewrite once broke its FROM).
+POST_AND_REVIEWER = Prepared(
+    select(Post, Reviewer.name)
+    .select_from(Post)
+    .outerjoin(Reviewer, Reviewer.id == bindparam("reviewer"))
+    .where(Post.id == bindparam("id"))
+)
 
 
 def post_fields(post: Post | None) -> object:
@@ -126,6 +141,11 @@ async def every_answer(db: AsyncSession) -> dict:
             [post_fields(post), name] for post, name in await POST_AND_NAME.all(db, name="Ann")
         ],
         "entity": writer_fields(writer),
+        "aliased join": [
+            [post_fields(post), name]
+            for reviewer in (3, 99)
+            for post, name in await POST_AND_REVIEWER.all(db, id=1, reviewer=reviewer)
+        ],
         "detached": inspect_state(writer).detached,
         "none": await WRITER.first(db, id=99),
     }
@@ -207,6 +227,7 @@ def test_every_shape_gives_the_same_answer_on_every_path(database_url):
         assert direct["entities"] == orm  # what the ORM loads, editor's outer join included
         assert orm[1][-1] is None and orm[0][-1] == [2, "Bob", None]
         assert direct["entity rows"] == [[orm[0], "Ann"], [orm[2], "Ann"]]
+        assert direct["aliased join"] == [[orm[0], "Cy"], [orm[0], None]]
         assert client.get("/one-missing").text == "404"
 
 

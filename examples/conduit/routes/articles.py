@@ -134,10 +134,12 @@ async def unfavorite(slug: str, db: AsyncSession, writer: Writer, cache: Cache) 
 # -- helpers ---------------------------------------------------------------------------------
 #: Built once: SQLAlchemy finds its compiled form without walking a new statement each time.
 ARTICLE_BY_SLUG = select(Article).where(Article.slug == bindparam("slug"))
-#: A favourite is a bare pair of ids: one INSERT, without the unit of work's bookkeeping.
-FAVORITE = insert(Favorite).values(user_id=bindparam("user"), article_id=bindparam("article"))
-UNFAVORITE = delete(Favorite).where(
-    Favorite.user_id == bindparam("user"), Favorite.article_id == bindparam("article")
+#: A favourite is a bare pair of ids: one INSERT on the table, without the unit of work's
+#: bookkeeping (nor the ORM's handling of DML on an entity, which is for bulk work).
+FAVORITES = Favorite.__table__
+FAVORITE = insert(FAVORITES).values(user_id=bindparam("user"), article_id=bindparam("article"))
+UNFAVORITE = delete(FAVORITES).where(
+    FAVORITES.c.user_id == bindparam("user"), FAVORITES.c.article_id == bindparam("article")
 )
 
 

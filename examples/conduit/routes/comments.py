@@ -11,7 +11,7 @@ from bastion import Path, Router
 from bastion.notifications import notify
 
 from .. import views
-from ..auth import MaybeReader, Viewer
+from ..auth import MaybeReader, Viewer, Writer
 from ..errors import BODY_ERRORS, documented, forbidden, not_found
 from ..models import Comment
 from ..notifications import ArticleCommented
@@ -31,15 +31,13 @@ async def list_comments(slug: str, db: AsyncSession, reader: MaybeReader) -> Com
 
 @router.post("/", status_code=200, responses=documented(*BODY_ERRORS, 401, 404))
 async def add(
-    slug: str, body: NewCommentRequest, db: AsyncSession, viewer: Viewer
+    slug: str, body: NewCommentRequest, db: AsyncSession, writer: Writer
 ) -> CommentResponse:
-    article, follows_self = await views.comment_target(db, viewer, slug)
-    comment = Comment(body=body.comment.body, article_id=article.id, author_id=viewer.id)
-    db.add(comment)
-    await db.flush()  # its id, for the notification and the answer
-    if article.author_id != viewer.id:  # stored with the comment; pushed once it commits
-        await notify(article.author, ArticleCommented(article, comment, viewer))
-    return CommentResponse(views.new_comment(comment, viewer, follows_self))
+    article, commenter = await views.comment_target(db, writer, slug)
+    comment = await views.add_comment(db, article, commenter, writer, body.comment.body)
+    if article.author_id != writer:  # stored with the comment; pushed once it commits
+        await notify(article.author, ArticleCommented(article, comment))
+    return CommentResponse(comment)
 
 
 @router.delete("/{comment_id}", responses=documented(400, 401, 403, 404, 422))

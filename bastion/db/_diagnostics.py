@@ -173,6 +173,9 @@ class TimedDirectReads(DirectReads):
     async def connection(self) -> Any:
         return _TimedConnection(await super().connection())
 
+    def timed(self, driver: Any) -> Any:
+        return _TimedConnection(driver)
+
 
 class _TimedConnection:
     __slots__ = ("_connection",)
@@ -194,5 +197,12 @@ class _TimedConnection:
         started = perf_counter()
         try:
             return await self._connection.fetchrow(sql, *args)
+        finally:
+            record(sql, perf_counter() - started)
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        started = perf_counter()
+        try:
+            return await self._connection.execute(sql, *args)
         finally:
             record(sql, perf_counter() - started)

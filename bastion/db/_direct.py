@@ -44,12 +44,15 @@ class DirectReads:
     every request. Pools with checkout or checkin listeners, or a pre-ping, still get them:
     their connections are leased the usual way."""
 
-    __slots__ = ("engine", "lease", "pool")
+    __slots__ = ("begun", "engine", "lease", "pool")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.pool: Pool = engine.sync_engine.pool
         self.lease: ConnectionPoolEntry | PoolProxiedConnection | None = None
+        #: The session's transaction, its connection and the driver's, once a prepared write
+        #: began it (bastion/db/_writes.py): the request's next writes reuse them.
+        self.begun: tuple[Any, Any, Any] | None = None
 
     async def connection(self) -> Any:
         """The asyncpg connection, taken from SQLAlchemy's pool on first use."""
@@ -64,6 +67,10 @@ class DirectReads:
                 )
             self.lease = lease
         return lease.driver_connection
+
+    def timed(self, driver: Any) -> Any:
+        """The driver connection as statements run on it (the dev profile times them)."""
+        return driver
 
     def give_back(self) -> None:
         """Return the connection. Nothing to await: a leased connection never holds a

@@ -88,6 +88,13 @@ def _begin_on_next_statement(adapter: Any) -> None:
     _reading.discard(adapter)
 
 
+def leave_autocommit(adapter: Any) -> None:
+    """A write about to run on the driver (bastion/db/_writes.py) opens the transaction, as
+    a write through SQLAlchemy does in ``_before_cursor_execute``."""
+    if adapter in _reading:
+        _begin_on_next_statement(adapter)
+
+
 def forget_reading(adapter: Any, _record: Any) -> None:
     """A connection going back to the pool leaves autocommit (direct reads, which never
     enter it, skip this listener: bastion/db/_direct.py)."""

@@ -6,7 +6,10 @@ result objects, a greenlet switch) than PostgreSQL spends answering a primary-ke
 prepared select pays SQLAlchemy's compilation once; each run puts its parameters in order
 and hands the SQL to asyncpg, on a connection from SQLAlchemy's own pool. Rows come back as
 tuples; whole entities (``select(Article)``) come back as read-only objects, and
-``.into(Cls)`` makes each row a Struct or a dataclass (see ``_shapes.py``).
+``.into(Cls)`` makes each row a Struct or a dataclass (see ``_shapes.py``). An INSERT, UPDATE
+or DELETE with bound values runs the same way inside the session's transaction
+(``_writes.py``): ``.execute()`` gives the count of rows, ``.one()`` and the rest what it
+RETURNs.
 
 Where the shortcut could change what a read sees, it runs through the session instead, with
 the same results at SQLAlchemy's speed: on other drivers (SQLite), once the session has
@@ -21,12 +24,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Delete, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from bastion.db import _writes
 from bastion.db._direct import DirectReads, direct_reads
 from bastion.db._shapes import Make, arrays_for_in, entity_rows, has_entities, into, names_of
 
@@ -43,27 +47,38 @@ class Prepared:
     through ``db.get`` or ``db.merge``), with the to-one relationships the model declares
     ``lazy="joined"``; ``.into(BookOut)`` builds a Struct or dataclass from each row."""
 
-    __slots__ = ("_make", "_plan", "statement")
+    __slots__ = ("_make", "_plan", "_returns", "_write", "statement")
 
-    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
-        if not isinstance(statement, Select):
+    def __init__(self, statement: Select[*tuple[Any, ...]] | Insert | Update | Delete) -> None:
+        if not isinstance(statement, Select | Insert | Update | Delete):
             raise TypeError(
-                f"Prepared takes a select(), not {type(statement).__name__}: run writes with "
-                "`await db.execute(statement)`"
+                f"Prepared takes a select(), insert(), update() or delete(), not "
+                f"{type(statement).__name__}"
             )
         self._make: Make | None = None
-        if has_entities(statement):
-            statement, self._make = entity_rows(statement)
-        self.statement = statement
+        if isinstance(statement, Select):
+            self._write, self._returns = False, True
+            if has_entities(statement):
+                statement, self._make = entity_rows(statement)
+        elif statement._propagate_attrs.get("compile_state_plugin") == "orm":
+            raise TypeError(
+                "Prepared writes take a table and its columns (insert(Note.__table__), "
+                "NOTES.c.id == ...), not a model or its attributes: the ORM's DML on models "
+                "also updates the session's objects, which a write on the driver does not"
+            )
+        else:
+            self._write, self._returns = True, bool(statement._returning)
+        self.statement: Any = statement
         self._plan: tuple[Dialect, _Plan | None] | None = None
 
     def into(self, cls: type[T]) -> Into[T]:
         """The same select, each row built into ``cls`` (a msgspec Struct or a dataclass)
         whose fields are named after the columns (``.label("field")`` renames one); matched
         here, once."""
-        if self._make is not None:
+        if self._make is not None or self._write:
             raise TypeError(
-                "Prepared(...).into() maps columns to fields: select the columns, not entities"
+                "Prepared(...).into() maps a select's columns to fields: select the columns, "
+                "not entities, and not from a write"
             )
         return Into(self, into(cls, names_of(self.statement)))
 
@@ -92,8 +107,19 @@ class Prepared:
         """The first column of every row."""
         return [row[0] for row in await self.all(db, **params)]
 
+    async def execute(self, db: AsyncSession, /, **params: Any) -> int:
+        """Run an INSERT, UPDATE or DELETE in the session's transaction; the count of rows
+        it touched."""
+        if not self._write:
+            raise TypeError("Prepared(select(...)).execute(): read a select with .all() or .one()")
+        count: int = await self._written(db, params, rows=False)
+        return count
+
     async def _rows(self, db: AsyncSession, params: Mapping[str, Any]) -> list[Row]:
         """Plain column tuples, from the driver or through the session."""
+        if self._write:
+            written: list[Row] = await self._written(db, params, rows=True)
+            return written
         reads = direct_reads(db)
         plan = None if reads is None else self._plan_for(reads.engine.dialect)
         if reads is None or plan is None:
@@ -102,6 +128,9 @@ class Prepared:
         return [plan.row(record) for record in records]
 
     async def _first(self, db: AsyncSession, params: Mapping[str, Any]) -> Row | None:
+        if self._write:
+            rows = await self._rows(db, params)
+            return rows[0] if rows else None
         reads = direct_reads(db)
         plan = None if reads is None else self._plan_for(reads.engine.dialect)
         if reads is None or plan is None:
@@ -110,13 +139,38 @@ class Prepared:
         record = await _run(reads, plan, plan.arguments(params), "fetchrow")
         return None if record is None else plan.row(record)
 
+    async def _written(self, db: AsyncSession, params: Mapping[str, Any], *, rows: bool) -> Any:
+        """A write's returned rows (``rows``) or its count, from the driver inside the
+        session's transaction or through the session."""
+        if rows and not self._returns:
+            raise InvalidRequestError(
+                "This write returns no rows: add .returning(...) to it, or call .execute() "
+                "for the count of rows it touched"
+            )
+        reads = _writes.direct_writes(db)
+        plan = None if reads is None else self._plan_for(reads.engine.dialect)
+        if reads is None or plan is None:
+            result: Any = await db.execute(self.statement, params)
+            return [tuple(row) for row in result] if rows else result.rowcount
+        connection, driver = await _writes.in_transaction(db, reads)
+        args = plan.arguments(params)
+        try:
+            if not rows:
+                return _count(await driver.execute(plan.sql, *args))
+            if plan.results is None:
+                prepared = await driver.prepare(plan.sql)
+                plan.learn([attribute.type.oid for attribute in prepared.get_attributes()])
+            return [plan.row(record) for record in await driver.fetch(plan.sql, *args)]
+        except Exception as error:
+            raise await _writes.failed(connection, error, plan.sql, args, plan.names) from None
+
     def _plan_for(self, dialect: Dialect) -> _Plan | None:
         """The compiled statement, or None when its SQL depends on the values
         (``literal_execute``, a tuple ``IN``) and it must run through the session."""
         cached = self._plan
         if cached is None or cached[0] is not dialect:
             statement = self.statement
-            if dialect.name == "postgresql":
+            if dialect.name == "postgresql" and not self._write:
                 statement = arrays_for_in(statement)
             compiled = statement.compile(dialect=dialect)
             direct = not (
@@ -163,16 +217,37 @@ def _only(rows: list[R]) -> R:
 class _Plan:
     """The statement compiled for one dialect: SQL, parameter order, value processors."""
 
-    __slots__ = ("binds", "columns", "defaults", "dialect", "names", "results", "sql")
+    __slots__ = (
+        "binds",
+        "columns",
+        "defaults",
+        "dialect",
+        "names",
+        "prefetch",
+        "results",
+        "sql",
+    )
 
     def __init__(self, compiled: SQLCompiler) -> None:
         self.dialect = compiled.dialect
         self.sql = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        #: A write's columns whose value Python makes when it runs (``default=``, and
+        #: ``onupdate=`` for an UPDATE): computed per run, as SQLAlchemy's execution does.
+        self.prefetch: list[tuple[str, Any]] = [
+            (column.key, column.default)
+            for column in compiled.insert_prefetch
+            if column.key in self.names and column.default is not None
+        ] + [
+            (column.key, column.onupdate)
+            for column in compiled.update_prefetch
+            if column.key in self.names and column.onupdate is not None
+        ]
+        prefetched = {name for name, _ in self.prefetch}
         self.defaults = {
             name: bind.effective_value
             for name, bind in ((name, compiled.binds[name]) for name in self.names)
-            if not bind.required
+            if not bind.required and name not in prefetched
         }
         processors: Mapping[str, Any] = compiled._bind_processors
         self.binds = [
@@ -192,6 +267,11 @@ class _Plan:
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = {**self.defaults, **params} if self.defaults else params
+        if self.prefetch:
+            values = dict(values)
+            for name, default in self.prefetch:
+                if name not in values:
+                    values[name] = default.arg(None) if default.is_callable else default.arg
         try:
             args = [values[name] for name in self.names]
         except KeyError as missing:  # SQLAlchemy's own words for it
@@ -207,6 +287,12 @@ class _Plan:
         for i, process in self.results:
             values[i] = process(values[i])
         return tuple(values)
+
+
+def _count(status: str) -> int:
+    """The rows a write touched, from the server's status (``UPDATE 3``, ``INSERT 0 1``)."""
+    last = status.rpartition(" ")[2]
+    return int(last) if last.isdigit() else -1
 
 
 async def _run(reads: DirectReads, plan: _Plan, args: list[Any], method: str) -> Any:

@@ -15,6 +15,7 @@ SQLite no second writer waits for the request's own lock.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -33,6 +34,7 @@ from bastion.notifications._schema import metadata, notifications
 from bastion.notifications.notification import notifiable_key
 
 if TYPE_CHECKING:
+    from bastion.db import Prepared
     from bastion.db.plugin import SQLAlchemyPlugin
 
 __all__ = ["MIGRATIONS", "Inbox", "StoredNotification", "metadata"]
@@ -41,6 +43,21 @@ __all__ = ["MIGRATIONS", "Inbox", "StoredNotification", "metadata"]
 MIGRATIONS = Path(__file__).parent / "migrations"
 _table = notifications
 _INSERT = insert(_table)
+
+
+@functools.cache
+def _store_one() -> Prepared:
+    """One notification's row as a prepared write (on PostgreSQL it runs on the driver inside
+    the request's transaction); built on first use, as ``bastion.db`` is imported lazily."""
+    from bastion.db import Prepared
+
+    columns = ("id", "notifiable", "type", "data", "created_at", "read_at")
+    values: dict[str, Any] = {
+        n: bindparam(n + "_") for n in columns
+    }  # a column's own name is taken
+    return Prepared(insert(_table).values(values))
+
+
 _decode = msgspec.json.decode
 #: What ``notify`` gives a notification: 32 hex digits. Anything else names none, and is not
 #: sent to the database (PostgreSQL refuses text holding NUL, for one).
@@ -117,8 +134,11 @@ class Inbox:
         if rows:
             async with self._connect() as db:
                 try:
-                    # one row is a plain INSERT; several an executemany
-                    await db.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+                    if isinstance(db, AsyncSession) and len(rows) == 1:
+                        values = {name + "_": value for name, value in rows[0].items()}
+                        await _store_one().execute(db, **values)  # in the request's transaction
+                    else:
+                        await db.execute(_INSERT, rows)  # one executemany for every recipient
                 except DBAPIError as exc:
                     raise _missing_table(exc) or exc from None
 

@@ -6,7 +6,7 @@ import logging
 import re
 from contextlib import asynccontextmanager
 
-from sqlalchemy import ForeignKey, MetaData, String, bindparam, insert, select
+from sqlalchemy import ForeignKey, MetaData, String, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -34,6 +34,10 @@ class Pet(Base):
 
 
 OWNER_NAME = Prepared(select(Owner.name).where(Owner.id == bindparam("id")))
+OWNERS = Owner.__table__
+RENAME = Prepared(
+    update(OWNERS).where(OWNERS.c.id == bindparam("owner")).values(name=bindparam("new_name"))
+)
 TIMING = re.compile(r'db;dur=\d+\.\d{3};desc="(\d+) statements?"')
 
 
@@ -70,6 +74,10 @@ def make_app(url: str, settings: Settings, **options):
         pet = await db.get(Pet, 1)
         return (await pet.awaitable_attrs.owner).name
 
+    @app.post("/rename/{owner_id}")
+    async def rename(owner_id: int, db: AsyncSession) -> int:
+        return await RENAME.execute(db, owner=owner_id, new_name="renamed")
+
     @app.get("/nothing")
     async def nothing() -> str:
         return "no database"
@@ -89,6 +97,9 @@ def test_statements_and_their_time_are_in_server_timing_and_the_log(database_url
         mixed = client.get("/mixed")
         assert TIMING.fullmatch(mixed.headers["server-timing"]).group(1) == "2"
         assert "server-timing" not in client.get("/nothing").headers
+        renamed = client.post("/rename/4")  # a prepared write, on the driver on PostgreSQL
+        assert renamed.json() == 1
+        assert TIMING.fullmatch(renamed.headers["server-timing"]).group(1) == "1"
     lines = [r.getMessage() for r in caplog.records if r.name == "bastion.db"]
     assert any(
         re.fullmatch(r"GET /mixed \(mixed\): 2 statements in \d+\.\d{3} ms", m) for m in lines

@@ -272,9 +272,11 @@ def test_reads_see_rows_of_an_isolated_test(database_url):
         assert client.get("/cities/2").text == "Lima"
 
 
-def test_only_selects_of_columns_and_plain_entities_are_prepared():
+def test_only_selects_of_columns_and_plain_entities_and_writes_on_tables_are_prepared():
+    with pytest.raises(TypeError, match="not a model or its attributes"):
+        Prepared(insert(City))
     with pytest.raises(TypeError, match="Prepared takes a select"):
-        Prepared(insert(City))  # type: ignore[arg-type]
+        Prepared(text("DELETE FROM query_cities"))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="plain mapped classes"):
         Prepared(select(aliased(City)))
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 from msgspec import UNSET
 from msgspec.structs import replace
-from sqlalchemy import CursorResult, bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bastion import Query, Router
 from bastion.cache import Cache
+from bastion.db import Prepared
 
 from .. import views
 from ..auth import MaybeReader, Viewer, Writer
@@ -113,7 +114,7 @@ async def favorite(slug: str, db: AsyncSession, writer: Writer, cache: Cache) ->
     change, and answered with the change applied."""
     article_id, article = await views.article_to_change(db, writer, slug)
     if not article.favorited:
-        await db.execute(FAVORITE, {"user": writer, "article": article_id})
+        await FAVORITE.execute(db, user=writer, article=article_id)
         invalidate(db, cache, ARTICLES)  # its favoritesCount
         article = replace(article, favorited=True, favorites_count=article.favorites_count + 1)
     return ArticleResponse(article)
@@ -123,8 +124,8 @@ async def favorite(slug: str, db: AsyncSession, writer: Writer, cache: Cache) ->
 async def unfavorite(slug: str, db: AsyncSession, writer: Writer, cache: Cache) -> ArticleResponse:
     article_id, article = await views.article_to_change(db, writer, slug)
     if article.favorited:
-        removed = await db.execute(UNFAVORITE, {"user": writer, "article": article_id})
-        if cast("CursorResult[Any]", removed).rowcount:  # not already removed by a twin request
+        removed = await UNFAVORITE.execute(db, user=writer, article=article_id)
+        if removed:  # not already removed by a twin request
             invalidate(db, cache, ARTICLES)
             article = replace(article, favorites_count=article.favorites_count - 1)
         article = replace(article, favorited=False)
@@ -134,12 +135,16 @@ async def unfavorite(slug: str, db: AsyncSession, writer: Writer, cache: Cache) 
 # -- helpers ---------------------------------------------------------------------------------
 #: Built once: SQLAlchemy finds its compiled form without walking a new statement each time.
 ARTICLE_BY_SLUG = select(Article).where(Article.slug == bindparam("slug"))
-#: A favourite is a bare pair of ids: one INSERT on the table, without the unit of work's
-#: bookkeeping (nor the ORM's handling of DML on an entity, which is for bulk work).
+#: A favourite is a bare pair of ids: one prepared INSERT or DELETE on the table, run on the
+#: driver inside the request's transaction, without the unit of work's bookkeeping.
 FAVORITES = Favorite.__table__
-FAVORITE = insert(FAVORITES).values(user_id=bindparam("user"), article_id=bindparam("article"))
-UNFAVORITE = delete(FAVORITES).where(
-    FAVORITES.c.user_id == bindparam("user"), FAVORITES.c.article_id == bindparam("article")
+FAVORITE = Prepared(
+    insert(FAVORITES).values(user_id=bindparam("user"), article_id=bindparam("article"))
+)
+UNFAVORITE = Prepared(
+    delete(FAVORITES).where(
+        FAVORITES.c.user_id == bindparam("user"), FAVORITES.c.article_id == bindparam("article")
+    )
 )
 
 

@@ -1,0 +1,153 @@
+"""``Prepared`` writes: on PostgreSQL an INSERT, UPDATE or DELETE runs on the driver inside
+the request session's transaction, elsewhere through the session, with the same results: it
+commits and rolls back with the request, sees what the unit of work holds, and fails as
+SQLAlchemy fails."""
+
+import datetime
+
+import pytest
+from sqlalchemy import DateTime, MetaData, String, bindparam, delete, event, insert, select, update
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bastion.db import Prepared
+from bastion.testing import TestClient
+from tests.db.conftest import app_with_tables
+
+STAMP = datetime.datetime(2026, 12, 7, tzinfo=datetime.UTC)
+
+
+def stamp() -> datetime.datetime:
+    return STAMP
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class Note(Base):
+    __tablename__ = "prepared_write_notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(40), unique=True)
+    views: Mapped[int] = mapped_column(default=0)
+    at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True), default=stamp, onupdate=stamp)
+
+
+NOTES = Note.__table__
+ADD = Prepared(
+    insert(NOTES).values(title=bindparam("title")).returning(NOTES.c.id, NOTES.c.views, NOTES.c.at)
+)
+ADD_QUIETLY = Prepared(insert(NOTES).values(title=bindparam("title")))
+VIEW = Prepared(
+    update(NOTES).where(NOTES.c.title.startswith(bindparam("prefix"))).values(
+        views=NOTES.c.views + 1
+    )
+)
+RENAME = Prepared(
+    update(NOTES).where(NOTES.c.id == bindparam("note")).values(title=bindparam("new_title"))
+    .returning(NOTES.c.title)
+)
+DROP = Prepared(delete(NOTES).where(NOTES.c.title == bindparam("title")))
+TITLES = Prepared(select(Note.title, Note.views).order_by(Note.id))
+
+
+def make_app(url: str):
+    app, plugin = app_with_tables(url, Base.metadata)
+
+    @app.post("/notes/{title}")
+    async def add(title: str, db: AsyncSession) -> list:
+        note_id, views, at = await ADD.one(db, title=title)
+        return [note_id, views, at.replace(tzinfo=None).isoformat()]
+
+    @app.post("/several")
+    async def several(db: AsyncSession) -> list:
+        before = await TITLES.all(db)  # on the driver while nothing is written
+        db.add(Note(title="b-pending"))  # the unit of work holds it: flushed before the write
+        counted = await VIEW.execute(db, prefix="b")
+        await ADD_QUIETLY.execute(db, title="c")
+        renamed = await RENAME.scalar(db, note=1, new_title="a2")
+        dropped = await DROP.execute(db, title="nobody")
+        after = await TITLES.all(db)  # through the session: it sees the writes
+        return [before, counted, renamed, dropped, after]
+
+    @app.post("/then-fail")
+    async def then_fail(db: AsyncSession) -> None:
+        await ADD.one(db, title="lost")
+        raise RuntimeError("after the write")
+
+    @app.post("/commit-between")
+    async def commit_between(db: AsyncSession) -> None:
+        await ADD.one(db, title="kept")
+        await db.commit()  # a new transaction follows, on whatever connection it gets
+        await ADD.one(db, title="dropped")
+        await ADD_QUIETLY.execute(db, title="dropped too")
+        raise RuntimeError("after the commit")
+
+    @app.get("/notes")
+    async def notes(db: AsyncSession) -> list:
+        return await TITLES.all(db)
+
+    return app, plugin
+
+
+def test_writes_commit_with_the_request_and_give_the_same_answers_everywhere(database_url):
+    app, plugin = make_app(database_url)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        seen: list[str] = []
+        event.listen(
+            plugin.engine.sync_engine, "before_cursor_execute",
+            lambda _c, _cur, statement, *_: seen.append(statement.split()[0]),
+        )
+        first = client.post("/notes/a").json()
+        assert isinstance(first, list), first
+        assert first[1:] == [0, "2026-12-07T00:00:00"] and isinstance(first[0], int)
+        assert client.post("/notes/b").status_code == 201
+        answer = client.post("/several").json()
+        assert answer == [
+            [["a", 0], ["b", 0]],
+            2,  # b and the flushed b-pending
+            "a2",
+            0,
+            [["a2", 0], ["b", 1], ["b-pending", 1], ["c", 0]],
+        ]
+        if database_url.startswith("postgresql"):  # the prepared writes ran on the driver:
+            assert "UPDATE" not in seen and "DELETE" not in seen  # SQLAlchemy ran the rest
+            assert seen.count("INSERT") == 1  # the unit of work's flush of b-pending
+        assert client.post("/then-fail").status_code == 500
+        assert [title for title, _ in client.get("/notes").json()] == ["a2", "b", "b-pending", "c"]
+        assert client.post("/commit-between").status_code == 500
+        titles = [title for title, _ in client.get("/notes").json()]
+        assert titles == ["a2", "b", "b-pending", "c", "kept"]
+        assert plugin.engine.pool.checkedout() == 0
+
+
+def test_a_broken_rule_is_sqlalchemys_error_and_a_409(database_url):
+    app, plugin = make_app(database_url)
+    with TestClient(app) as client:
+        assert client.post("/notes/same").status_code == 201
+        response = client.post("/notes/same")
+        assert response.status_code == 409, response.text
+        assert client.get("/notes").json() == [["same", 0]]
+        assert plugin.engine.pool.checkedout() == 0
+
+
+def test_the_wrong_call_is_named():
+    with pytest.raises(InvalidRequestError, match="returns no rows"):
+        import asyncio
+
+        asyncio.run(ADD_QUIETLY.one(None, title="x"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"\.all\(\) or \.one\(\)"):
+        import asyncio
+
+        asyncio.run(TITLES.execute(None))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not from a write"):
+        ADD.into(dict)
+    with pytest.raises(TypeError, match="not a model or its attributes"):
+        Prepared(update(Note).values(views=1))
+    with pytest.raises(TypeError, match="not a model or its attributes"):
+        Prepared(delete(NOTES).where(Note.id == 1))
+    with pytest.raises(TypeError, match="not TextClause"):
+        from sqlalchemy import text
+
+        Prepared(text("SELECT 1"))  # type: ignore[arg-type]

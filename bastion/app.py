@@ -387,7 +387,7 @@ class App(Generic[StateT]):
 
     async def _route(self, request: Request) -> Response:
         scope = request.scope
-        match = self._tree.find(scope["path"])
+        match = self._tree.find(scope["path"], scope["method"])
         if match is None:
             return await self._no_route(request)
         endpoints, request.path_params = match

@@ -61,10 +61,13 @@ class Prepared:
             if has_entities(statement):
                 statement, self._make = entity_rows(statement)
         elif statement._propagate_attrs.get("compile_state_plugin") == "orm":
+            subject = statement._propagate_attrs.get("plugin_subject")
+            model = getattr(getattr(subject, "class_", None), "__name__", "Model")
             raise TypeError(
-                "Prepared writes take a table and its columns (insert(Note.__table__), "
-                "NOTES.c.id == ...), not a model or its attributes: the ORM's DML on models "
-                "also updates the session's objects, which a write on the driver does not"
+                f"Prepared writes take a table and its columns ({model}.__table__, "
+                f"{model}.__table__.c.id == ...), not the model {model} or its attributes: "
+                "the ORM's DML on a model also updates the session's objects, which a write "
+                "on the driver does not"
             )
         else:
             self._write, self._returns = True, bool(statement._returning)

@@ -2,7 +2,10 @@
 
 Built once when the app starts; ``find`` is the only thing that runs per request. Within a
 node, static children win over parameters, parameters are tried in registration order
-(typed converters reject what they cannot parse), and a ``path`` parameter comes last.
+(typed converters reject what they cannot parse), and a ``path`` parameter comes last. Given
+the request's method, a match without it gives way to a later match with it
+(``POST /posts/{title}`` and ``DELETE /posts/{post_id:int}`` both answer), as routes
+declared in order do in Starlette and Django.
 """
 
 from __future__ import annotations
@@ -80,24 +83,37 @@ class RouteTree(Generic[T]):
             slot[method] = endpoint
         return slot
 
-    def find(self, path: str) -> Match[T] | None:
-        """The endpoints by method and the converted path parameters, or None."""
+    def find(self, path: str, method: str | None = None) -> Match[T] | None:
+        """The endpoints by method and the converted path parameters, or None. With
+        ``method``, the first match that has it, else the first match (a 405)."""
         endpoints = self._static.get(path)
         if endpoints is not None:
             return endpoints, {}
         params: dict[str, Any] = {}
-        found = self._walk(self._root, path[1:].split("/"), 0, params, path)
-        return (found, params) if found is not None else None
+        without: list[Match[T]] = []
+        found = self._walk(self._root, path[1:].split("/"), 0, params, method, without)
+        if found is not None:
+            return found, params
+        return without[0] if without else None
 
     def _walk(
-        self, node: _Node[T], parts: list[str], index: int, params: dict[str, Any], path: str
+        self,
+        node: _Node[T],
+        parts: list[str],
+        index: int,
+        params: dict[str, Any],
+        method: str | None,
+        without: list[Match[T]],
     ) -> dict[str, T] | None:
         if index == len(parts):
-            return node.endpoints
+            endpoints = node.endpoints
+            if endpoints is None or method is None or method in endpoints:
+                return endpoints
+            return self._fits(endpoints, params, method, without)
         part = parts[index]
         child = node.static.get(part)
         if child is not None:
-            found = self._walk(child, parts, index + 1, params, path)
+            found = self._walk(child, parts, index + 1, params, method, without)
             if found is not None:
                 return found
         for name, converter, child in node.params:
@@ -105,7 +121,7 @@ class RouteTree(Generic[T]):
                 params[name] = converter.convert(part)
             except ValueError:
                 continue
-            found = self._walk(child, parts, index + 1, params, path)
+            found = self._walk(child, parts, index + 1, params, method, without)
             if found is not None:
                 return found
             del params[name]
@@ -116,5 +132,23 @@ class RouteTree(Generic[T]):
                 params[name] = converter.convert(rest)
             except ValueError:
                 return None
+            found = self._fits(endpoints, params, method, without)
+            if found is None:
+                del params[name]
+            return found
+        return None
+
+    @staticmethod
+    def _fits(
+        endpoints: dict[str, T] | None,
+        params: dict[str, Any],
+        method: str | None,
+        without: list[Match[T]],
+    ) -> dict[str, T] | None:
+        """``endpoints`` if they answer ``method``; else None, the first such match kept
+        (with a copy of its parameters) for the 405."""
+        if endpoints is None or method is None or method in endpoints:
             return endpoints
+        if not without:
+            without.append((endpoints, dict(params)))
         return None

@@ -273,7 +273,7 @@ def test_reads_see_rows_of_an_isolated_test(database_url):
 
 
 def test_only_selects_of_columns_and_plain_entities_and_writes_on_tables_are_prepared():
-    with pytest.raises(TypeError, match="not a model or its attributes"):
+    with pytest.raises(TypeError, match="not the model City or its attributes"):
         Prepared(insert(City))
     with pytest.raises(TypeError, match="Prepared takes a select"):
         Prepared(text("DELETE FROM query_cities"))  # type: ignore[arg-type]

@@ -47,7 +47,7 @@ class Prepared:
     through ``db.get`` or ``db.merge``), with the to-one relationships the model declares
     ``lazy="joined"``; ``.into(BookOut)`` builds a Struct or dataclass from each row."""
 
-    __slots__ = ("_make", "_plan", "_returns", "_write", "statement")
+    __slots__ = ("_make", "_names", "_plan", "_returns", "_write", "statement")
 
     def __init__(self, statement: Select[*tuple[Any, ...]] | Insert | Update | Delete) -> None:
         if not isinstance(statement, Select | Insert | Update | Delete):
@@ -72,6 +72,10 @@ class Prepared:
         else:
             self._write, self._returns = True, bool(statement._returning)
         self.statement: Any = statement
+        #: The parameters a write takes: another name is refused on every path (through the
+        #: session, an INSERT would take a column's name as a value to write, the driver
+        #: would not). A select ignores names it does not use, as SQLAlchemy does.
+        self._names = frozenset(bind.key for bind in statement._get_embedded_bindparams())
         self._plan: tuple[Dialect, _Plan | None] | None = None
 
     def into(self, cls: type[T]) -> Into[T]:
@@ -118,6 +122,15 @@ class Prepared:
         count: int = await self._written(db, params, rows=False)
         return count
 
+    def _check(self, params: Mapping[str, Any]) -> None:
+        if not self._names.issuperset(params):
+            unknown = ", ".join(sorted(set(params) - self._names))
+            takes = ", ".join(sorted(n for n in self._names if n.isidentifier())) or "none"
+            raise TypeError(
+                f"Prepared: unknown parameter(s) {unknown}; this statement takes: {takes} "
+                "(the names of its bindparam()s)"
+            )
+
     async def _rows(self, db: AsyncSession, params: Mapping[str, Any]) -> list[Row]:
         """Plain column tuples, from the driver or through the session."""
         if self._write:
@@ -145,6 +158,7 @@ class Prepared:
     async def _written(self, db: AsyncSession, params: Mapping[str, Any], *, rows: bool) -> Any:
         """A write's returned rows (``rows``) or its count, from the driver inside the
         session's transaction or through the session."""
+        self._check(params)
         if rows and not self._returns:
             raise InvalidRequestError(
                 "This write returns no rows: add .returning(...) to it, or call .execute() "

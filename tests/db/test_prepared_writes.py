@@ -137,6 +137,10 @@ def test_the_wrong_call_is_named():
         import asyncio
 
         asyncio.run(ADD_QUIETLY.one(None, title="x"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="unknown parameter.s. views, xyz; this statement takes: title"):
+        import asyncio
+
+        asyncio.run(ADD_QUIETLY.execute(None, title="x", views=5, xyz=1))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"\.all\(\) or \.one\(\)"):
         import asyncio
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -114,18 +115,17 @@ def serve(
         if warning:
             Console(stderr=True).print(f"[bold yellow]Warning:[/] {escape(warning)}")
         server, reason = choose_server(server)
-        try:
-            sock = bind(host, port)  # a taken port is a sentence here, whichever server runs
+        try:  # a taken port is a sentence here, whichever server runs
+            sock = bind(host, port) if server == "uvicorn" else None
+            port = sock.getsockname()[1] if sock else _bindable(host, port)  # --port 0: chosen
         except OSError as exc:
             raise click.ClickException(
                 f"Cannot listen on {host}:{port} ({exc.strerror}); choose another --port or "
                 "stop what is using it"
             ) from None
-        port = sock.getsockname()[1]  # --port 0: the free port the kernel chose
-        if server == "granian":
+        if sock is None:
             from bastion.cli import _granian
 
-            sock.close()  # granian's workers bind the address themselves (SO_REUSEPORT)
             own_logs = _logging.owns_logs(app)
             if own_logs:
                 _logging.configure(app)  # granian's manager logs too, in the app's format
@@ -148,6 +148,7 @@ def serve(
                 own_logs=own_logs,
             )
         else:
+            assert sock is not None
             Console(stderr=True).print(
                 f"[bold green]Bastion[/] serving {target} on http://{host}:{port} with uvicorn "
                 f"({reason}), {count} worker(s) (supervisor pid {os.getpid()})",
@@ -164,6 +165,17 @@ def serve(
             code = Supervisor(sock, count, options, folder).run()
     if code:
         sys.exit(code)
+
+
+def _bindable(host: str, port: int) -> int:
+    """Check that ``host:port`` can be bound, and return the port (the kernel's choice for
+    0), without listening: granian's workers bind the address themselves, and a listening
+    probe would accept connections that nobody serves until they do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        return int(probe.getsockname()[1])
 
 
 def _refuse_development_settings(app: Any) -> None:

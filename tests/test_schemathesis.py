@@ -64,6 +64,11 @@ conduit = schemathesis.openapi.from_asgi("/openapi.json", create_conduit(
 # not count it as missing from requests it makes invalid on purpose.
 TOKEN = Credentials(CONDUIT_SETTINGS).tokens.encode({"sub": "1"})
 conduit.config.update(headers={"Authorization": f"Token {TOKEN}"})
+# Left out: "created resource not found". Schemathesis counts only a DELETE as ending a
+# resource, but RealWorld gives an article a new slug when a PUT changes its title, so a
+# stateful sequence that renames the article it just created, then reads it by the slug the
+# POST answered, gets the 404 the spec asks for (seen once in CI).
+conduit.config.checks.update(excluded_check_names=["ensure_resource_availability"])
 
 
 @pytest.fixture(scope="module")

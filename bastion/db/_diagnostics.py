@@ -187,22 +187,18 @@ class _TimedConnection:
         return getattr(self._connection, name)
 
     async def fetch(self, sql: str, *args: Any) -> Any:
-        started = perf_counter()
-        try:
-            return await self._connection.fetch(sql, *args)
-        finally:
-            record(sql, perf_counter() - started)
+        return await self._timed(self._connection.fetch, sql, args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
-        started = perf_counter()
-        try:
-            return await self._connection.fetchrow(sql, *args)
-        finally:
-            record(sql, perf_counter() - started)
+        return await self._timed(self._connection.fetchrow, sql, args)
 
     async def execute(self, sql: str, *args: Any) -> Any:
+        return await self._timed(self._connection.execute, sql, args)
+
+    @staticmethod
+    async def _timed(run: Any, sql: str, args: tuple[Any, ...]) -> Any:
         started = perf_counter()
         try:
-            return await self._connection.execute(sql, *args)
+            return await run(sql, *args)
         finally:
             record(sql, perf_counter() - started)

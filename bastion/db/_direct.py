@@ -93,20 +93,32 @@ class DirectReads:
         lease = self.lease
         assert lease is not None
         adapter: Any = lease.dbapi_connection
-        try:
-            adapter._handle_exception(error)  # raises the DB-API error asyncpg's maps to
-        except Exception as adapted:
-            error = adapted
-        driver: Any = lease.driver_connection
-        if driver.is_closed():
+        error = adapted_error(adapter, error)
+        if adapter._connection.is_closed():
             await greenlet_spawn(lease.invalidate, error)  # the record reconnects when next used
             if isinstance(lease, PoolProxiedConnection):
                 self.lease = None  # invalidating the proxy checked it in
-        dialect = self.engine.dialect
-        wrapped = DBAPIError.instance(
-            statement, args, error, dialect.loaded_dbapi.Error, dialect=dialect
-        )
-        return invalid_value(error, wrapped, statement, args, names) or wrapped
+        return sqlalchemy_error(self.engine.dialect, error, statement, args, names)
+
+
+def adapted_error(adapter: Any, error: Exception) -> Exception:
+    """The DB-API error SQLAlchemy's asyncpg adapter maps a driver error to."""
+    try:
+        adapter._handle_exception(error)
+    except Exception as adapted:
+        return adapted
+    return error
+
+
+def sqlalchemy_error(
+    dialect: Any, error: Exception, statement: str, args: Sequence[Any], names: Sequence[str]
+) -> Exception:
+    """What ``db.execute`` raises for the same DB-API error (``sqlalchemy.exc.*``, or
+    ``InvalidValue`` for a value the database refuses)."""
+    wrapped = DBAPIError.instance(
+        statement, args, error, dialect.loaded_dbapi.Error, dialect=dialect
+    )
+    return invalid_value(error, wrapped, statement, args, names) or wrapped
 
 
 def allow_direct_reads(

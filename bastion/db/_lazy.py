@@ -98,9 +98,8 @@ def leave_autocommit(adapter: Any) -> None:
 def forget_reading(adapter: Any, _record: Any) -> None:
     """A connection going back to the pool leaves autocommit (direct reads, which never
     enter it, skip this listener: bastion/db/_direct.py)."""
-    if adapter in _reading:
-        _begin_on_next_statement(adapter)
+    leave_autocommit(adapter)
 
 
 def _forget_invalid(adapter: Any, _record: Any, _exception: Any) -> None:
-    forget_reading(adapter, _record)
+    leave_autocommit(adapter)

@@ -17,12 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bastion.db._direct import DirectReads
+from bastion.db._direct import DirectReads, adapted_error, sqlalchemy_error
 from bastion.db._lazy import leave_autocommit
-from bastion.db.errors import invalid_value
 
 
 def direct_writes(session: AsyncSession) -> DirectReads | None:
@@ -65,17 +63,10 @@ async def failed(
     rest of ``sqlalchemy.exc``, ``InvalidValue`` for a value the database refuses); a
     connection the driver reports closed is invalidated, as SQLAlchemy does."""
     adapter = _adapter(connection)
-    try:
-        adapter._handle_exception(error)  # raises the DB-API error asyncpg's maps to
-    except Exception as adapted:
-        error = adapted
+    error = adapted_error(adapter, error)
     if adapter._connection.is_closed():
         await connection.invalidate(error)
-    dialect = connection.dialect
-    wrapped = DBAPIError.instance(
-        statement, args, error, dialect.loaded_dbapi.Error, dialect=dialect
-    )
-    return invalid_value(error, wrapped, statement, args, names) or wrapped
+    return sqlalchemy_error(connection.dialect, error, statement, args, names)
 
 
 def _adapter(connection: AsyncConnection) -> Any:

@@ -52,10 +52,8 @@ def _store_one() -> Prepared:
     from bastion.db import Prepared
 
     columns = ("id", "notifiable", "type", "data", "created_at", "read_at")
-    values: dict[str, Any] = {
-        n: bindparam(n + "_") for n in columns
-    }  # a column's own name is taken
-    return Prepared(insert(_table).values(values))
+    # Parameters named after the columns they fill, with "_": a column's own name is taken.
+    return Prepared(insert(_table).values({name: bindparam(name + "_") for name in columns}))
 
 
 _decode = msgspec.json.decode

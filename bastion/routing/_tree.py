@@ -109,7 +109,7 @@ class RouteTree(Generic[T]):
             endpoints = node.endpoints
             if endpoints is None or method is None or method in endpoints:
                 return endpoints
-            return self._fits(endpoints, params, method, without)
+            return self._without_method(endpoints, params, without)
         part = parts[index]
         child = node.static.get(part)
         if child is not None:
@@ -132,23 +132,17 @@ class RouteTree(Generic[T]):
                 params[name] = converter.convert(rest)
             except ValueError:
                 return None
-            found = self._fits(endpoints, params, method, without)
-            if found is None:
-                del params[name]
-            return found
+            if method is None or method in endpoints:
+                return endpoints
+            self._without_method(endpoints, params, without)
+            del params[name]
         return None
 
     @staticmethod
-    def _fits(
-        endpoints: dict[str, T] | None,
-        params: dict[str, Any],
-        method: str | None,
-        without: list[Match[T]],
-    ) -> dict[str, T] | None:
-        """``endpoints`` if they answer ``method``; else None, the first such match kept
-        (with a copy of its parameters) for the 405."""
-        if endpoints is None or method is None or method in endpoints:
-            return endpoints
+    def _without_method(
+        endpoints: dict[str, T], params: dict[str, Any], without: list[Match[T]]
+    ) -> None:
+        """A match that lacks the request's method: the first one is kept (with a copy of
+        its parameters) for the 405, and the walk goes on."""
         if not without:
             without.append((endpoints, dict(params)))
-        return None

@@ -14,6 +14,10 @@ does the serving; this module adds those four around it:
   then finishes its requests and exits.
 - **Start-up failure.** Each worker's app leaves a mark in the runtime folder once it has
   started; when granian gives up on workers that never got there, the exit code is 3.
+- **A stop during start-up.** A forked worker keeps the manager's SIGTERM handler until
+  granian sets its own, after the app is imported: a SIGTERM in that window would be lost,
+  and the worker would serve until the manager killed it after the grace period. The
+  worker notes it instead, and stops itself once its app has started.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from bastion.cli.supervisor import STARTUP_FAILED
 
 PROXY_VARIABLE = "BASTION_PROXY_HEADERS"
 _STARTED_MARK = "started-{pid}"
+_stop_asked_before_start = False  # set in a worker by the handler it inherited (see above)
 
 
 def serve(
@@ -67,6 +72,10 @@ def serve(
         stop_requested = False
 
         def signal_handler_interrupt(self, signum: int | None = None, *args: Any) -> None:
+            if os.getpid() != self.pid:  # in a worker that has not set granian's handler yet
+                global _stop_asked_before_start
+                _stop_asked_before_start = True
+                return
             if self.stop_requested or signum != signal.SIGTERM or drain_delay <= 0:
                 super().signal_handler_interrupt()
                 return
@@ -129,11 +138,18 @@ def prepare_worker(app: Any) -> Any:
     if folder:
         mark = Path(folder) / _STARTED_MARK.format(pid=os.getpid())
         app.on_startup.append(mark.touch)
+    app.on_startup.append(_stop_if_asked_before_start)
     if not os.environ.get(PROXY_VARIABLE):
         return app
     from granian.utils.proxies import wrap_asgi_with_proxy_headers
 
     return wrap_asgi_with_proxy_headers(app, os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+
+
+def _stop_if_asked_before_start() -> None:
+    """Granian's own SIGTERM handler is set by now: send the lost signal again."""
+    if _stop_asked_before_start:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _exit_when_orphaned(manager: int) -> None:

@@ -372,6 +372,46 @@ def test_the_default_server_on_linux_is_granian_and_says_so(tmp_path: Path) -> N
     assert "Starting granian" in text and "[INFO] Starting granian" not in text
 
 
+SLOW_TO_START = """
+import os, time
+from bastion import App, Settings
+
+app = App(settings=Settings(profile="test"))
+
+def create_app():
+    if os.environ.get("BASTION_GRANIAN_WORKER"):  # in granian's workers, not in the manager
+        time.sleep(3)
+    return app
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("granian") is None, reason="granian is optional")
+def test_a_sigterm_while_a_granian_worker_starts_still_stops_it(tmp_path: Path) -> None:
+    """A forked worker keeps the manager's SIGTERM handler until granian sets its own: a
+    signal in that window used to be lost, and the worker served on until the grace period
+    ran out (CI caught it as `serve --workers 2` taking over 20 s to stop)."""
+    (tmp_path / "slow.py").write_text(SLOW_TO_START)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "BASTION_SECRET_KEY": "s" * 40}
+    log = tmp_path / "server.log"
+    command = [sys.executable, "-m", "bastion.cli", "serve", "slow:create_app()", "--port", "0", "-w", "1",
+               "--server", "granian", "--timeout-graceful-shutdown", "120"]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "Spawning worker-1" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)  # the worker is still in create_app()
+        assert process.wait(timeout=60) == 0, log.read_text()
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert "Stopped worker-1" in log.read_text()
+
+
 def test_auto_falls_back_to_uvicorn_off_linux_or_without_granian(monkeypatch: pytest.MonkeyPatch) -> None:
     from bastion.cli.serve import choose_server
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from bastion._tasks import cancel_and_wait
 from bastion.exceptions import ConfigurationError
 from bastion.websockets.pubsub.base import Message, PubSub
 
@@ -104,9 +105,7 @@ class Presence:
             timer.cancel()
         self._batches.clear()
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         if tasks:
             try:
                 await self._gossip(NODES_TOPIC, {"t": "down", "node": self.node})
@@ -295,19 +294,26 @@ class Presence:
                 self._emit(topic, {}, peer.entries)
 
     async def _heartbeat(self) -> None:
+        """Beat, and let silent peers go. A publish that hangs (a backend that stopped
+        answering) gives up after ``down_after``: the peers count this node dead by then, and
+        this node must go on noticing theirs."""
         while True:
+            self._drop_silent_peers()
             try:
                 clocks = {topic: self._clocks[topic] for topic in self._local}
                 beat = {"t": "hb", "node": self.node, "clocks": clocks}
-                await self._gossip(NODES_TOPIC, beat)
+                async with asyncio.timeout(self.down_after):
+                    await self._gossip(NODES_TOPIC, beat)
             except Exception as exc:
-                logger.warning("Presence heartbeat failed: %s", exc)
-            silent_since = time.monotonic() - self.down_after
-            for node, seen in list(self._seen.items()):
-                if seen < silent_since:
-                    logger.info("Presence: node %s is silent; its presences leave", node)
-                    self._node_down(node)
+                logger.warning("Presence heartbeat failed: %r", exc)
             await asyncio.sleep(self.heartbeat_interval)
+
+    def _drop_silent_peers(self) -> None:
+        silent_since = time.monotonic() - self.down_after
+        for node, seen in list(self._seen.items()):
+            if seen < silent_since:
+                logger.info("Presence: node %s is silent; its presences leave", node)
+                self._node_down(node)
 
 
 def _new_ref() -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from bastion._tasks import cancel_and_wait
 from bastion.exceptions import ConfigurationError
 from bastion.websockets.pubsub.base import Message, Subscriber, deliver, id_key
 
@@ -92,8 +93,7 @@ class RedisPubSub:
     async def stop(self) -> None:
         reader, self._reader = self._reader, None
         if reader is not None:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
+            await cancel_and_wait([reader])
         pubsub, client = self._pubsub, self._redis
         self._pubsub = self._redis = None
         self._subscribers.clear()

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from typing import Any
 
 
-async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], *, every: float = 0.1) -> None:
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], *, every: float = 1.0) -> None:
     """Cancel ``tasks`` and return once each has ended, cancelling again every ``every``
-    seconds while one runs on.
+    seconds while one runs on (long enough for a task's own clean-up on cancellation).
 
     A cancellation can be lost: Python 3.11's ``asyncio.wait_for`` returns the result of an
     operation that completes as the cancellation arrives (redis-py uses it while connecting),

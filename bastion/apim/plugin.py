@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
+from bastion._tasks import cancel_and_wait
 from bastion.apim.metering import Metered
 from bastion.apim.store import MeterStore, store_from
 from bastion.apim.usage import UsageRecorder
@@ -130,9 +131,7 @@ class APIManagement:
         try:
             yield
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            await cancel_and_wait([flusher])
             try:
                 await self.recorder.flush()
             except Exception as exc:

@@ -16,6 +16,8 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bastion._tasks import cancel_and_wait
+
 logger = logging.getLogger("bastion.jobs")
 
 CHANNEL = "bastion_jobs"
@@ -98,9 +100,7 @@ class Listener:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
         self.connected = False
 
     def _notified(self, _connection: Any, _pid: int, _channel: str, text: str) -> None:

@@ -33,6 +33,7 @@ from croniter import (  # type: ignore[import-untyped]
     croniter,
 )
 
+from bastion._tasks import cancel_and_wait
 from bastion.exceptions import ConfigurationError
 from bastion.jobs.backend import JobsBackend
 from bastion.jobs.record import JobRecord
@@ -339,8 +340,7 @@ class _Scheduler:
         )
         if task in done:
             return task.result()
-        task.cancel()
-        await asyncio.wait({task})
+        await cancel_and_wait([task])
         if self.stop.is_set():
             raise _Stopped
         raise TimeoutError(f"the backend did not answer within {self.lease / 3:.1f}s")

@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
+from bastion._tasks import cancel_and_wait
 from bastion.exceptions import ConfigurationError
 from bastion.jobs._args import InvalidJobArguments
 from bastion.jobs._inject import Runner
@@ -169,11 +170,7 @@ class Worker:
         try:
             await self._claim_loop()
         finally:
-            for task in (housekeeping, scheduler):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+            await cancel_and_wait(task for task in (housekeeping, scheduler) if task is not None)
             try:
                 await self._drain()
             finally:

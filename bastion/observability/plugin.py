@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from bastion._tasks import cancel_and_wait
 from bastion.exceptions import ConfigurationError
 from bastion.middleware.request_id import RequestId
 from bastion.observability._instrument import Instrumentation
@@ -148,9 +149,7 @@ class ObservabilityPlugin:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([task])
 
     async def _housekeeping(self, interval: float = 1.0) -> None:
         """Every second: log levels set in another worker; every 5 s: pool gauges."""

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from bastion._tasks import cancel_and_wait
 from bastion.exceptions import HTTPError, PayloadTooLarge
 from bastion.services.messaging._options import consumer_options
 from bastion.services.messaging.backend import Delivery, MessagingBackend, Source, Subscription
@@ -127,9 +128,7 @@ class Consumer:
             source.wake()
         if self._loops:
             _, late = await asyncio.wait(self._loops, timeout=poll + 5)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+            await cancel_and_wait(late)
         if self._running:
             _, late = await asyncio.wait(set(self._running), timeout=self.options["grace"])
             for task in late:

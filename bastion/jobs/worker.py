@@ -170,8 +170,8 @@ class Worker:
         try:
             await self._claim_loop()
         finally:
-            await cancel_and_wait(task for task in (housekeeping, scheduler) if task is not None)
             try:
+                await cancel_and_wait(t for t in (housekeeping, scheduler) if t is not None)
                 await self._drain()
             finally:
                 await self._stop_reporter()

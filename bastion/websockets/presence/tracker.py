@@ -108,7 +108,8 @@ class Presence:
         await cancel_and_wait(tasks)
         if tasks:
             try:
-                await self._gossip(NODES_TOPIC, {"t": "down", "node": self.node})
+                async with asyncio.timeout(self.down_after):  # the peers' own limit
+                    await self._gossip(NODES_TOPIC, {"t": "down", "node": self.node})
             except Exception as exc:  # the backend may be gone already
                 logger.warning("Could not announce this node's shutdown: %s", exc)
 

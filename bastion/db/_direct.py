@@ -14,14 +14,17 @@ anywhere else a read must see the session's transaction and goes through it.
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection, QueuePool
+from sqlalchemy.pool.base import _ConnectionFairy
 from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import Empty
 
@@ -44,7 +47,7 @@ class DirectReads:
     every request. Pools with checkout or checkin listeners, or a pre-ping, still get them:
     their connections are leased the usual way."""
 
-    __slots__ = ("begun", "engine", "lease", "pool")
+    __slots__ = ("begun", "engine", "handed", "lease", "own", "pool")
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -53,6 +56,13 @@ class DirectReads:
         #: The session's transaction, its connection and the driver's, once a prepared write
         #: began it (bastion/db/_writes.py): the request's next writes reuse them.
         self.begun: tuple[Any, Any, Any] | None = None
+        #: The driver connection (as ``connection`` gives it) while the lease holds a
+        #: transaction of its own: prepared writes made before the session began
+        #: (bastion/db/_writes.py).
+        self.own: Any = None
+        #: The lease's connection as the session's bind, once the session began while the
+        #: lease held a transaction: the session carries on in that transaction.
+        self.handed: Connection | None = None
 
     async def connection(self) -> Any:
         """The asyncpg connection, taken from SQLAlchemy's pool on first use."""
@@ -73,16 +83,36 @@ class DirectReads:
         return driver
 
     def give_back(self) -> None:
-        """Return the connection. Nothing to await: a leased connection never holds a
-        transaction (reads run straight on the driver, in autocommit), so there is nothing
-        to reset."""
+        """Return the connection. Nothing to await: reads run straight on the driver, in
+        autocommit, and a transaction of the lease's own is committed or rolled back before
+        (one that was not, when a request is torn down mid-way, goes with its connection)."""
         lease, self.lease = self.lease, None
+        handed, self.handed = self.handed, None
         if lease is None:
             return
-        if isinstance(lease, PoolProxiedConnection):
+        if self.own is not None:  # its transaction must never commit: nor the connection last
+            self.own = None
+            lease.invalidate()  # terminated; a proxy is checked in with it
+            if not isinstance(lease, PoolProxiedConnection):
+                self.pool._do_return_conn(lease)  # the record reconnects when next used
+            return
+        if handed is not None:
+            handed.close()  # checks the lease in, as the session's own connections are
+        elif isinstance(lease, PoolProxiedConnection):
             lease.close()
         else:
             self.pool._do_return_conn(lease)
+
+    def hand_over(self) -> None:
+        """The session begins while the lease holds a transaction: it takes the lease's
+        connection as its bind and carries on in that transaction (committed, rolled back and
+        checked in as the session's own connections are)."""
+        lease = self.lease
+        assert lease is not None and self.own is not None
+        if not isinstance(lease, PoolProxiedConnection):
+            lease = self.lease = _checked_out(self.pool, lease)
+        self.handed = Connection(self.engine.sync_engine, connection=lease)
+        self.own = self.begun = None
 
     async def failed(
         self, error: Exception, statement: str, args: Sequence[Any], names: Sequence[str]
@@ -95,10 +125,19 @@ class DirectReads:
         adapter: Any = lease.dbapi_connection
         error = adapted_error(adapter, error)
         if adapter._connection.is_closed():
-            await greenlet_spawn(lease.invalidate, error)  # the record reconnects when next used
-            if isinstance(lease, PoolProxiedConnection):
-                self.lease = None  # invalidating the proxy checked it in
+            await self.drop(error)
         return sqlalchemy_error(self.engine.dialect, error, statement, args, names)
+
+    async def drop(self, error: BaseException | None = None) -> None:
+        """Invalidate the lease's connection (the record reconnects when next used), with
+        any transaction of its own."""
+        lease = self.lease
+        assert lease is not None
+        self.own = None
+        lease.dbapi_connection._transaction = None  # type: ignore[union-attr]
+        await greenlet_spawn(lease.invalidate, error)
+        if isinstance(lease, PoolProxiedConnection):
+            self.lease = None  # invalidating the proxy checked it in
 
 
 def adapted_error(adapter: Any, error: Exception) -> Exception:
@@ -202,7 +241,20 @@ def _take(pool: Pool) -> ConnectionPoolEntry:
     return cast(ConnectionPoolEntry, record)
 
 
+def _checked_out(pool: Pool, record: Any) -> PoolProxiedConnection:
+    """A leased record as a checked-out connection, as ``pool.connect()`` makes one (the
+    pool is plain: no checkout listeners, no pre-ping)."""
+    fairy = _ConnectionFairy(pool, record.dbapi_connection, record, pool._should_log_debug())
+    record.fairy_ref = weakref.ref(fairy, lambda ref: None)
+    fairy._counter += 1
+    return fairy
+
+
 @event.listens_for(RequestSession, "after_transaction_create")
 def _give_back_before_begin(session: RequestSession, transaction: SessionTransaction) -> None:
-    if transaction.parent is None and session.direct_reads is not None:
-        session.direct_reads.give_back()
+    reads = session.direct_reads
+    if transaction.parent is None and reads is not None:
+        if reads.own is not None:
+            reads.hand_over()
+        else:
+            reads.give_back()

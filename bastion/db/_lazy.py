@@ -36,6 +36,14 @@ class RequestSession(Session):
     #: Reads through ``Prepared`` before the session begins (bastion/db/_direct.py).
     direct_reads: DirectReads | None = None
 
+    def get_bind(self, *args: Any, **kwargs: Any) -> Any:
+        """The connection whose transaction prepared writes began, once the session takes
+        it over (``DirectReads.hand_over``); otherwise the engine, as usual."""
+        reads = self.direct_reads
+        if reads is not None and reads.handed is not None:
+            return reads.handed
+        return super().get_bind(*args, **kwargs)
+
 
 def supports_lazy_transactions(engine: AsyncEngine) -> bool:
     """asyncpg at the server's default isolation (a stricter level needs real snapshots)."""

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bastion.db._direct import DirectReads, adapted_error, sqlalchemy_error
 from bastion.db._lazy import leave_autocommit
+from bastion.db.transactions import drop_pending
 
 
 def direct_writes(session: AsyncSession) -> DirectReads | None:
@@ -30,14 +31,30 @@ def direct_writes(session: AsyncSession) -> DirectReads | None:
     return reads
 
 
-async def in_transaction(session: AsyncSession, reads: DirectReads) -> tuple[AsyncConnection, Any]:
-    """The session's connection, begun, and its asyncpg connection inside the transaction
-    (timed in dev like the session's statements)."""
+async def in_transaction(
+    session: AsyncSession, reads: DirectReads
+) -> tuple[AsyncConnection | None, Any]:
+    """Where a prepared write runs: the session's connection, begun, and its asyncpg
+    connection inside the transaction (timed in dev like the session's statements). A session
+    that has not begun does not begin for it: the transaction opens on the connection the
+    request's direct reads lease (connection None), and the session takes it over if it
+    begins later (``DirectReads.hand_over``). SQLAlchemy's begin, commit and close of a
+    session cost a fifth of a one-row write's request."""
     sync = session.sync_session
     if sync._new or sync._deleted or sync.identity_map._modified:
         await session.flush()  # what the unit of work holds goes first
-    begun = reads.begun
     transaction = sync._transaction
+    if transaction is None:
+        if reads.own is None:
+            driver = await reads.connection()  # as reads use it (timed in dev)
+            lease = reads.lease
+            assert lease is not None
+            adapter: Any = lease.dbapi_connection
+            leave_autocommit(adapter)
+            await adapter._start_transaction()
+            reads.own = driver
+        return None, reads.own
+    begun = reads.begun
     if begun is not None and begun[0] is transaction and transaction.is_active:
         return begun[1], begun[2]  # the same transaction: the same connection
     connection = await session.connection()
@@ -52,8 +69,52 @@ async def in_transaction(session: AsyncSession, reads: DirectReads) -> tuple[Asy
     return connection, driver
 
 
+async def settle(session: AsyncSession, *, commit: bool) -> None:
+    """Commit or roll back the transaction prepared writes opened on the lease, if one is
+    open (the session never began): what the session's commit and rollback would do. Rolled
+    back, its ``on_commit`` callbacks are forgotten, as the session's would be."""
+    reads = direct_writes(session)
+    if reads is None or reads.own is None:
+        return
+    if not commit:
+        drop_pending(session)
+    lease = reads.lease
+    assert lease is not None
+    adapter: Any = lease.dbapi_connection
+    transaction, adapter._transaction = adapter._transaction, None
+    reads.own = None
+    if transaction is None:
+        return
+    try:
+        await (transaction.commit() if commit else transaction.rollback())
+    except Exception as error:  # the connection's state is unknown: it goes, transaction and all
+        await reads.drop(error)
+        if commit:
+            adapted = adapted_error(adapter, error)
+            raise sqlalchemy_error(reads.engine.dialect, adapted, "COMMIT", (), ()) from None
+
+
+class RequestAsyncSession(AsyncSession):
+    """The request session: its commit and rollback settle the transaction prepared writes
+    opened on the lease before the session's own (``db.commit()`` mid-handler commits those
+    writes too; ``db.rollback()`` undoes them)."""
+
+    async def commit(self) -> None:
+        await settle(self, commit=True)
+        await super().commit()
+
+    async def rollback(self) -> None:
+        await settle(self, commit=False)
+        await super().rollback()
+
+    async def close(self) -> None:
+        await settle(self, commit=False)
+        await super().close()
+
+
 async def failed(
-    connection: AsyncConnection,
+    reads: DirectReads,
+    connection: AsyncConnection | None,
     error: Exception,
     statement: str,
     args: Sequence[Any],
@@ -62,6 +123,8 @@ async def failed(
     """The exception SQLAlchemy raises for the same driver error (``IntegrityError`` and the
     rest of ``sqlalchemy.exc``, ``InvalidValue`` for a value the database refuses); a
     connection the driver reports closed is invalidated, as SQLAlchemy does."""
+    if connection is None:  # the lease's own transaction
+        return await reads.failed(error, statement, args, names)
     adapter = _adapter(connection)
     error = adapted_error(adapter, error)
     if adapter._connection.is_closed():

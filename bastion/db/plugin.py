@@ -23,6 +23,7 @@ from sqlalchemy.pool import Pool, QueuePool
 from bastion.db import _current, _diagnostics
 from bastion.db._direct import DirectReads, allow_direct_reads, end_direct_reads, idle
 from bastion.db._lazy import RequestSession, enable_lazy_transactions, supports_lazy_transactions
+from bastion.db._writes import RequestAsyncSession, settle
 from bastion.db.engine import check_connection, create_engine
 from bastion.db.errors import answer_invalid_value
 from bastion.db.transactions import drop_pending, run_pending
@@ -139,7 +140,10 @@ class SQLAlchemyPlugin:
             _diagnostics.watch_engine(self.engine)
             session_class = _diagnostics.watched_sessions(session_class)
         self.sessions = async_sessionmaker(
-            self.engine, expire_on_commit=False, sync_session_class=session_class
+            self.engine,
+            class_=RequestAsyncSession,
+            expire_on_commit=False,
+            sync_session_class=session_class,
         )
         self._turns = _turns_for(self.engine.pool)
         try:
@@ -171,6 +175,7 @@ class SQLAlchemyPlugin:
             if not idle(session.sync_session):
                 await session.commit()
             else:
+                await settle(session, commit=True)  # prepared writes' transaction, if any
                 await run_pending(session)
             end_direct_reads(session)
             turn.give_up()

@@ -179,7 +179,9 @@ class Prepared:
                 plan.learn([attribute.type.oid for attribute in prepared.get_attributes()])
             return [plan.row(record) for record in await driver.fetch(plan.sql, *args)]
         except Exception as error:
-            raise await _writes.failed(connection, error, plan.sql, args, plan.names) from None
+            raise await _writes.failed(
+                reads, connection, error, plan.sql, args, plan.names
+            ) from None
 
     def _plan_for(self, dialect: Dialect) -> _Plan | None:
         """The compiled statement, or None when its SQL depends on the values

@@ -5,13 +5,25 @@ SQLAlchemy fails."""
 
 import datetime
 
+import asyncpg
 import pytest
-from sqlalchemy import DateTime, MetaData, String, bindparam, delete, event, insert, select, update
+from sqlalchemy import (
+    DateTime,
+    MetaData,
+    String,
+    bindparam,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bastion.db import Prepared
+from bastion.db import Prepared, on_commit
 from bastion.testing import TestClient
 from tests.db.conftest import app_with_tables
 
@@ -52,8 +64,8 @@ DROP = Prepared(delete(NOTES).where(NOTES.c.title == bindparam("title")))
 TITLES = Prepared(select(Note.title, Note.views).order_by(Note.id))
 
 
-def make_app(url: str):
-    app, plugin = app_with_tables(url, Base.metadata)
+def make_app(url: str, **options):
+    app, plugin = app_with_tables(url, Base.metadata, **options)
 
     @app.post("/notes/{title}")
     async def add(title: str, db: AsyncSession) -> list:
@@ -84,10 +96,33 @@ def make_app(url: str):
         await ADD_QUIETLY.execute(db, title="dropped too")
         raise RuntimeError("after the commit")
 
+    @app.post("/write-then-orm")
+    async def write_then_orm(db: AsyncSession, fail: bool = False) -> list:
+        """A prepared write opens the transaction; the session, begun after it, joins it."""
+        await ADD.one(db, title="w1")
+        db.add(Note(title="w2"))
+        await db.flush()
+        seen = (await db.execute(select(Note.title).order_by(Note.id))).scalars().all()
+        await ADD_QUIETLY.execute(db, title="w3")
+        on_commit(db, lambda: committed.append("write-then-orm"))
+        if fail:
+            raise RuntimeError("after the writes")
+        return list(seen)
+
+    @app.post("/rollback-between")
+    async def rollback_between(db: AsyncSession) -> None:
+        await ADD.one(db, title="undone")
+        on_commit(db, lambda: committed.append("undone"))
+        await db.rollback()
+        await ADD.one(db, title="done")
+        on_commit(db, lambda: committed.append("done"))
+
     @app.get("/notes")
     async def notes(db: AsyncSession) -> list:
         return await TITLES.all(db)
 
+    committed: list[str] = []
+    app.state.committed = committed
     return app, plugin
 
 
@@ -119,6 +154,55 @@ def test_writes_commit_with_the_request_and_give_the_same_answers_everywhere(dat
         assert client.post("/commit-between").status_code == 500
         titles = [title for title, _ in client.get("/notes").json()]
         assert titles == ["a2", "b", "b-pending", "c", "kept"]
+        assert plugin.engine.pool.checkedout() == 0
+
+
+def test_the_session_joins_the_transaction_a_prepared_write_opened(database_url):
+    """On PostgreSQL the first write opens the transaction on the request's connection, not
+    the session's: an ORM flush and read after it see it, and it all commits or rolls back
+    as one, with ``on_commit`` callbacks after the commit only; ``db.rollback()`` undoes it."""
+    app, plugin = make_app(database_url)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/write-then-orm", params={"fail": True}).status_code == 500
+        assert client.get("/notes").json() == []
+        assert app.state.committed == []
+        assert client.post("/write-then-orm").json() == ["w1", "w2"]
+        assert [title for title, _ in client.get("/notes").json()] == ["w1", "w2", "w3"]
+        assert app.state.committed == ["write-then-orm"]
+        assert client.post("/rollback-between").status_code == 204
+        assert [title for title, _ in client.get("/notes").json()][3:] == ["done"]
+        assert app.state.committed == ["write-then-orm", "done"]
+        assert plugin.engine.pool.checkedout() == 0
+
+
+def test_a_watched_pool_hands_its_checked_out_connection_to_the_session(postgres_url):
+    """With a pre-ping the lease is a checked-out connection rather than a pool record: the
+    session takes that one over the same way."""
+    app, plugin = make_app(postgres_url, pool_pre_ping=True)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/write-then-orm", params={"fail": True}).status_code == 500
+        assert client.post("/write-then-orm").json() == ["w1", "w2"]
+        assert [title for title, _ in client.get("/notes").json()] == ["w1", "w2", "w3"]
+        assert plugin.engine.pool.checkedout() == 0
+
+
+def test_a_connection_killed_inside_a_prepared_transaction_is_dropped(postgres_url):
+    app, plugin = make_app(postgres_url)
+    backend = Prepared(select(func.pg_backend_pid()))
+
+    @app.post("/killed")
+    async def killed(db: AsyncSession) -> None:
+        await ADD.one(db, title="before")
+        pid = await backend.scalar(db)  # the same connection: the transaction's
+        killer = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))
+        await killer.execute("SELECT pg_terminate_backend($1)", pid)
+        await killer.close()
+        await ADD.one(db, title="after")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.post("/killed").status_code == 500
+        assert client.post("/notes/fresh").status_code == 201  # the pool is whole
+        assert [title for title, _ in client.get("/notes").json()] == ["fresh"]
         assert plugin.engine.pool.checkedout() == 0
 
 

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, MissingGreenlet
+from sqlalchemy.exc import DBAPIError, MissingGreenlet, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry, Pool, PoolProxiedConnection, QueuePool
@@ -90,6 +90,8 @@ class DirectReads:
         handed, self.handed = self.handed, None
         if lease is None:
             return
+        if self.own is BROKEN:  # dropped already
+            self.own = None
         if self.own is not None:  # its transaction must never commit: nor the connection last
             self.own = None
             lease.invalidate()  # terminated; a proxy is checked in with it
@@ -103,7 +105,7 @@ class DirectReads:
         else:
             self.pool._do_return_conn(lease)
 
-    def hand_over(self) -> None:
+    def hand_over(self) -> Connection:
         """The session begins while the lease holds a transaction: it takes the lease's
         connection as its bind and carries on in that transaction (committed, rolled back and
         checked in as the session's own connections are)."""
@@ -111,8 +113,9 @@ class DirectReads:
         assert lease is not None and self.own is not None
         if not isinstance(lease, PoolProxiedConnection):
             lease = self.lease = _checked_out(self.pool, lease)
-        self.handed = Connection(self.engine.sync_engine, connection=lease)
+        handed = self.handed = Connection(self.engine.sync_engine, connection=lease)
         self.own = self.begun = None
+        return handed
 
     async def failed(
         self, error: Exception, statement: str, args: Sequence[Any], names: Sequence[str]
@@ -129,11 +132,13 @@ class DirectReads:
         return sqlalchemy_error(self.engine.dialect, error, statement, args, names)
 
     async def drop(self, error: BaseException | None = None) -> None:
-        """Invalidate the lease's connection (the record reconnects when next used), with
-        any transaction of its own."""
+        """Invalidate the lease's connection (the record reconnects when next used). A
+        transaction of its own is lost with it: the request may not write or commit on
+        until it rolls back (``BROKEN``), as SQLAlchemy's ``PendingRollbackError`` says."""
         lease = self.lease
         assert lease is not None
-        self.own = None
+        if self.own is not None:
+            self.own = BROKEN
         lease.dbapi_connection._transaction = None  # type: ignore[union-attr]
         await greenlet_spawn(lease.invalidate, error)
         if isinstance(lease, PoolProxiedConnection):
@@ -241,6 +246,14 @@ def _take(pool: Pool) -> ConnectionPoolEntry:
     return cast(ConnectionPoolEntry, record)
 
 
+#: ``DirectReads.own`` once the connection of the lease's own transaction was dropped.
+BROKEN: Any = object()
+BROKEN_TEXT = (
+    "This request's transaction was lost with its database connection; roll back "
+    "(db.rollback()) before writing again"
+)
+
+
 def _checked_out(pool: Pool, record: Any) -> PoolProxiedConnection:
     """A leased record as a checked-out connection, as ``pool.connect()`` makes one (the
     pool is plain: no checkout listeners, no pre-ping)."""
@@ -254,7 +267,13 @@ def _checked_out(pool: Pool, record: Any) -> PoolProxiedConnection:
 def _give_back_before_begin(session: RequestSession, transaction: SessionTransaction) -> None:
     reads = session.direct_reads
     if transaction.parent is None and reads is not None:
-        if reads.own is not None:
-            reads.hand_over()
-        else:
+        if reads.own is None:
             reads.give_back()
+        elif reads.own is BROKEN:
+            raise PendingRollbackError(BROKEN_TEXT)
+        else:
+            handed = reads.hand_over()
+            # Enlisted now, not at its first statement: a transaction that ends without
+            # one (``async with db.begin()`` around no SQL) must still commit or roll back
+            # the writes it took over. Nothing is sent: the driver's transaction is open.
+            transaction._connection_for_bind(handed, None)

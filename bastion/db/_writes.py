@@ -17,9 +17,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.exc import PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bastion.db._direct import DirectReads, adapted_error, sqlalchemy_error
+from bastion.db._direct import (
+    BROKEN,
+    BROKEN_TEXT,
+    DirectReads,
+    adapted_error,
+    idle,
+    sqlalchemy_error,
+)
 from bastion.db._lazy import leave_autocommit
 from bastion.db.transactions import drop_pending
 
@@ -45,14 +53,20 @@ async def in_transaction(
         await session.flush()  # what the unit of work holds goes first
     transaction = sync._transaction
     if transaction is None:
+        if reads.own is BROKEN:
+            raise PendingRollbackError(BROKEN_TEXT)
         if reads.own is None:
             driver = await reads.connection()  # as reads use it (timed in dev)
             lease = reads.lease
             assert lease is not None
             adapter: Any = lease.dbapi_connection
             leave_autocommit(adapter)
-            await adapter._start_transaction()
-            reads.own = driver
+            reads.own = driver  # first: a BEGIN cut short leaves a connection not to pool
+            try:
+                await adapter._start_transaction()
+            except Exception as error:
+                await reads.drop(error)
+                raise
         return None, reads.own
     begun = reads.begun
     if begun is not None and begun[0] is transaction and transaction.is_active:
@@ -75,16 +89,21 @@ async def settle(session: AsyncSession, *, commit: bool) -> None:
     back, its ``on_commit`` callbacks are forgotten, as the session's would be."""
     reads = direct_writes(session)
     if reads is None or reads.own is None:
-        return
+        return None
     if not commit:
         drop_pending(session)
+    if reads.own is BROKEN:
+        if commit:
+            raise PendingRollbackError(BROKEN_TEXT)
+        reads.own = None
+        return None
     lease = reads.lease
     assert lease is not None
     adapter: Any = lease.dbapi_connection
-    transaction, adapter._transaction = adapter._transaction, None
-    reads.own = None
-    if transaction is None:
-        return
+    transaction = adapter._transaction
+    if transaction is None:  # its BEGIN was cut short: the driver's state is unknown
+        await reads.drop()
+        return await settle(session, commit=commit)  # as a lost connection's
     try:
         await (transaction.commit() if commit else transaction.rollback())
     except Exception as error:  # the connection's state is unknown: it goes, transaction and all
@@ -92,6 +111,8 @@ async def settle(session: AsyncSession, *, commit: bool) -> None:
         if commit:
             adapted = adapted_error(adapter, error)
             raise sqlalchemy_error(reads.engine.dialect, adapted, "COMMIT", (), ()) from None
+    else:  # (cancelled mid-way, ``own`` stays: the connection is terminated, not pooled)
+        adapter._transaction = reads.own = None
 
 
 class RequestAsyncSession(AsyncSession):
@@ -100,7 +121,12 @@ class RequestAsyncSession(AsyncSession):
     writes too; ``db.rollback()`` undoes them)."""
 
     async def commit(self) -> None:
-        await settle(self, commit=True)
+        reads = direct_writes(self)
+        if reads is not None and reads.own is not None:
+            if idle(self.sync_session):
+                await settle(self, commit=True)
+            else:  # a flush to come joins the writes' transaction (the session takes it over)
+                await self.connection()
         await super().commit()
 
     async def rollback(self) -> None:
@@ -110,6 +136,14 @@ class RequestAsyncSession(AsyncSession):
     async def close(self) -> None:
         await settle(self, commit=False)
         await super().close()
+
+    async def reset(self) -> None:
+        await settle(self, commit=False)
+        await super().reset()
+
+    async def invalidate(self) -> None:
+        await settle(self, commit=False)
+        await super().invalidate()
 
 
 async def failed(

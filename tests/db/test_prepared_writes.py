@@ -12,11 +12,13 @@ from sqlalchemy import (
     MetaData,
     String,
     bindparam,
+    column,
     delete,
     event,
     func,
     insert,
     select,
+    table,
     update,
 )
 from sqlalchemy.exc import InvalidRequestError
@@ -62,6 +64,10 @@ RENAME = Prepared(
 )
 DROP = Prepared(delete(NOTES).where(NOTES.c.title == bindparam("title")))
 TITLES = Prepared(select(Note.title, Note.views).order_by(Note.id))
+ACTIVITY = table("pg_stat_activity", column("state"))
+IDLE_IN_TRANSACTION = Prepared(
+    select(func.count()).select_from(ACTIVITY).where(ACTIVITY.c.state.like("idle in transaction%"))
+)
 
 
 def make_app(url: str, **options):
@@ -117,9 +123,32 @@ def make_app(url: str, **options):
         await ADD.one(db, title="done")
         on_commit(db, lambda: committed.append("done"))
 
+    @app.post("/begin-block")
+    async def begin_block(db: AsyncSession) -> None:
+        """A transaction of the session's that runs no SQL still commits what it took over."""
+        await ADD.one(db, title="in-block")
+        if db.in_transaction():  # the session began for the write (SQLite): commit it
+            await db.commit()
+        else:  # on PostgreSQL it has not: its own first transaction takes the write over
+            async with db.begin():
+                pass
+        raise RuntimeError("after the block committed")
+
+    @app.post("/add-rollback-write")
+    async def add_rollback_write(db: AsyncSession) -> None:
+        await ADD.one(db, title="rolled-back")
+        db.add(Note(title="never-flushed"))
+        await db.rollback()
+        await ADD.one(db, title="after-rollback")
+
     @app.get("/notes")
     async def notes(db: AsyncSession) -> list:
         return await TITLES.all(db)
+
+    @app.get("/idle-in-transaction")
+    async def idle_in_transaction(db: AsyncSession) -> int:
+        """Connections left inside a transaction (a pooled one would be a leak)."""
+        return await IDLE_IN_TRANSACTION.scalar(db)
 
     committed: list[str] = []
     app.state.committed = committed
@@ -172,6 +201,12 @@ def test_the_session_joins_the_transaction_a_prepared_write_opened(database_url)
         assert client.post("/rollback-between").status_code == 204
         assert [title for title, _ in client.get("/notes").json()][3:] == ["done"]
         assert app.state.committed == ["write-then-orm", "done"]
+        assert client.post("/begin-block").status_code == 500
+        assert client.post("/add-rollback-write").status_code == 204
+        titles = [title for title, _ in client.get("/notes").json()][4:]
+        assert titles == ["in-block", "after-rollback"]
+        if database_url.startswith("postgresql"):
+            assert client.get("/idle-in-transaction").json() == 0
         assert plugin.engine.pool.checkedout() == 0
 
 

@@ -106,6 +106,7 @@ def make_app(url: str, **options):
     async def write_then_orm(db: AsyncSession, fail: bool = False) -> list:
         """A prepared write opens the transaction; the session, begun after it, joins it."""
         await ADD.one(db, title="w1")
+        read = [title for title, _ in await TITLES.all(db)]  # on the driver, in the transaction
         db.add(Note(title="w2"))
         await db.flush()
         seen = (await db.execute(select(Note.title).order_by(Note.id))).scalars().all()
@@ -113,7 +114,7 @@ def make_app(url: str, **options):
         on_commit(db, lambda: committed.append("write-then-orm"))
         if fail:
             raise RuntimeError("after the writes")
-        return list(seen)
+        return [read, list(seen)]
 
     @app.post("/rollback-between")
     async def rollback_between(db: AsyncSession) -> None:
@@ -195,7 +196,7 @@ def test_the_session_joins_the_transaction_a_prepared_write_opened(database_url)
         assert client.post("/write-then-orm", params={"fail": True}).status_code == 500
         assert client.get("/notes").json() == []
         assert app.state.committed == []
-        assert client.post("/write-then-orm").json() == ["w1", "w2"]
+        assert client.post("/write-then-orm").json() == [["w1"], ["w1", "w2"]]
         assert [title for title, _ in client.get("/notes").json()] == ["w1", "w2", "w3"]
         assert app.state.committed == ["write-then-orm"]
         assert client.post("/rollback-between").status_code == 204
@@ -216,7 +217,7 @@ def test_a_watched_pool_hands_its_checked_out_connection_to_the_session(postgres
     app, plugin = make_app(postgres_url, pool_pre_ping=True)
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.post("/write-then-orm", params={"fail": True}).status_code == 500
-        assert client.post("/write-then-orm").json() == ["w1", "w2"]
+        assert client.post("/write-then-orm").json() == [["w1"], ["w1", "w2"]]
         assert [title for title, _ in client.get("/notes").json()] == ["w1", "w2", "w3"]
         assert plugin.engine.pool.checkedout() == 0
 

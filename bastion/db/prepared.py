@@ -29,6 +29,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidRequestError, MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
 
 from bastion.db import _writes
 from bastion.db._direct import DirectReads, direct_reads
@@ -71,6 +72,7 @@ class Prepared:
             )
         else:
             self._write, self._returns = True, bool(statement._returning)
+            _refuse_column_names(statement)
         self.statement: Any = statement
         #: The parameters a write takes: another name is refused on every path (through the
         #: session, an INSERT would take a column's name as a value to write, the driver
@@ -306,6 +308,30 @@ class _Plan:
         for i, process in self.results:
             values[i] = process(values[i])
         return tuple(values)
+
+
+def _refuse_column_names(statement: Insert | Update | Delete) -> None:
+    """Through the session SQLAlchemy keeps a column's name in an INSERT or UPDATE for the
+    value it sets (``CompileError`` at the first call), while the driver would run it: refused
+    here, so a write fails alike on every path, at import."""
+    if isinstance(statement, Delete):
+        return
+    table: Any = statement.table
+    columns = {column.key for column in table.c}
+    values: dict[Any, Any] = dict(statement._values or {})
+    values.update(dict(getattr(statement, "_ordered_values", None) or ()))
+    own = {  # values(title=bindparam("title")): the one place a column's name is fine
+        id(value)
+        for key, value in values.items()
+        if isinstance(value, BindParameter) and value.key == getattr(key, "key", key)
+    }
+    for bind in statement._get_embedded_bindparams():
+        if bind.key in columns and id(bind) not in own:
+            raise ValueError(
+                f"bindparam({bind.key!r}) is named like the column {table.name}.{bind.key}, "
+                f"which SQLAlchemy keeps for the value an {type(statement).__name__.upper()} "
+                f"sets: rename it, e.g. bindparam({bind.key + '_'!r})"
+            )
 
 
 def _count(status: str) -> int:

@@ -271,6 +271,14 @@ def test_the_wrong_call_is_named():
         Prepared(update(Note).values(views=1))
     with pytest.raises(TypeError, match="not the model Note or its attributes"):
         Prepared(delete(NOTES).where(Note.id == 1))
+    # Through the session SQLAlchemy refuses these at the first call; the driver would run them.
+    with pytest.raises(ValueError, match=r"bindparam\('id'\) is named like the column "
+                       r"prepared_write_notes.id, .* UPDATE sets: rename it, e.g. bindparam\('id_'\)"):
+        Prepared(update(NOTES).where(NOTES.c.id == bindparam("id")).values(views=0))
+    with pytest.raises(ValueError, match="column prepared_write_notes.views"):
+        Prepared(insert(NOTES).values(title=bindparam("views")))
+    Prepared(update(NOTES).where(NOTES.c.id == bindparam("id_")).values(title=bindparam("title")))
+    Prepared(delete(NOTES).where(NOTES.c.id == bindparam("id")))
     with pytest.raises(TypeError, match="not TextClause"):
         from sqlalchemy import text
 

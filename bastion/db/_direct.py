@@ -90,11 +90,9 @@ class DirectReads:
         handed, self.handed = self.handed, None
         if lease is None:
             return
-        if self.own is BROKEN:  # dropped already
-            self.own = None
-        if self.own is not None:  # its transaction must never commit: nor the connection last
-            self.own = None
-            lease.invalidate()  # terminated; a proxy is checked in with it
+        own, self.own = self.own, None
+        if own is not None and own is not BROKEN:  # its transaction must never commit: nor
+            lease.invalidate()  # the connection last (terminated; a proxy is checked in)
             if not isinstance(lease, PoolProxiedConnection):
                 self.pool._do_return_conn(lease)  # the record reconnects when next used
             return

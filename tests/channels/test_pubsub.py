@@ -156,11 +156,24 @@ def test_sse_resumes_after_last_event_id(backends):
 # -- presence across nodes ---------------------------------------------------------------------
 
 
-async def test_presence_replicates_between_nodes_and_a_dead_node_leaves(redis_url):
+def two_nodes(redis_url, heartbeat_interval, down_after):
+    """Two presence trackers on their own pub/subs of one Redis (a prefix of their own)."""
     prefix = f"test{uuid.uuid4().hex[:8]}"
     a_bus, b_bus = RedisPubSub(redis_url, prefix=prefix), RedisPubSub(redis_url, prefix=prefix)
-    a = Presence(a_bus, heartbeat_interval=0.1, down_after=0.6)
-    b = Presence(b_bus, heartbeat_interval=0.1, down_after=0.6)
+    a = Presence(a_bus, heartbeat_interval=heartbeat_interval, down_after=down_after)
+    b = Presence(b_bus, heartbeat_interval=heartbeat_interval, down_after=down_after)
+    return a_bus, b_bus, a, b
+
+
+async def alice_on_a_seen_by_b(a, b):
+    await b.watch("room:1")
+    await a.watch("room:1")
+    await a.track("owner-a", "room:1", "alice", {})
+    await until(lambda: "alice" in b.list("room:1"))
+
+
+async def test_presence_replicates_between_nodes_and_a_dead_node_leaves(redis_url):
+    a_bus, b_bus, a, b = two_nodes(redis_url, 0.1, 0.6)
     diffs: list[dict] = []
     await b_bus.subscribe("room:1", lambda m: diffs.append(m.payload))
     await a.watch("room:1")
@@ -201,14 +214,8 @@ async def test_a_backend_that_stops_answering_does_not_stop_noticing_dead_nodes(
     when redis-py's own 5 s timeout ends the publish)."""
     from redis.asyncio import Redis
 
-    prefix = f"test{uuid.uuid4().hex[:8]}"
-    a_bus, b_bus = RedisPubSub(redis_url, prefix=prefix), RedisPubSub(redis_url, prefix=prefix)
-    a = Presence(a_bus, heartbeat_interval=0.2, down_after=1.0)
-    b = Presence(b_bus, heartbeat_interval=0.2, down_after=1.0)
-    await b.watch("room:1")
-    await a.watch("room:1")
-    await a.track("owner-a", "room:1", "alice", {})
-    await until(lambda: "alice" in b.list("room:1"))
+    a_bus, b_bus, a, b = two_nodes(redis_url, 0.2, 1.0)
+    await alice_on_a_seen_by_b(a, b)
     admin = Redis.from_url(redis_url)
     await admin.ping()  # connected before a goes silent: the pause starts at once
     try:
@@ -225,14 +232,8 @@ async def test_a_backend_that_stops_answering_does_not_stop_noticing_dead_nodes(
 
 
 async def test_a_clean_shutdown_removes_presences_at_once(redis_url):
-    prefix = f"test{uuid.uuid4().hex[:8]}"
-    a_bus, b_bus = RedisPubSub(redis_url, prefix=prefix), RedisPubSub(redis_url, prefix=prefix)
-    a = Presence(a_bus, heartbeat_interval=5, down_after=60)
-    b = Presence(b_bus, heartbeat_interval=5, down_after=60)
-    await b.watch("room:1")
-    await a.watch("room:1")
-    await a.track("owner-a", "room:1", "alice", {})
-    await until(lambda: "alice" in b.list("room:1"))
+    a_bus, b_bus, a, b = two_nodes(redis_url, 5, 60)
+    await alice_on_a_seen_by_b(a, b)
     await a.stop()
     await until(lambda: b.list("room:1") == {}, timeout=2)
     await b.stop()

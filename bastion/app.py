@@ -2,7 +2,7 @@
 
 Following one request, in order:
 
-1. ``app.py``               ``App.__call__`` → ``_http``: make the ``Request``, run the stack
+1. ``app.py``               ``App.__call__``: make the ``Request``, run the stack
 2. ``middleware/base.py``   app-level onion middleware, if any, around ``_route``
 3. ``routing/_tree.py``     ``RouteTree.find``: one dict hit or one walk down the segment tree
 4. ``routing/_endpoint.py`` the compiled endpoint: route middleware, plan, handler, encoder
@@ -23,6 +23,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from functools import partial
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack
 
@@ -64,6 +65,9 @@ if TYPE_CHECKING:  # imported by apps that version their API, not at every start
 StateT = TypeVar("StateT")
 #: Scope key a test client sets to have unexpected errors re-raised after the 500 is sent.
 RERAISE = "bastion.reraise_server_exceptions"
+# The request's header bytes, counted in C: ``len(_join(_flatten(headers)))``.
+_join = b"".join
+_flatten = chain.from_iterable
 _NOT_FOUND_BODY = encode_json(NotFound("No route matches the requested path").problem())
 F = TypeVar("F", bound=Callable[..., Any])
 Lifespan = Callable[["App[Any]"], AbstractAsyncContextManager[Any]]
@@ -145,7 +149,9 @@ class App(Generic[StateT]):
         self.compiled: list[CompiledRoute] = []
         self.openapi_installed = False
         self.openapi_document: bytes | None = None
-        self._asgi: ASGIApp = self._build_then_serve
+        #: Where a call goes before this frame serves it: the build, then the ASGI middleware
+        #: (None when there is none).
+        self._outer: ASGIApp | None = self._build_then_serve
         self._exit_stack: AsyncExitStack | None = None
         self.plugins = list(plugins)
         for plugin in self.plugins:
@@ -230,10 +236,10 @@ class App(Generic[StateT]):
 
     # -- building ----------------------------------------------------------------------------
     def _invalidate(self) -> None:
-        self._asgi = self._build_then_serve
+        self._outer = self._build_then_serve
 
     def _ensure_built(self) -> None:
-        if self._asgi == self._build_then_serve:
+        if self._outer == self._build_then_serve:
             self._build()
 
     async def _build_then_serve(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -243,7 +249,7 @@ class App(Generic[StateT]):
             await serve_lifespan(self, receive, send)
             return
         self._build()
-        await self._asgi(scope, receive, send)
+        await self(scope, receive, send)
 
     def _build(self) -> None:
         """Compile every route, the lookup trees and the middleware stack; validate all."""
@@ -308,10 +314,8 @@ class App(Generic[StateT]):
 
         functions, asgi = split(self.middleware, "App(middleware=...)")
         self._handle: Endpoint = chain_middleware(functions, self._route)
-        app: ASGIApp = self._dispatch
-        if asgi:
-            app = ServerErrorMiddleware(wrap_asgi(asgi, app), self.debug)
-        self._asgi = app
+        inner = partial(self.__call__, _inner=True)
+        self._outer = ServerErrorMiddleware(wrap_asgi(asgi, inner), self.debug) if asgi else None
 
     def _wrapped(self, compiled: CompiledRoute) -> CompiledRoute:
         for wrap in self.endpoint_wrappers:
@@ -336,19 +340,22 @@ class App(Generic[StateT]):
             )
 
     # -- serving -----------------------------------------------------------------------------
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, _inner: bool = False
+    ) -> None:
+        """HTTP is served here, in this frame (every request pays for each frame it passes
+        through); WebSockets and the lifespan elsewhere. ``_inner``: called by the app's own
+        ASGI middleware, which is where outside calls go first (and, once, the build)."""
         scope["app"] = self
-        await self._asgi(scope, receive, send)
-
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """HTTP here, in this frame (every request pays for each frame it passes through);
-        WebSockets and the lifespan elsewhere."""
+        if self._outer is not None and not _inner:
+            await self._outer(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self._other(scope, receive, send)
             return
         headers = scope["headers"]
         if len(headers) > self._max_headers or (
-            len(b"".join(chain.from_iterable(headers))) > self._max_header_bytes
+            len(_join(_flatten(headers))) > self._max_header_bytes
         ):
             await self._headers_too_large(headers)(scope, receive, send)
             return
@@ -385,16 +392,17 @@ class App(Generic[StateT]):
         )
         return ProblemResponse(error.problem(), error.status_code)
 
-    async def _route(self, request: Request) -> Response:
+    def _route(self, request: Request) -> Awaitable[Response]:
+        """The endpoint's awaitable itself: not a coroutine of its own, one frame fewer."""
         scope = request.scope
         match = self._tree.find(scope["path"], scope["method"])
         if match is None:
-            return await self._no_route(request)
+            return self._no_route(request)
         endpoints, request.path_params = match
         endpoint = endpoints.get(scope["method"])
         if endpoint is None:
-            return await self.failed(request, MethodNotAllowed(list(endpoints)))
-        return await endpoint(request)
+            return self.failed(request, MethodNotAllowed(list(endpoints)))
+        return endpoint(request)
 
     async def _no_route(self, request: Request) -> Response:
         """Mounted apps, then the trailing-slash redirect, then 404."""

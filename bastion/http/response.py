@@ -37,6 +37,17 @@ json_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 encode_json = json_encoder.encode
 
 
+#: ``content-length`` headers by size, made once for sizes under 16 KiB (most answers).
+_LENGTHS: dict[int, tuple[bytes, bytes]] = {}
+
+
+def content_length(size: int) -> tuple[bytes, bytes]:
+    header = (b"content-length", b"%d" % size)
+    if size < 16384:
+        _LENGTHS[size] = header
+    return header
+
+
 class Response:
     """Bytes (or text) with a status and headers."""
 
@@ -114,7 +125,8 @@ class Response:
         body = self.body
         headers = self.raw_headers
         if self.status_code not in _NO_BODY_STATUSES:
-            headers = [*headers, (b"content-length", str(len(body)).encode())]
+            size = len(body)
+            headers = [*headers, _LENGTHS.get(size) or content_length(size)]
         else:
             body = b""
         await send({"type": "http.response.start", "status": self.status_code, "headers": headers})

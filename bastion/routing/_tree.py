@@ -36,6 +36,9 @@ class RouteTree(Generic[T]):
     def __init__(self) -> None:
         self._static: dict[str, dict[str, T]] = {}
         self._root: _Node[T] = _Node()
+        # While the root has only static children, a path whose first segment is none of
+        # them misses without a walk (most 404s).
+        self._root_static_only = True
 
     def add(
         self, path: str, methods: tuple[str, ...], endpoint: T, converters: dict[str, Converter]
@@ -48,6 +51,8 @@ class RouteTree(Generic[T]):
         if all(kind == "static" for kind, *_ in segments):
             return self._put(self._static.setdefault(path, {}), path, methods, endpoint)
         node = self._root
+        if segments[0][0] != "static":
+            self._root_static_only = False
         for index, segment in enumerate(segments):
             if segment[0] == "static":
                 node = node.static.setdefault(segment[1], _Node())
@@ -89,9 +94,12 @@ class RouteTree(Generic[T]):
         endpoints = self._static.get(path)
         if endpoints is not None:
             return endpoints, {}
+        parts = path[1:].split("/")
+        if self._root_static_only and parts[0] not in self._root.static:
+            return None
         params: dict[str, Any] = {}
         without: list[Match[T]] = []
-        found = self._walk(self._root, path[1:].split("/"), 0, params, method, without)
+        found = self._walk(self._root, parts, 0, params, method, without)
         if found is not None:
             return found, params
         return without[0] if without else None

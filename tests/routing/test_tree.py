@@ -21,6 +21,15 @@ def test_unknown_path_is_none():
     assert tree_with(("/a", {})).find("/b") is None
 
 
+def test_a_parameter_at_the_root_is_tried_after_a_first_segment_misses():
+    """Misses under an all-static root skip the walk; a root parameter turns that off."""
+    tree = tree_with(("/users/{id}", {"id": "int"}))
+    assert tree.find("/posts/1") is None
+    tree.add("/{page}/{id}", ("GET",), "/{page}/{id}", {"page": C["str"], "id": C["int"]})
+    assert tree.find("/posts/1") == ({"GET": "/{page}/{id}"}, {"page": "posts", "id": 1})
+    assert tree.find("/users/1") == ({"GET": "/users/{id}"}, {"id": 1})
+
+
 def test_int_param_is_converted():
     tree = tree_with(("/users/{id}", {"id": "int"}))
     assert tree.find("/users/42") == ({"GET": "/users/{id}"}, {"id": 42})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from bastion.exceptions import ConfigurationError
@@ -59,10 +60,30 @@ def chain(functions: Sequence[MiddlewareFunction], endpoint: Endpoint) -> Endpoi
 
 
 def _layer(mw: MiddlewareFunction, call_next: Endpoint) -> Endpoint:
+    """``mw`` with its ``call_next`` bound: a ``partial`` (no coroutine of its own per request)
+    when that parameter can be passed by name, else a small coroutine that passes it."""
+    name = _call_next_name(mw)
+    if name is not None:
+        return partial(mw, **{name: call_next})
+
     async def layer(request: Any) -> Any:
         return await mw(request, call_next)
 
     return layer
+
+
+def _call_next_name(mw: MiddlewareFunction) -> str | None:
+    """The name of ``mw``'s second parameter, if it takes exactly two and that one by name."""
+    try:
+        parameters = list(inspect.signature(mw).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (a builtin): pass it by position
+        return None
+    by_name = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    if len(parameters) != 2 or parameters[1].kind not in by_name:
+        return None
+    if parameters[0].kind not in (inspect.Parameter.POSITIONAL_ONLY, by_name[0]):
+        return None
+    return parameters[1].name
 
 
 def wrap_asgi(middleware: Sequence[ASGIMiddleware], app: ASGIApp) -> ASGIApp:

@@ -41,6 +41,35 @@ def test_onion_order_app_router_route():
     assert response.headers.get_list("x-trail") == ["route", "router", "app"]
 
 
+def test_every_way_of_writing_the_two_parameters_is_called_the_same():
+    """call_next is bound by name where it can be, by position where it cannot."""
+    log = []
+
+    async def any_name(request, nxt):
+        log.append("any_name")
+        return await nxt(request)
+
+    async def positional_only(request, call_next, /):
+        log.append("positional_only")
+        return await call_next(request)
+
+    async def star_args(*args):
+        log.append("star_args")
+        return await args[1](args[0])
+
+    class Instance:
+        async def __call__(self, request, call_next):
+            log.append("instance")
+            return await call_next(request)
+
+    app = make_app()
+    stack = [any_name, positional_only, star_args, Instance()]
+    app.get("/", middleware=stack)(lambda: "ok")
+    response = TestClient(app).get("/")
+    assert response.text == "ok"
+    assert log == ["any_name", "positional_only", "star_args", "instance"]
+
+
 def test_app_middleware_sees_not_found():
     log = []
     app = make_app(middleware=[tag("app", log)])

@@ -193,6 +193,8 @@ def compile_websocket(route: WebSocketRoute, app: App[Any]) -> CompiledRoute:
 
 
 _NO_RESPONSE = Response(b"", 204)
+_new_text = TextResponse.__new__
+_TEXT_TYPE = TextResponse.content_type_header
 
 
 def _register_app_steps(plan: Plan, pre: list[DependencyStep], app: App[Any]) -> None:
@@ -292,8 +294,11 @@ def _encoder(
             result = convert(result)
         if result is None:
             response = Response(b"", empty_status)
-        elif type(result) is str:
-            response = TextResponse(result, status)
+        elif type(result) is str:  # TextResponse(result, status), without __init__'s choices
+            response = _new_text(TextResponse)
+            response.status_code = status
+            response.body = result.encode()
+            response.raw_headers = [_TEXT_TYPE]
         else:
             response = data(result, status)
         if extra:

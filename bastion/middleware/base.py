@@ -78,12 +78,15 @@ def _call_next_name(mw: MiddlewareFunction) -> str | None:
         parameters = list(inspect.signature(mw).parameters.values())
     except (TypeError, ValueError):  # no signature to read (a builtin): pass it by position
         return None
-    by_name = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    if len(parameters) != 2 or parameters[1].kind not in by_name:
+    if len(parameters) != 2:
         return None
-    if parameters[0].kind not in (inspect.Parameter.POSITIONAL_ONLY, by_name[0]):
+    request, call_next = parameters
+    kind = inspect.Parameter
+    if request.kind not in (kind.POSITIONAL_ONLY, kind.POSITIONAL_OR_KEYWORD):
         return None
-    return parameters[1].name
+    if call_next.kind not in (kind.POSITIONAL_OR_KEYWORD, kind.KEYWORD_ONLY):
+        return None
+    return call_next.name
 
 
 def wrap_asgi(middleware: Sequence[ASGIMiddleware], app: ASGIApp) -> ASGIApp:

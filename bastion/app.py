@@ -4,12 +4,12 @@ Following one request, in order:
 
 1. ``app.py``               ``App.__call__``: make the ``Request``, run the stack
 2. ``middleware/base.py``   app-level onion middleware, if any, around ``_route``
-3. ``routing/_tree.py``     ``RouteTree.find``: one dict hit or one walk down the segment tree
+3. ``routing/_tree.py``     static paths: one dict hit; the rest: one walk down the segment tree
 4. ``routing/_endpoint.py`` the compiled endpoint: route middleware, plan, handler, encoder
 5. ``params/_plan.py``      the plan's extractors turn the request into arguments
 6. ``di/_graph.py``         dependencies, cached per request, with ``yield`` teardown
 7. ``http/request.py``      lazy headers, query, cookies and the size-limited body
-8. ``http/response.py``     the response sends itself
+8. ``http/response.py``     the response's messages, sent by ``App.__call__`` (or itself)
 9. ``middleware/errors.py`` exceptions become problem+json (or the dev debug page)
 
 Nothing in that path inspects a signature or builds a schema: ``_build`` does it once. Apps
@@ -24,7 +24,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from functools import partial
-from itertools import chain
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack
 
 from bastion._lifespan import Running, serve_lifespan
@@ -39,7 +38,13 @@ from bastion.exceptions import (
 )
 from bastion.http.negotiation import JSON_ENCODER, Encoder, Negotiation
 from bastion.http.request import ClientDisconnect, Request
-from bastion.http.response import ProblemResponse, RedirectResponse, Response, encode_json
+from bastion.http.response import (
+    SENT_BY_MESSAGES,
+    ProblemResponse,
+    RedirectResponse,
+    Response,
+    encode_json,
+)
 from bastion.middleware.base import chain as chain_middleware
 from bastion.middleware.base import split, wrap_asgi
 from bastion.middleware.errors import ServerErrorMiddleware, problem_response, unexpected_error
@@ -65,9 +70,6 @@ if TYPE_CHECKING:  # imported by apps that version their API, not at every start
 StateT = TypeVar("StateT")
 #: Scope key a test client sets to have unexpected errors re-raised after the 500 is sent.
 RERAISE = "bastion.reraise_server_exceptions"
-# The request's header bytes, counted in C: ``len(_join(_flatten(headers)))``.
-_join = b"".join
-_flatten = chain.from_iterable
 _NOT_FOUND_BODY = encode_json(NotFound("No route matches the requested path").problem())
 F = TypeVar("F", bound=Callable[..., Any])
 Lifespan = Callable[["App[Any]"], AbstractAsyncContextManager[Any]]
@@ -261,6 +263,7 @@ class App(Generic[StateT]):
         self.negotiation = Negotiation(self.encoders) if custom else None
         self._tree: RouteTree[Endpoint] = RouteTree()
         self._ws_tree: RouteTree[Endpoint] = RouteTree()
+        self._static_routes = self._tree.static
         self._urls = URLBuilder()
         self._mounts: list[tuple[str, Any]] = []
         self.container._app_steps.clear()
@@ -354,9 +357,13 @@ class App(Generic[StateT]):
             await self._other(scope, receive, send)
             return
         headers = scope["headers"]
-        if len(headers) > self._max_headers or (
-            len(_join(_flatten(headers))) > self._max_header_bytes
-        ):
+        if len(headers) > self._max_headers:
+            await self._headers_too_large(headers)(scope, receive, send)
+            return
+        size = 0
+        for name, value in headers:  # for the usual dozen headers, cheaper than a join
+            size += len(name) + len(value)
+        if size > self._max_header_bytes:
             await self._headers_too_large(headers)(scope, receive, send)
             return
         request = Request(scope, receive, None, self._max_body)
@@ -369,7 +376,12 @@ class App(Generic[StateT]):
         except Exception as exc:  # raised by middleware; handlers' errors arrive as responses
             response = await self.failed(request, exc)
         try:
-            await response(scope, receive, send)
+            if type(response) in SENT_BY_MESSAGES:  # sent here: one coroutine fewer
+                start, body = response.messages(scope["method"])
+                await send(start)
+                await send(body)
+            else:
+                await response(scope, receive, send)
         finally:
             if request.cleanup is not None:
                 await teardown(request, request.error)
@@ -395,11 +407,14 @@ class App(Generic[StateT]):
     def _route(self, request: Request) -> Awaitable[Response]:
         """The endpoint's awaitable itself: not a coroutine of its own, one frame fewer."""
         scope = request.scope
-        match = self._tree.find(scope["path"], scope["method"])
-        if match is None:
-            return self._no_route(request)
-        endpoints, request.path_params = match
-        endpoint = endpoints.get(scope["method"])
+        method = scope["method"]
+        endpoints = self._static_routes.get(scope["path"])
+        if endpoints is None:
+            match = self._tree.find_dynamic(scope["path"], method)
+            if match is None:
+                return self._no_route(request)
+            endpoints, request.path_params = match
+        endpoint = endpoints.get(method)
         if endpoint is None:
             return self.failed(request, MethodNotAllowed(list(endpoints)))
         return endpoint(request)

@@ -309,3 +309,43 @@ def test_a_failed_startup_leaves_the_contexts_that_did_start():
             assert events == ["opened", "closed", "opened"]
 
     asyncio.run(main())
+
+
+def test_the_app_sends_plain_responses_and_leaves_custom_ones_to_their_own_call():
+    """Response classes that keep ``Response.__call__`` are sent by the app from their
+    ``messages()``; a class with its own ``__call__`` still sends itself."""
+    from bastion.http.response import SENT_BY_MESSAGES, Response
+
+    class Shouting(Response):  # keeps __call__: the app sends its messages
+        def messages(self, method):
+            start, body = super().messages(method)
+            return start, {**body, "body": body["body"].upper()}
+
+    class SelfSending(Response):
+        async def __call__(self, scope, receive, send):
+            await send({"type": "http.response.start", "status": 299, "headers": []})
+            await send({"type": "http.response.body", "body": b"sent by myself"})
+
+    assert Shouting in SENT_BY_MESSAGES and SelfSending not in SENT_BY_MESSAGES
+    app = App()
+
+    @app.get("/shout")
+    async def shout() -> Response:
+        return Shouting(b"quiet")
+
+    @app.get("/self")
+    async def self_sending() -> Response:
+        return SelfSending()
+
+    @app.get("/empty")
+    async def empty() -> None:
+        return None
+
+    with TestClient(app) as client:
+        assert client.get("/shout").content == b"QUIET"
+        answer = client.get("/self")
+        assert (answer.status_code, answer.content) == (299, b"sent by myself")
+        head = client.head("/shout")
+        assert (head.content, head.headers["content-length"]) == (b"", "5")
+        no_content = client.get("/empty")
+        assert no_content.status_code == 204 and "content-length" not in no_content.headers

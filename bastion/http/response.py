@@ -17,7 +17,7 @@ import msgspec
 
 from bastion.http.cookies import SameSite, build_set_cookie
 from bastion.http.headers import MutableHeaders, RawHeaders
-from bastion.types import Receive, Scope, Send
+from bastion.types import Message, Receive, Scope, Send
 
 _NO_BODY_STATUSES = frozenset({204, 304}) | frozenset(range(100, 200))
 
@@ -37,6 +37,10 @@ json_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 encode_json = json_encoder.encode
 
 
+#: The response classes whose answer is exactly their ``messages()`` (filled in as they are
+#: defined).
+SENT_BY_MESSAGES: set[type[Response]] = set()
+
 #: ``content-length`` headers by size, made once for sizes under 16 KiB (most answers).
 _LENGTHS: dict[int, tuple[bytes, bytes]] = {}
 
@@ -49,7 +53,11 @@ def content_length(size: int) -> tuple[bytes, bytes]:
 
 
 class Response:
-    """Bytes (or text) with a status and headers."""
+    """Bytes (or text) with a status and headers.
+
+    A class that keeps this ``__call__`` is in ``SENT_BY_MESSAGES``: the app awaits its
+    ``messages()`` itself, which spares every request one coroutine.
+    """
 
     media_type: ClassVar[str | None] = None
     content_type_header: ClassVar[tuple[bytes, bytes] | None] = None
@@ -121,21 +129,37 @@ class Response:
     def delete_cookie(self, key: str, *, path: str = "/", domain: str | None = None) -> None:
         self.set_cookie(key, "", max_age=0, path=path, domain=domain)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__call__ is Response.__call__:
+            SENT_BY_MESSAGES.add(cls)
+
+    def messages(self, method: str) -> tuple[Message, Message]:
+        """The start and body messages that answer a request made with ``method``."""
+        status = self.status_code
+        if status in _NO_BODY_STATUSES:
+            return {"type": "http.response.start", "status": status, "headers": self.raw_headers}, {
+                "type": "http.response.body",
+                "body": b"",
+            }
         body = self.body
-        headers = self.raw_headers
-        if self.status_code not in _NO_BODY_STATUSES:
-            size = len(body)
-            headers = [*headers, _LENGTHS.get(size) or content_length(size)]
-        else:
-            body = b""
-        await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
-        await send(
-            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
-        )
+        size = len(body)
+        headers = [*self.raw_headers, _LENGTHS.get(size) or content_length(size)]
+        return {"type": "http.response.start", "status": status, "headers": headers}, {
+            "type": "http.response.body",
+            "body": b"" if method == "HEAD" else body,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start, body = self.messages(scope["method"])
+        await send(start)
+        await send(body)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.status_code}>"
+
+
+SENT_BY_MESSAGES.add(Response)
 
 
 class TextResponse(Response):

@@ -19,7 +19,7 @@ from bastion.di.depends import Depends
 from bastion.exceptions import ConfigurationError
 from bastion.http.negotiation import PendingResponse
 from bastion.http.request import ClientDisconnect, Request
-from bastion.http.response import JSONResponse, Response, TextResponse
+from bastion.http.response import JSONResponse, Response, TextResponse, encode_json
 from bastion.middleware.base import chain, split, wrap_asgi
 from bastion.params import _types as t
 from bastion.params._plan import Plan, compile_plan, signature_of
@@ -193,8 +193,9 @@ def compile_websocket(route: WebSocketRoute, app: App[Any]) -> CompiledRoute:
 
 
 _NO_RESPONSE = Response(b"", 204)
-_new_text = TextResponse.__new__
+_new_response = Response.__new__
 _TEXT_TYPE = TextResponse.content_type_header
+_JSON_TYPE = JSONResponse.content_type_header
 
 
 def _register_app_steps(plan: Plan, pre: list[DependencyStep], app: App[Any]) -> None:
@@ -288,17 +289,24 @@ def _encoder(
     empty_status = status if explicit else 204
 
     def to_response(result: Any) -> Response:
-        if isinstance(result, Response):
-            return result
-        if convert is not None:
+        if convert is not None and not isinstance(result, Response):
             result = convert(result)
-        if result is None:
-            response = Response(b"", empty_status)
-        elif type(result) is str:  # TextResponse(result, status), without __init__'s choices
-            response = _new_text(TextResponse)
+        # Text and JSON, the common answers, are built without __init__'s choices.
+        response: Response
+        if type(result) is str:
+            response = _new_response(TextResponse)
             response.status_code = status
             response.body = result.encode()
             response.raw_headers = [_TEXT_TYPE]
+        elif isinstance(result, Response):
+            return result
+        elif result is None:
+            response = Response(b"", empty_status)
+        elif data is JSONResponse:
+            response = _new_response(JSONResponse)
+            response.status_code = status
+            response.body = encode_json(result)
+            response.raw_headers = [_JSON_TYPE]
         else:
             response = data(result, status)
         if extra:

@@ -34,7 +34,9 @@ class RouteTree(Generic[T]):
     """Maps (path, method) to an endpoint ``T``; knows nothing about what ``T`` is."""
 
     def __init__(self) -> None:
-        self._static: dict[str, dict[str, T]] = {}
+        #: Paths without parameters and their endpoints by method: one dict hit, which the
+        #: app does itself before it asks ``find_dynamic``.
+        self.static: dict[str, dict[str, T]] = {}
         self._root: _Node[T] = _Node()
         # While the root has only static children, a path whose first segment is none of
         # them misses without a walk (most 404s).
@@ -49,7 +51,7 @@ class RouteTree(Generic[T]):
         """
         segments = parse_path(path)
         if all(kind == "static" for kind, *_ in segments):
-            return self._put(self._static.setdefault(path, {}), path, methods, endpoint)
+            return self._put(self.static.setdefault(path, {}), path, methods, endpoint)
         node = self._root
         if segments[0][0] != "static":
             self._root_static_only = False
@@ -91,9 +93,13 @@ class RouteTree(Generic[T]):
     def find(self, path: str, method: str | None = None) -> Match[T] | None:
         """The endpoints by method and the converted path parameters, or None. With
         ``method``, the first match that has it, else the first match (a 405)."""
-        endpoints = self._static.get(path)
+        endpoints = self.static.get(path)
         if endpoints is not None:
             return endpoints, {}
+        return self.find_dynamic(path, method)
+
+    def find_dynamic(self, path: str, method: str | None = None) -> Match[T] | None:
+        """``find`` for a path that is not in ``static``."""
         parts = path[1:].split("/")
         if self._root_static_only and parts[0] not in self._root.static:
             return None

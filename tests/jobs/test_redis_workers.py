@@ -244,7 +244,7 @@ async def test_sigterm_hands_back_a_job_overrunning_grace_without_counting_it(
 
 
 async def test_redis_killed_under_running_workers_loses_no_job(tmp_path: Path) -> None:
-    port, total = free_port(), 3000
+    port, total = free_port(), 6000
     data = tmp_path / "redis"
     data.mkdir()
     with redis_server(data, port=port, appendonly=True) as (url, server):
@@ -260,7 +260,9 @@ async def test_redis_killed_under_running_workers_loses_no_job(tmp_path: Path) -
                 return len(await logged(backend, "ran")) >= total // 3
 
             await until(a_third_ran, "the workers did not start", workers, timeout=120)
-            assert len(await logged(backend, "ran")) < total * 2 // 3  # mid-run
+            # Mid-run: some jobs are still to come (as in the PostgreSQL crash test, a tighter
+            # bound on how many ran by now measures the machine's load, not the code).
+            assert len(await logged(backend, "ran")) < total
             server.send_signal(signal.SIGKILL)
             server.wait()
             await backend.stop()

@@ -37,7 +37,7 @@ from bastion.cache.memory import MemoryBackend
 from bastion.exceptions import ConfigurationError
 from bastion.http.preconditions import body_etag
 from bastion.http.request import Request
-from bastion.http.response import Response
+from bastion.http.response import SENT_BY_MESSAGES, Response
 from bastion.routing.route import Route, path_param_names
 from bastion.types import CallNext, Endpoint
 
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from bastion.cache.cache import Cache
     from bastion.routing._endpoint import CompiledRoute
 
-_SEND_BODY = Response.__call__
 _READ = ("GET", "HEAD")
 _PLACEHOLDER = re.compile(r"{([^{}]*)}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
@@ -305,7 +304,7 @@ class _ResponseCache:
 
     async def _store(self, request: Request, full: str, response: Response) -> bytes | None:
         if (
-            type(response).__call__ is not _SEND_BODY
+            type(response) not in SENT_BY_MESSAGES
             or response.status_code not in self.policy.statuses
         ):
             return None

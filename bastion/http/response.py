@@ -37,8 +37,9 @@ json_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 encode_json = json_encoder.encode
 
 
-#: The response classes whose answer is exactly their ``messages()`` (filled in as they are
-#: defined).
+#: The response classes whose answer is exactly their ``messages()``, so their whole payload
+#: is ``body``: the app sends those messages itself, and GZip, ConditionalGet and the response
+#: cache may rewrite or store the body. Filled in as the classes are defined.
 SENT_BY_MESSAGES: set[type[Response]] = set()
 
 #: ``content-length`` headers by size, made once for sizes under 16 KiB (most answers).
@@ -138,17 +139,15 @@ class Response:
         """The start and body messages that answer a request made with ``method``."""
         status = self.status_code
         if status in _NO_BODY_STATUSES:
-            return {"type": "http.response.start", "status": status, "headers": self.raw_headers}, {
-                "type": "http.response.body",
-                "body": b"",
-            }
-        body = self.body
-        size = len(body)
-        headers = [*self.raw_headers, _LENGTHS.get(size) or content_length(size)]
-        return {"type": "http.response.start", "status": status, "headers": headers}, {
-            "type": "http.response.body",
-            "body": b"" if method == "HEAD" else body,
-        }
+            headers, body = self.raw_headers, b""
+        else:
+            body = self.body
+            size = len(body)
+            headers = [*self.raw_headers, _LENGTHS.get(size) or content_length(size)]
+            if method == "HEAD":
+                body = b""
+        start = {"type": "http.response.start", "status": status, "headers": headers}
+        return start, {"type": "http.response.body", "body": body}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start, body = self.messages(scope["method"])

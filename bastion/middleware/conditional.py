@@ -15,10 +15,9 @@ from __future__ import annotations
 from bastion.http.headers import RawHeaders
 from bastion.http.preconditions import body_etag, http_date, not_modified
 from bastion.http.request import Request
-from bastion.http.response import Response
+from bastion.http.response import SENT_BY_MESSAGES, Response
 from bastion.types import CallNext
 
-_SEND_BODY = Response.__call__  # responses whose whole payload is ``response.body``
 #: What a 304 keeps of the 200 it stands for (RFC 9110 §15.4.5), and its cookies.
 _KEPT = frozenset(
     {
@@ -42,7 +41,7 @@ class ConditionalGet:
         if (
             request.scope["method"] not in ("GET", "HEAD")
             or response.status_code != 200
-            or type(response).__call__ is not _SEND_BODY
+            or type(response) not in SENT_BY_MESSAGES
         ):
             return response
         headers = response.raw_headers

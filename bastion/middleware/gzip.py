@@ -28,7 +28,7 @@ from typing import cast
 from bastion.exceptions import ConfigurationError
 from bastion.http.headers import RawHeaders
 from bastion.http.request import Request
-from bastion.http.response import Response
+from bastion.http.response import SENT_BY_MESSAGES, Response
 from bastion.http.streaming import Content, StreamingResponse, iterate
 from bastion.types import CallNext
 
@@ -46,7 +46,6 @@ COMPRESSIBLE = (
     "image/svg+xml",
 )
 
-_SEND_BODY = Response.__call__  # responses whose whole payload is ``response.body``
 _NO_BODY = frozenset({204, 206, 304})
 _EVENT_STREAM = b"text/event-stream"
 _VARY = (b"vary", b"accept-encoding")
@@ -78,7 +77,7 @@ class GZip:
         response = await call_next(request)
         streaming = isinstance(response, StreamingResponse)
         if not streaming and (
-            type(response).__call__ is not _SEND_BODY or len(response.body) < self.minimum_size
+            type(response) not in SENT_BY_MESSAGES or len(response.body) < self.minimum_size
         ):
             return response
         status = response.status_code

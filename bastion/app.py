@@ -61,7 +61,7 @@ from bastion.routing.converters import DEFAULT_CONVERTERS, Converter
 from bastion.routing.route import Mount, Route, RouteOptions, WebSocketRoute
 from bastion.routing.router import Controller, Router
 from bastion.routing.urls import URLBuilder
-from bastion.types import ASGIApp, Endpoint, Receive, Scope, Send
+from bastion.types import ASGIApp, EarlyAnswer, Endpoint, Receive, Scope, Send
 from bastion.websockets._serve import serve_websocket
 
 if TYPE_CHECKING:  # imported by apps that version their API, not at every start-up
@@ -264,6 +264,7 @@ class App(Generic[StateT]):
         self._tree: RouteTree[Endpoint] = RouteTree()
         self._ws_tree: RouteTree[Endpoint] = RouteTree()
         self._static_routes = self._tree.static
+        self._early_answers: dict[int, tuple[Endpoint, EarlyAnswer]] = {}
         self._urls = URLBuilder()
         self._mounts: list[tuple[str, Any]] = []
         self.container._app_steps.clear()
@@ -317,8 +318,26 @@ class App(Generic[StateT]):
 
         functions, asgi = split(self.middleware, "App(middleware=...)")
         self._handle: Endpoint = chain_middleware(functions, self._route)
+        self._early = {} if functions else self._early_paths()
         inner = partial(self.__call__, _inner=True)
         self._outer = ServerErrorMiddleware(wrap_asgi(asgi, inner), self.debug) if asgi else None
+
+    def answer_early(self, endpoint: Endpoint, answer: EarlyAnswer) -> None:
+        """Let ``answer(scope)`` answer GET and HEAD requests for ``endpoint`` before a
+        ``Request`` exists: it returns the start and body messages, or None to have
+        ``endpoint`` serve the request. For endpoint wrappers whose endpoint can often answer
+        from the scope alone (the response cache's hits). Asked only on static paths whose GET
+        and HEAD are ``endpoint``, in an app without function middleware (it would skip it)."""
+        self._early_answers[id(endpoint)] = (endpoint, answer)
+
+    def _early_paths(self) -> dict[str, EarlyAnswer]:
+        found = {}
+        for path, endpoints in self._static_routes.items():
+            get = endpoints.get("GET")
+            endpoint, answer = self._early_answers.get(id(get), (None, None))
+            if answer is not None and endpoint is get and endpoints.get("HEAD") is get:
+                found[path] = answer
+        return found
 
     def _wrapped(self, compiled: CompiledRoute) -> CompiledRoute:
         for wrap in self.endpoint_wrappers:
@@ -366,6 +385,15 @@ class App(Generic[StateT]):
         if size > self._max_header_bytes:
             await self._headers_too_large(headers)(scope, receive, send)
             return
+        if self._early:  # answer_early
+            answer = self._early.get(scope["path"])
+            method = scope["method"]
+            if answer is not None and (method == "GET" or method == "HEAD"):
+                messages = answer(scope)
+                if messages is not None:
+                    await send(messages[0])
+                    await send(messages[1])
+                    return
         request = Request(scope, receive, None, self._max_body)
         try:
             response = await self._handle(request)

@@ -23,3 +23,6 @@ CallNext = Endpoint
 MiddlewareFunction = Callable[["Request", CallNext], Awaitable["Response"]]
 #: Raw ASGI middleware: a class (or factory) taking the wrapped ASGI app plus options.
 ASGIMiddlewareFactory = Callable[..., ASGIApp]
+#: An endpoint's answer from the scope alone, before a ``Request`` exists: the start and body
+#: messages, or None to serve the request the usual way (``App.answer_early``).
+EarlyAnswer = Callable[[Scope], tuple[Message, Message] | None]

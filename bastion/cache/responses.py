@@ -17,7 +17,8 @@ that set cookies) itself. The key is the path, the raw query string, the ``vary`
 values and ``key(request)``. Stored answers carry ``Cache-Control: max-age=<ttl>`` (unless
 the handler set one), a weak ``ETag`` (the one ``ConditionalGet`` would compute, so it can
 answer 304s) and ``Vary``; hits add ``Age``. Concurrent misses for one key run the handler
-once in each process.
+once in each process. Hits on the memory backend for static paths are answered before a
+``Request`` exists (``early``, through ``App.answer_early``) when the app lets them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from bastion.http.preconditions import body_etag
 from bastion.http.request import Request
 from bastion.http.response import SENT_BY_MESSAGES, Response
 from bastion.routing.route import Route, path_param_names
-from bastion.types import CallNext, Endpoint
+from bastion.types import CallNext, Endpoint, Message, Scope
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -52,14 +53,48 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 
 
 class _Stored(msgspec.Struct, array_like=True):
+    """A stored answer, as the backend holds it."""
+
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
     stored: float
 
 
+class _Hit:
+    """A stored answer decoded, once per stored value on the memory backend: what ``serve``
+    answers, and the messages ``early`` sends (``Age`` still to add to their headers)."""
+
+    __slots__ = ("_age", "_age_until", "body", "head", "headers", "sent_body", "status", "stored")
+
+    def __init__(self, stored: _Stored) -> None:
+        self.status = stored.status
+        self.headers = stored.headers
+        self.body = stored.body
+        self.stored = stored.stored
+        answer = _new(Response)
+        answer.status_code, answer.body, answer.raw_headers = self.status, self.body, self.headers
+        start, body = answer.messages("GET")
+        self.head = start["headers"]
+        self.sent_body = body["body"]
+        self._age_until = 0.0
+
+    def age(self) -> tuple[bytes, bytes]:
+        """The ``Age`` header to send now, worked out once a second."""
+        now = _time()
+        if now >= self._age_until:
+            age = max(0, int(now - self.stored))
+            self._age = (b"age", str(age).encode())
+            self._age_until = self.stored + age + 1
+        return self._age
+
+
 _encode = msgspec.msgpack.Encoder().encode
-_decode = msgspec.msgpack.Decoder(_Stored).decode
+_decode_stored = msgspec.msgpack.Decoder(_Stored).decode
+
+
+def _decode(data: bytes) -> _Hit:
+    return _Hit(_decode_stored(data))
 
 
 class CachePolicy:
@@ -149,7 +184,11 @@ def cached_endpoint(compiled: CompiledRoute, app: App[Any], caches: Any) -> Endp
                 f"path parameter of the route ({', '.join(sorted(params)) or 'it has none'})"
             )
     cookies = {*policy.private_cookies, *_session_cookies(app)}
-    return _ResponseCache(policy, caches[policy.cache], compiled.endpoint, cookies).serve
+    cache = _ResponseCache(policy, caches[policy.cache], compiled.endpoint, cookies)
+    endpoint = cache.serve
+    if cache.lookup is not None and policy.key is None:
+        app.answer_early(endpoint, cache.early)
+    return endpoint
 
 
 def _session_cookies(app: App[Any]) -> list[str]:
@@ -176,13 +215,14 @@ class _ResponseCache:
         # need no decoding.
         memory = isinstance(self.backend, MemoryBackend)
         self.lookup = self.backend.lookup_decoded if memory else None  # type: ignore[attr-defined]
-        self.last: tuple[bytes, _Stored] | None = None
+        self.last: tuple[bytes, _Hit] | None = None
         # Request headers that matter, by name: 0 authorization, 1 cookie, 2 cache-control,
         # 3 + i the i-th varied header. One dict lookup per request header.
         self.watch = {b"authorization": 0, b"cookie": 1, b"cache-control": 2}
         for i, name in enumerate(policy.vary):
             self.watch.setdefault(name.encode(), 3 + i)
         self.varies = len(policy.vary)
+        self.no_vary = "\n" * self.varies  # the key's varied part when none of them was sent
         self.cookies = [name.encode() for name in cookies]
         self.key = policy.key
         self.ttl = policy.ttl
@@ -194,6 +234,36 @@ class _ResponseCache:
         control = f"max-age={max_age}" if max_age else "no-cache"
         self.cache_control = (f"private, {control}" if policy.key else control).encode()
         self.vary_header = ", ".join(policy.vary).encode() if policy.vary else None
+
+    def early(self, scope: Scope) -> tuple[Message, Message] | None:
+        """A hit's two messages from the scope of a GET or HEAD, before a ``Request`` exists
+        (``App.answer_early``); None sends the request the usual way, through ``serve``: a
+        miss, and any request with a header that ``serve`` looks at."""
+        watch = self.watch
+        for name, _ in scope["headers"]:
+            if name in watch:
+                return None
+        query = scope["query_string"]
+        key = scope["path"] + "?" + query.decode("latin-1") if query else scope["path"]
+        # Not hashed when long or not ASCII, as serve's keys are: such a key misses, and the
+        # request goes to serve.
+        try:
+            hit = self.lookup(self.prefix + key + self.no_vary, _decode)  # type: ignore[misc]
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if hit is None:
+            return None
+        return (
+            {
+                "type": "http.response.start",
+                "status": hit.status,
+                "headers": [*hit.head, hit.age()],
+            },
+            {
+                "type": "http.response.body",
+                "body": hit.sent_body if scope["method"] == "GET" else b"",
+            },
+        )
 
     async def serve(self, request: Request) -> Response:
         scope = request.scope
@@ -251,11 +321,7 @@ class _ResponseCache:
         response = _new(Response)
         response.status_code = stored.status
         response.body = stored.body
-        age = int(_time() - stored.stored)
-        response.raw_headers = [
-            *stored.headers,
-            _AGE_0 if age <= 0 else _AGES[age] if age < _AGES_KEPT else _age(age),
-        ]
+        response.raw_headers = [*stored.headers, stored.age()]
         return response
 
     def _has_private_cookie(self, header: bytes) -> bool:
@@ -264,7 +330,7 @@ class _ResponseCache:
         names = {part.split(b"=", 1)[0].strip() for part in header.split(b";")}
         return any(name in names for name in self.cookies)
 
-    def _decoded(self, data: bytes) -> _Stored | None:
+    def _decoded(self, data: bytes) -> _Hit | None:
         """A stored answer from a shared backend (None if it does not decode)."""
         last = self.last
         if last is not None and last[0] == data:
@@ -344,26 +410,16 @@ class _ResponseCache:
         return data
 
 
-def _answer(stored: _Stored) -> Response:
+def _answer(stored: _Hit) -> Response:
     """A hit: the stored answer with its ``Age``, as a plain ``Response`` (so ``GZip`` and
     ``ConditionalGet`` treat it as any in-memory body). Its header list is new: middleware may
     add to it, never to the stored one."""
     response = Response.__new__(Response)
     response.status_code = stored.status
     response.body = stored.body
-    age = int(_time() - stored.stored)
-    header = _AGE_0 if age <= 0 else _AGES[age] if age < _AGES_KEPT else _age(age)
-    response.raw_headers = [*stored.headers, header]
+    response.raw_headers = [*stored.headers, stored.age()]
     return response
-
-
-def _age(age: int) -> tuple[bytes, bytes]:
-    return (b"age", str(age).encode())
 
 
 _time = time.time
 _new = Response.__new__
-#: ``Age`` headers for the first hour, made once.
-_AGES_KEPT = 3600
-_AGES = [_age(age) for age in range(_AGES_KEPT)]
-_AGE_0 = _AGES[0]

@@ -81,9 +81,12 @@ def make_app(*plugins: Any, cache_spec: str | None = None, **app_options: Any) -
     return app
 
 
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(make_app(middleware=[ConditionalGet()])) as made:
+@pytest.fixture(params=["middleware", "bare"])
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """The app with function middleware, and without: there, hits on static paths are
+    answered before a ``Request`` exists (``App.answer_early``), and must not differ."""
+    middleware = [ConditionalGet()] if request.param == "middleware" else []
+    with TestClient(make_app(middleware=middleware)) as made:
         yield made
 
 
@@ -163,12 +166,66 @@ def test_a_request_saying_no_store_bypasses_the_cache(client: TestClient) -> Non
     assert client.get("/articles").json()["n"] == 1  # and stored nothing
 
 
-def test_conditional_get_answers_304_from_the_cache(client: TestClient) -> None:
-    etag = client.get("/articles").headers["etag"]
-    again = client.get("/articles", headers={"if-none-match": etag})
+def test_conditional_get_answers_304_from_the_cache() -> None:
+    with TestClient(make_app(middleware=[ConditionalGet()])) as client:
+        etag = client.get("/articles").headers["etag"]
+        again = client.get("/articles", headers={"if-none-match": etag})
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == etag and again.headers["cache-control"] == "max-age=60"
     assert calls["articles"] == 1
+
+
+def test_hits_are_answered_before_a_request_exists_when_nothing_else_runs_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[Request] = []
+
+    class CountedRequest(Request):
+        __slots__ = ()
+
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            made.append(self)
+
+    monkeypatch.setattr("bastion.app.Request", CountedRequest)
+    with TestClient(make_app()) as client:
+        first, second = client.get("/articles?page=2"), client.get("/articles?page=2")
+        assert len(made) == 1  # the miss only
+        assert second.content == first.content and second.headers["age"] == "0"
+        head = client.head("/articles?page=2")
+        assert head.content == b"" and head.headers["content-length"] == str(len(first.content))
+        assert len(made) == 1
+        client.get("/articles?page=2", headers={"accept-language": "fr"})  # varied: serve
+        client.get("/articles/engine")  # a path with parameters: serve
+        client.get("/articles/engine")
+        assert len(made) == 4 and calls["engine"] == 1
+
+    async def stamp(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        response.headers["x-seen"] = "yes"
+        return response
+
+    made.clear()
+    with TestClient(make_app(middleware=[stamp])) as client:
+        answers = [client.get("/articles") for _ in range(2)]
+    assert len(made) == 2 and calls["articles"] == 1  # app middleware runs on every hit
+    assert [a.headers["x-seen"] for a in answers] == ["yes", "yes"]
+
+
+def test_the_age_of_a_hit_counts_seconds_since_it_was_stored(
+    monkeypatch: pytest.MonkeyPatch, client: TestClient
+) -> None:
+    from bastion.cache import responses
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(responses, "_time", lambda: now[0])
+    monkeypatch.setattr(responses.time, "time", lambda: now[0])
+    client.get("/articles")
+    ages = []
+    for step in (0.4, 0.7, 1.2, 3600):
+        now[0] += step
+        ages.append(client.get("/articles").headers["age"])
+    assert ages == ["0", "1", "2", "3602"]
 
 
 def test_handlers_invalidate_cached_answers_by_tag(client: TestClient) -> None:

@@ -68,8 +68,9 @@ class MemoryBackend:
         """``lookup``, then ``decode(value)``, run once per stored value and kept beside it:
         the response cache's hits reuse the answer decoded at the first hit. ``decode``'s
         result must not be mutated; its errors propagate (and nothing is kept)."""
-        entry = self._data.get(key)
-        if entry is None:
+        try:
+            entry = self._data[key]  # cheaper than .get() on a hit; a miss costs more
+        except KeyError:
             return None
         expires = entry[1]
         if expires is not None and expires <= _monotonic():  # type: ignore[operator]

@@ -1,8 +1,10 @@
 """The default backend: a bounded LRU in this process (nothing to install or run).
 
 Entries are bytes, as on every backend, so a cached object is never shared with whoever
-mutates it. The least recently used entries go first once ``max_entries`` or ``max_bytes``
-is reached; expired ones go when met. Not shared between processes: with several workers,
+mutates it. Once ``max_entries`` or ``max_bytes`` is reached, the least recently used entries
+go first, by second chance (CLOCK): a read only marks its entry, and eviction sends a marked
+entry to the back, unmarked, and takes the oldest unmarked one (a hit costs one store instead
+of a reordering). Expired entries go when met. Not shared between processes: with several workers,
 each has its own (use Redis or memcached for one cache across them).
 """
 
@@ -31,7 +33,7 @@ class MemoryBackend:
                 raise ConfigurationError(f"MemoryBackend({name}={value!r}): use a number >= 1")
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        # key -> [value, expires (monotonic) or None, tags, (decode, decoded) or None]
+        # key -> [value, expires (monotonic) or None, tags, (decode, decoded) or None, read]
         self._data: OrderedDict[str, list[object]] = OrderedDict()
         self._tags: dict[str, set[str]] = {}
         self._bytes = 0
@@ -61,22 +63,23 @@ class MemoryBackend:
         if expires is not None and expires <= _monotonic():  # type: ignore[operator]
             self._drop(key)
             return None
-        self._data.move_to_end(key)
+        entry[4] = True
         return entry[0]  # type: ignore[return-value]
 
-    def lookup_decoded(self, key: str, decode: Callable[[bytes], T]) -> T | None:
+    def lookup_decoded(self, key: str, decode: Callable[[bytes], T], now: float) -> T | None:
         """``lookup``, then ``decode(value)``, run once per stored value and kept beside it:
         the response cache's hits reuse the answer decoded at the first hit. ``decode``'s
-        result must not be mutated; its errors propagate (and nothing is kept)."""
+        result must not be mutated; its errors propagate (and nothing is kept). ``now``:
+        ``time.monotonic()``, read by the caller, who needs it too."""
         try:
             entry = self._data[key]  # cheaper than .get() on a hit; a miss costs more
         except KeyError:
             return None
         expires = entry[1]
-        if expires is not None and expires <= _monotonic():  # type: ignore[operator]
+        if expires is not None and expires <= now:  # type: ignore[operator]
             self._drop(key)
             return None
-        self._data.move_to_end(key)
+        entry[4] = True
         memo = entry[3]
         if memo is not None and memo[0] is decode:  # type: ignore[index]
             return memo[1]  # type: ignore[index,no-any-return]
@@ -95,17 +98,23 @@ class MemoryBackend:
         if key in self._data:
             self._drop(key)
         expires = None if ttl is None else _monotonic() + ttl
-        self._data[key] = [value, expires, tuple(tags), None]
+        self._data[key] = [value, expires, tuple(tags), None, False]
         self._bytes += len(value)
         for tag in tags:
             self._tags.setdefault(tag, set()).add(key)
         while len(self._data) > self.max_entries or (
             self._bytes > self.max_bytes and len(self._data) > 1
         ):
-            self._drop(next(iter(self._data)))
+            oldest = next(iter(self._data))
+            entry = self._data[oldest]
+            if entry[4] or oldest == key:  # read since its last round, or the one just stored
+                entry[4] = False
+                self._data.move_to_end(oldest)
+            else:
+                self._drop(oldest)
 
     def _drop(self, key: str) -> None:
-        value, _, tags, _ = self._data.pop(key)
+        value, _, tags, _, _ = self._data.pop(key)
         self._bytes -= len(value)  # type: ignore[arg-type]
         for tag in tags:  # type: ignore[attr-defined]
             keys = self._tags.get(tag)

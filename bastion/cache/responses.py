@@ -65,7 +65,17 @@ class _Hit:
     """A stored answer decoded, once per stored value on the memory backend: what ``serve``
     answers, and the messages ``early`` sends (``Age`` still to add to their headers)."""
 
-    __slots__ = ("_age", "_age_until", "body", "head", "headers", "sent_body", "status", "stored")
+    __slots__ = (
+        "age_header",
+        "age_until",
+        "body",
+        "head",
+        "headers",
+        "origin",
+        "sent_body",
+        "status",
+        "stored",
+    )
 
     def __init__(self, stored: _Stored) -> None:
         self.status = stored.status
@@ -77,16 +87,19 @@ class _Hit:
         start, body = answer.messages("GET")
         self.head = start["headers"]
         self.sent_body = body["body"]
-        self._age_until = 0.0
+        #: When it was stored on the monotonic clock (the one hits read), and until when
+        #: ``age_header`` is right.
+        self.origin = _monotonic() - max(0.0, _time() - stored.stored)
+        self.age_until = 0.0
+        self.age_header = (b"age", b"0")
 
-    def age(self) -> tuple[bytes, bytes]:
-        """The ``Age`` header to send now, worked out once a second."""
-        now = _time()
-        if now >= self._age_until:
-            age = max(0, int(now - self.stored))
-            self._age = (b"age", str(age).encode())
-            self._age_until = self.stored + age + 1
-        return self._age
+    def age(self, now: float) -> tuple[bytes, bytes]:
+        """The ``Age`` header at ``now`` (``time.monotonic()``), worked out once a second."""
+        if now >= self.age_until:
+            age = int(now - self.origin)
+            self.age_header = (b"age", str(age).encode())
+            self.age_until = self.origin + age + 1
+        return self.age_header
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -223,6 +236,7 @@ class _ResponseCache:
             self.watch.setdefault(name.encode(), 3 + i)
         self.varies = len(policy.vary)
         self.no_vary = "\n" * self.varies  # the key's varied part when none of them was sent
+        self.path_keys: dict[str, str] = {}  # early's keys for requests without a query
         self.cookies = [name.encode() for name in cookies]
         self.key = policy.key
         self.ttl = policy.ttl
@@ -243,22 +257,24 @@ class _ResponseCache:
         for name, _ in scope["headers"]:
             if name in watch:
                 return None
+        path = scope["path"]
         query = scope["query_string"]
-        key = scope["path"] + "?" + query.decode("latin-1") if query else scope["path"]
-        # Not hashed when long or not ASCII, as serve's keys are: such a key misses, and the
-        # request goes to serve.
+        if query:  # not hashed when long or not ASCII, as serve's keys are: such a key misses
+            key = self.prefix + path + "?" + query.decode("latin-1") + self.no_vary
+        else:  # the app asks on its static paths only: few keys, made once
+            key = self.path_keys.get(path) or self.path_keys.setdefault(
+                path, self.prefix + path + self.no_vary
+            )
+        now = _monotonic()
         try:
-            hit = self.lookup(self.prefix + key + self.no_vary, _decode)  # type: ignore[misc]
+            hit = self.lookup(key, _decode, now)  # type: ignore[misc]
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
         if hit is None:
             return None
+        age = hit.age_header if now < hit.age_until else hit.age(now)
         return (
-            {
-                "type": "http.response.start",
-                "status": hit.status,
-                "headers": [*hit.head, hit.age()],
-            },
+            {"type": "http.response.start", "status": hit.status, "headers": [*hit.head, age]},
             {
                 "type": "http.response.body",
                 "body": hit.sent_body if scope["method"] == "GET" else b"",
@@ -306,7 +322,7 @@ class _ResponseCache:
         try:
             if lookup is not None:
                 try:
-                    stored = lookup(full, _decode)
+                    stored = lookup(full, _decode, _monotonic())
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     stored = None
             else:
@@ -321,7 +337,7 @@ class _ResponseCache:
         response = _new(Response)
         response.status_code = stored.status
         response.body = stored.body
-        response.raw_headers = [*stored.headers, stored.age()]
+        response.raw_headers = [*stored.headers, stored.age(_monotonic())]
         return response
 
     def _has_private_cookie(self, header: bytes) -> bool:
@@ -417,9 +433,10 @@ def _answer(stored: _Hit) -> Response:
     response = Response.__new__(Response)
     response.status_code = stored.status
     response.body = stored.body
-    response.raw_headers = [*stored.headers, stored.age()]
+    response.raw_headers = [*stored.headers, stored.age(_monotonic())]
     return response
 
 
 _time = time.time
+_monotonic = time.monotonic
 _new = Response.__new__

@@ -46,6 +46,27 @@ async def test_least_recently_used_entries_go_first() -> None:
     assert await cache.get_many(["a", "b", "c", "d"]) == {"a": "a", "c": "c", "d": "d"}
 
 
+async def test_entries_read_since_the_last_eviction_get_a_second_chance() -> None:
+    backend = MemoryBackend(max_entries=3)
+    cache = Cache(backend)
+    for key in "abc":
+        await cache.set(key, key)
+    await cache.get("a")
+    await cache.get("b")
+    await cache.set("d", "d")  # a and b were read: c goes; a and b, unmarked, go behind d
+    await cache.set("e", "e")  # then the oldest not read since: d
+    assert await cache.get_many(["a", "b", "c", "d", "e"]) == {"a": "a", "b": "b", "e": "e"}
+
+
+async def test_the_value_just_stored_is_not_the_one_evicted() -> None:
+    backend = MemoryBackend(max_bytes=1000)
+    cache = Cache(backend)
+    await cache.set("old", b"x" * 300)
+    await cache.get("old")
+    await cache.set("new", b"x" * 800)  # too much for both: the older goes, read or not
+    assert await cache.get_many(["old", "new"]) == {"new": b"x" * 800}
+
+
 async def test_max_bytes_bounds_the_values_kept() -> None:
     backend = MemoryBackend(max_bytes=1000)
     cache = Cache(backend)

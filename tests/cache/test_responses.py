@@ -215,17 +215,18 @@ def test_hits_are_answered_before_a_request_exists_when_nothing_else_runs_first(
 def test_the_age_of_a_hit_counts_seconds_since_it_was_stored(
     monkeypatch: pytest.MonkeyPatch, client: TestClient
 ) -> None:
-    from bastion.cache import responses
+    from bastion.cache import memory, responses
 
     now = [1_000_000.0]
-    monkeypatch.setattr(responses, "_time", lambda: now[0])
-    monkeypatch.setattr(responses.time, "time", lambda: now[0])
+    for module, name in ((responses, "_time"), (responses, "_monotonic"), (memory, "_monotonic")):
+        monkeypatch.setattr(module, name, lambda: now[0])
+    monkeypatch.setattr(responses.time, "time", lambda: now[0])  # the time stored
     client.get("/articles")
     ages = []
-    for step in (0.4, 0.7, 1.2, 3600):
+    for step in (0.4, 0.7, 1.2, 30):
         now[0] += step
         ages.append(client.get("/articles").headers["age"])
-    assert ages == ["0", "1", "2", "3602"]
+    assert ages == ["0", "1", "2", "32"]
 
 
 def test_handlers_invalidate_cached_answers_by_tag(client: TestClient) -> None:

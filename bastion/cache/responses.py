@@ -74,14 +74,12 @@ class _Hit:
         "origin",
         "sent_body",
         "status",
-        "stored",
     )
 
     def __init__(self, stored: _Stored) -> None:
         self.status = stored.status
         self.headers = stored.headers
         self.body = stored.body
-        self.stored = stored.stored
         answer = _new(Response)
         answer.status_code, answer.body, answer.raw_headers = self.status, self.body, self.headers
         start, body = answer.messages("GET")

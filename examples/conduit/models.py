@@ -9,8 +9,9 @@ stay distinct inside one transaction (PostgreSQL's ``now()`` is the transaction'
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, MetaData, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, MetaData, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bastion.db import Model
@@ -34,6 +35,17 @@ class Stamped:
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+@event.listens_for(Stamped, "before_insert", propagate=True)
+def _stamp_once(mapper: Any, connection: Any, row: Stamped) -> None:
+    """A new row's two stamps are one reading of the clock: two column defaults read it twice,
+    and a millisecond may pass between them, so a new article's ``updatedAt`` would differ."""
+    now = utcnow()
+    if row.created_at is None:
+        row.created_at = now
+    if row.updated_at is None:
+        row.updated_at = row.created_at
 
 
 class User(Stamped, ConduitModel):

@@ -21,6 +21,18 @@ def test_create_answers_201_with_the_article(client, api):
     assert article["author"] == {"username": "jake", "bio": None, "image": None, "following": False}
 
 
+def test_a_new_article_reads_the_clock_once_for_both_stamps(client, api, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    import examples.conduit.models as models
+
+    ticks = iter(datetime(2030, 1, 1, tzinfo=UTC) + timedelta(milliseconds=n) for n in range(100))
+    monkeypatch.setattr(models, "utcnow", lambda: next(ticks))  # every reading a millisecond on
+    auth = api.register("jake")
+    article = api.article(auth, "Stamped")
+    assert article["createdAt"].startswith("2030-01-01T00:00:00.") and article["createdAt"] == article["updatedAt"]
+
+
 def test_tag_list_is_optional_and_drops_blanks_and_repeats(client, api):
     auth = api.register("jake")
     assert api.article(auth, "No tags")["tagList"] == []

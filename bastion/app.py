@@ -325,9 +325,10 @@ class App(Generic[StateT]):
     def answer_early(self, endpoint: Endpoint, answer: EarlyAnswer) -> None:
         """Let ``answer(scope)`` answer GET and HEAD requests for ``endpoint`` before a
         ``Request`` exists: it returns the start and body messages, or None to have
-        ``endpoint`` serve the request. For endpoint wrappers whose endpoint can often answer
-        from the scope alone (the response cache's hits). Asked only on static paths whose GET
-        and HEAD are ``endpoint``, in an app without function middleware (it would skip it)."""
+        ``endpoint`` serve the request, or an awaitable of either. For endpoint wrappers
+        whose endpoint can often answer from the scope alone (the response cache's hits).
+        Asked only on static paths whose GET and HEAD are ``endpoint``, in an app without
+        function middleware (it would skip it)."""
         self._early_answers[id(endpoint)] = (endpoint, answer)
 
     def _early_paths(self) -> dict[str, EarlyAnswer]:
@@ -390,6 +391,8 @@ class App(Generic[StateT]):
             method = scope["method"]
             if answer is not None and (method == "GET" or method == "HEAD"):
                 messages = answer(scope)
+                if messages is not None and not isinstance(messages, tuple):
+                    messages = await messages  # a shared cache's round trip
                 if messages is not None:
                     await send(messages[0])
                     await send(messages[1])

@@ -24,5 +24,7 @@ MiddlewareFunction = Callable[["Request", CallNext], Awaitable["Response"]]
 #: Raw ASGI middleware: a class (or factory) taking the wrapped ASGI app plus options.
 ASGIMiddlewareFactory = Callable[..., ASGIApp]
 #: An endpoint's answer from the scope alone, before a ``Request`` exists: the start and body
-#: messages, or None to serve the request the usual way (``App.answer_early``).
-EarlyAnswer = Callable[[Scope], tuple[Message, Message] | None]
+#: messages, or None to serve the request the usual way (``App.answer_early``); or an
+#: awaitable of either, when the answer needs a round trip (a shared cache).
+EarlyMessages = tuple[Message, Message] | None
+EarlyAnswer = Callable[[Scope], EarlyMessages | Awaitable[EarlyMessages]]

@@ -17,8 +17,9 @@ that set cookies) itself. The key is the path, the raw query string, the ``vary`
 values and ``key(request)``. Stored answers carry ``Cache-Control: max-age=<ttl>`` (unless
 the handler set one), a weak ``ETag`` (the one ``ConditionalGet`` would compute, so it can
 answer 304s) and ``Vary``; hits add ``Age``. Concurrent misses for one key run the handler
-once in each process. Hits on the memory backend for static paths are answered before a
-``Request`` exists (``early``, through ``App.answer_early``) when the app lets them.
+once in each process. Hits for static paths are answered before a ``Request`` exists
+(``early``, through ``App.answer_early``) when the app lets them: on the memory backend
+without a coroutine, on shared backends after their one round trip.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import hashlib
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -40,7 +41,7 @@ from bastion.http.preconditions import body_etag
 from bastion.http.request import Request
 from bastion.http.response import SENT_BY_MESSAGES, Response
 from bastion.routing.route import Route, path_param_names
-from bastion.types import CallNext, Endpoint, Message, Scope
+from bastion.types import CallNext, EarlyMessages, Endpoint, Message, Scope
 
 if TYPE_CHECKING:
     from bastion.app import App
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
     from bastion.routing._endpoint import CompiledRoute
 
 _READ = ("GET", "HEAD")
+#: Left in the scope by ``early`` when a shared backend was asked and had no answer (True) or
+#: was down (False): ``serve`` goes on from there instead of asking again.
+_ASKED = "bastion.cache.asked"
 _PLACEHOLDER = re.compile(r"{([^{}]*)}")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 
@@ -197,7 +201,7 @@ def cached_endpoint(compiled: CompiledRoute, app: App[Any], caches: Any) -> Endp
     cookies = {*policy.private_cookies, *_session_cookies(app)}
     cache = _ResponseCache(policy, caches[policy.cache], compiled.endpoint, cookies)
     endpoint = cache.serve
-    if cache.lookup is not None and policy.key is None:
+    if policy.key is None:
         app.answer_early(endpoint, cache.early)
     return endpoint
 
@@ -247,7 +251,7 @@ class _ResponseCache:
         self.cache_control = (f"private, {control}" if policy.key else control).encode()
         self.vary_header = ", ".join(policy.vary).encode() if policy.vary else None
 
-    def early(self, scope: Scope) -> tuple[Message, Message] | None:
+    def early(self, scope: Scope) -> EarlyMessages | Awaitable[EarlyMessages]:
         """A hit's two messages from the scope of a GET or HEAD, before a ``Request`` exists
         (``App.answer_early``); None sends the request the usual way, through ``serve``: a
         miss, and any request with a header that ``serve`` looks at."""
@@ -263,21 +267,34 @@ class _ResponseCache:
             key = self.path_keys.get(path) or self.path_keys.setdefault(
                 path, self.prefix + path + self.no_vary
             )
+        lookup = self.lookup
+        if lookup is None:
+            if len(key) - len(self.prefix) > 200 or not key.isascii():
+                return None  # serve hashes such keys
+            return self._early_shared(scope, key)
         now = _monotonic()
         try:
-            hit = self.lookup(key, _decode, now)  # type: ignore[misc]
+            hit = lookup(key, _decode, now)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
-        if hit is None:
+        return None if hit is None else _messages(hit, scope["method"], now)
+
+    async def _early_shared(self, scope: Scope, key: str) -> tuple[Message, Message] | None:
+        """``early`` on a shared backend: the round trip, then a hit's messages; a miss or an
+        outage is left in the scope, so that ``serve`` does not ask again."""
+        try:
+            data = await self.backend.get(key)
+        except BackendUnavailable as exc:
+            self.core.down("get", exc)
+            scope[_ASKED] = False
             return None
-        age = hit.age_header if now < hit.age_until else hit.age(now)
-        return (
-            {"type": "http.response.start", "status": hit.status, "headers": [*hit.head, age]},
-            {
-                "type": "http.response.body",
-                "body": hit.sent_body if scope["method"] == "GET" else b"",
-            },
-        )
+        except Exception:  # not an outage: serve asks again, where the app's handlers answer
+            return None
+        hit = None if data is None else self._decoded(data)
+        if hit is None:
+            scope[_ASKED] = True
+            return None
+        return _messages(hit, scope["method"], _monotonic())
 
     async def serve(self, request: Request) -> Response:
         scope = request.scope
@@ -324,7 +341,10 @@ class _ResponseCache:
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     stored = None
             else:
-                data = await self.backend.get(full)
+                asked = scope.pop(_ASKED, None)  # early asked the backend already
+                if asked is False:
+                    return await self.endpoint(request)
+                data = None if asked else await self.backend.get(full)
                 stored = self._decoded(data) if data is not None else None
         except BackendUnavailable as exc:
             self.core.down("get", exc)
@@ -417,6 +437,15 @@ class _ResponseCache:
         except BackendUnavailable as exc:
             self.core.down("set", exc)
         return data
+
+
+def _messages(hit: _Hit, method: str, now: float) -> tuple[Message, Message]:
+    """A hit's two ASGI messages, for ``early``: the head kept ready, with its ``Age``."""
+    age = hit.age_header if now < hit.age_until else hit.age(now)
+    return (
+        {"type": "http.response.start", "status": hit.status, "headers": [*hit.head, age]},
+        {"type": "http.response.body", "body": hit.sent_body if method == "GET" else b""},
+    )
 
 
 def _answer(stored: _Hit) -> Response:

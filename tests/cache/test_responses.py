@@ -5,6 +5,7 @@ a cache that is down."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from bastion import App, Router
 from bastion.cache import Cache, CachePlugin, CachePolicy
+from bastion.cache.redis import RedisBackend
 from bastion.exceptions import ConfigurationError
 from bastion.http.request import Request
 from bastion.http.response import JSONResponse, Response
@@ -26,7 +28,8 @@ calls: Counter[str] = Counter()
 
 def make_app(*plugins: Any, cache_spec: str | None = None, **app_options: Any) -> App[Any]:
     calls.clear()
-    app = App(plugins=[*plugins, CachePlugin(cache_spec)], **app_options)
+    prefix = f"test-{uuid.uuid4().hex[:12]}"  # a shared server keeps earlier tests' keys
+    app = App(plugins=[*plugins, CachePlugin(cache_spec, prefix=prefix)], **app_options)
     policy = CachePolicy(ttl=60, vary=("accept-language",), tags=("articles",))
 
     @app.get("/articles", middleware=[policy])
@@ -81,12 +84,20 @@ def make_app(*plugins: Any, cache_spec: str | None = None, **app_options: Any) -
     return app
 
 
+@pytest.fixture(params=["memory", "redis", "memcached"])
+def cache_spec(request: pytest.FixtureRequest) -> str | None:
+    """The memory backend, and shared ones (a real Redis, a real memcached)."""
+    if request.param == "memory":
+        return None
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
 @pytest.fixture(params=["middleware", "bare"])
-def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+def client(request: pytest.FixtureRequest, cache_spec: str | None) -> Iterator[TestClient]:
     """The app with function middleware, and without: there, hits on static paths are
     answered before a ``Request`` exists (``App.answer_early``), and must not differ."""
     middleware = [ConditionalGet()] if request.param == "middleware" else []
-    with TestClient(make_app(middleware=middleware)) as made:
+    with TestClient(make_app(middleware=middleware, cache_spec=cache_spec)) as made:
         yield made
 
 
@@ -176,7 +187,7 @@ def test_conditional_get_answers_304_from_the_cache() -> None:
 
 
 def test_hits_are_answered_before_a_request_exists_when_nothing_else_runs_first(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, cache_spec: str | None
 ) -> None:
     made: list[Request] = []
 
@@ -188,7 +199,7 @@ def test_hits_are_answered_before_a_request_exists_when_nothing_else_runs_first(
             made.append(self)
 
     monkeypatch.setattr("bastion.app.Request", CountedRequest)
-    with TestClient(make_app()) as client:
+    with TestClient(make_app(cache_spec=cache_spec)) as client:
         first, second = client.get("/articles?page=2"), client.get("/articles?page=2")
         assert len(made) == 1  # the miss only
         assert second.content == first.content and second.headers["age"] == "0"
@@ -206,10 +217,31 @@ def test_hits_are_answered_before_a_request_exists_when_nothing_else_runs_first(
         return response
 
     made.clear()
-    with TestClient(make_app(middleware=[stamp])) as client:
+    with TestClient(make_app(middleware=[stamp], cache_spec=cache_spec)) as client:
         answers = [client.get("/articles") for _ in range(2)]
     assert len(made) == 2 and calls["articles"] == 1  # app middleware runs on every hit
     assert [a.headers["x-seen"] for a in answers] == ["yes", "yes"]
+
+
+def test_a_miss_answered_early_asks_a_shared_backend_once(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    asked: list[str] = []
+    get = RedisBackend.get
+
+    async def counted(self: RedisBackend, key: str) -> bytes | None:
+        if ":responses:" in key:  # not the start-up probe
+            asked.append(key)
+        return await get(self, key)
+
+    monkeypatch.setattr(RedisBackend, "get", counted)
+    with TestClient(make_app(cache_spec=redis_url)) as client:
+        first, second = client.get("/articles"), client.get("/articles")
+        assert first.json() == second.json() and calls["articles"] == 1
+        assert len(asked) == 2 and asked[0] == asked[1]  # the miss, then the hit: once each
+        long = "/articles?page=1&" + "x" * 300  # serve hashes such keys; early leaves them
+        assert [client.get(long).json()["n"] for _ in range(2)] == [2, 2]
+        assert len(asked) == 4 and asked[2] == asked[3] and len(asked[2]) < 100
 
 
 def test_the_age_of_a_hit_counts_seconds_since_it_was_stored(

@@ -277,7 +277,16 @@ class _ResponseCache:
             hit = lookup(key, _decode, now)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None
-        return None if hit is None else _messages(hit, scope["method"], now)
+        if hit is None:
+            return None
+        age = hit.age_header if now < hit.age_until else hit.age(now)
+        return (  # _messages, written out: a call is a tenth of what a hit costs here
+            {"type": "http.response.start", "status": hit.status, "headers": [*hit.head, age]},
+            {
+                "type": "http.response.body",
+                "body": hit.sent_body if scope["method"] == "GET" else b"",
+            },
+        )
 
     async def _early_shared(self, scope: Scope, key: str) -> tuple[Message, Message] | None:
         """``early`` on a shared backend: the round trip, then a hit's messages; a miss or an

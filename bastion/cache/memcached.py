@@ -139,11 +139,13 @@ class MemcachedBackend:
     @staticmethod
     def _exptime(ttl: float | None) -> tuple[int, float]:
         """memcached's exptime (relative seconds, or epoch beyond 30 days) and the exact
-        epoch expiry kept in the entry."""
+        epoch expiry kept in the entry. memcached's clock moves once a second, so a relative
+        exptime of 1 may end at once: it gets a second more, and the entry's own expiry
+        decides."""
         if ttl is None:
             return 0, 0.0
         expires = time.time() + ttl
-        seconds = math.ceil(ttl)
+        seconds = math.ceil(ttl) + 1
         return (seconds if seconds <= _THIRTY_DAYS else math.ceil(expires)), expires
 
     async def _versions(self, marks: Sequence[str]) -> dict[str, int]:

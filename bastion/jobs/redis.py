@@ -46,6 +46,9 @@ __all__ = ["RedisJobsBackend"]
 #: The hash fields returned for a job, in the order ``_record`` reads them.
 _FIELDS = tuple("n q p ra a ma uk uu s e ea sa fa w lu c x".split())  # noqa: SIM905
 _BATCH = 1000  # records per enqueue script call, jobs per rescue/purge call
+#: How late Redis may end a blocking command's timeout: it checks them on its clock's tick,
+#: ``hz`` times a second (10 by default).
+_TICK = 0.1
 
 _PRELUDE = """
 local P = ARGV[1]
@@ -679,13 +682,17 @@ class RedisJobsBackend:
                         pipe.zrange(f"{self.prefix}s:{queue}", 0, 0, withscores=True)
                     firsts = await pipe.execute()
                 due = min((entries[0][1] for entries in firsts if entries), default=None)
-                block = seconds - (time.monotonic() - started)
-                if due is not None:
-                    block = min(block, due - time.time())
-                if block < 0.002:  # BLPOP would read a 0 ms timeout as "forever"
-                    return
+                end = time.time() + seconds - (time.monotonic() - started)
+                tick = 0.0
+                if due is not None and due <= end:  # Redis ends a BLPOP on its clock's tick
+                    end, tick = due, _TICK
+                block = end - time.time() - tick
                 keys = [f"{self.prefix}w:{queue}" for queue in names]
-                await client.blpop(keys, timeout=round(block, 3))
+                # (BLPOP would read a 0 ms timeout as "forever")
+                if block >= 0.002 and await client.blpop(keys, timeout=round(block, 3)):
+                    return  # woken: a job was made available
+                if tick:  # the last moments before the job is due, on this process's clock
+                    await asyncio.sleep(max(0.0, end - time.time()))
         except TimeoutError:
             return
         except (RedisError, OSError):  # refused at once: pause instead of spinning

@@ -68,6 +68,20 @@ async def test_ttls_below_a_second_hold(cache: Cache) -> None:
     assert await cache.get("k") is None
 
 
+async def test_a_one_second_ttl_outlasts_memcacheds_clock_tick(cache: Cache, memcached_url: str) -> None:
+    """memcached's clock moves once a second: told "1", it may drop the item at its next tick,
+    a moment later. The server is told a second more; the entry's own expiry decides."""
+    await cache.set("k", "v", ttl=1)
+    host, port = memcached_url.removeprefix("memcached://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"mg " + MemcachedBackend._k(cache.prefix + "k") + b" t\r\n")  # t: seconds left
+    line = await reader.readline()
+    writer.close()
+    assert line.startswith(b"HD t") and int(line.split(b" t")[1]) >= 2, line
+    await asyncio.sleep(1.2)
+    assert await cache.get("k") is None
+
+
 async def test_another_client_sees_invalidations_and_clears(cache: Cache, peer: Cache) -> None:
     await cache.set("a", 1, tags=("t",))
     await cache.namespace("blog").set("b", 2)

@@ -100,7 +100,7 @@ async def test_a_job_enqueued_for_later_while_a_worker_waits_starts_on_time(
     run_at = time.time() + 0.3  # as cron enqueues a tick ahead of time
     await backend.enqueue([job(run_at=run_at)])
     await asyncio.wait_for(running, timeout=5)
-    assert run_at <= started[0] < run_at + 0.1
+    assert run_at <= started[0] < run_at + 0.05  # Redis alone ends BLPOPs up to 0.1 s late
 
 
 async def test_wait_on_other_queues_sleeps_through_an_enqueue(backend: RedisJobsBackend) -> None:

@@ -125,3 +125,22 @@ class Api:
 @pytest.fixture
 def api(client: TestClient) -> Api:
     return Api(client)
+
+
+@pytest.fixture
+def ticking_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Conduit's clock, a millisecond later at every reading: a create and an update made in
+    the same millisecond would otherwise carry the same stamp."""
+    from datetime import UTC, datetime, timedelta
+
+    import examples.conduit.models as models
+    import examples.conduit.routes.articles as articles
+
+    readings = iter(range(1_000_000))
+    start = datetime.now(UTC)
+
+    def tick() -> datetime:
+        return start + timedelta(milliseconds=next(readings))
+
+    monkeypatch.setattr(models, "utcnow", tick)
+    monkeypatch.setattr(articles, "utcnow", tick)

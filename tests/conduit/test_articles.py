@@ -214,7 +214,7 @@ def test_feed_needs_a_token(client):
 
 
 # -- update ----------------------------------------------------------------------------------
-def test_update_changes_the_fields_sent(client, api):
+def test_update_changes_the_fields_sent(client, api, ticking_clock):
     auth = api.register("jake")
     created = api.article(auth, "Dragons", tags=["a", "b"])
     response = client.put("/api/articles/dragons", headers=auth, json={"article": {"body": "With a new body"}})

@@ -87,7 +87,7 @@ def test_creating_an_article_shows_it_and_its_tags_at_once(client, api):
     assert client.get("/api/articles?tag=dragons").json()["articlesCount"] == 1
 
 
-def test_updating_an_article_shows_the_change(client, api):
+def test_updating_an_article_shows_the_change(client, api, ticking_clock):
     jake = api.register("jake")
     api.article(jake, "Dragons", tags=["dragons"])
     assert client.get("/api/articles").json()["articles"][0]["title"] == "Dragons"

@@ -272,7 +272,7 @@ async def test_wait_returns_when_a_job_enqueued_for_later_falls_due(backend: Job
         await asyncio.wait_for(backend.wait(["default"], 5.0), timeout=6)
         claimed = await backend.claim(["default"], 1, worker="w1", lease=LEASE)
     assert [c.id for c in claimed] == [job.id]
-    assert time.monotonic() - start < SHORT + 0.5
+    assert time.monotonic() - start < SHORT + 1.5  # not the wait's 5 s
 
 
 # -- unique keys -------------------------------------------------------------------------

@@ -279,7 +279,7 @@ async def test_a_running_job_is_cancelled_on_request(h: Harness) -> None:
         await asyncio.sleep(30)
 
     job_id = await long.enqueue()
-    h.worker(lease=0.15)  # renewed every 50 ms: that is when the request is seen
+    h.worker(lease=0.6)  # renewed every 0.2 s: that is when the request is seen
     await asyncio.wait_for(started.wait(), 5)
     assert await h.backend.cancel(job_id) is True
     await until(lambda: state_is(h.backend, job_id, JobState.CANCELLED))
@@ -293,11 +293,12 @@ async def test_leases_are_renewed_while_a_job_runs(h: Harness) -> None:
     async def longer_than_its_lease() -> None:
         nonlocal runs
         runs += 1
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.5)
 
+    # renewed every 0.2 s, so a stall of the loop up to 0.4 s is no expiry
     job_id = await longer_than_its_lease.enqueue()
-    h.worker(lease=0.15, rescue_every=0.05)
-    h.worker(lease=0.15, rescue_every=0.05)  # rescues often: must find nothing expired
+    h.worker(lease=0.6, rescue_every=0.05)
+    h.worker(lease=0.6, rescue_every=0.05)  # rescues often: must find nothing expired
     await until(lambda: state_is(h.backend, job_id, JobState.SUCCEEDED))
     assert runs == 1
 
@@ -440,12 +441,18 @@ async def test_worker_logs_carry_the_job_id(h: Harness, caplog: pytest.LogCaptur
     async def quiet() -> None:
         pass
 
+    def lines() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if getattr(r, "job_id", None) == job_id]
+
+    async def logged() -> bool:  # the worker stores the success, then logs it
+        return any(r.getMessage().startswith("succeeded ") for r in lines())
+
     job_id = await quiet.enqueue()
     h.worker()
     await until(lambda: state_is(h.backend, job_id, JobState.SUCCEEDED))
-    lines = [r for r in caplog.records if getattr(r, "job_id", None) == job_id]
-    assert lines and lines[-1].getMessage().startswith(f"succeeded {quiet.name} {job_id}")
-    assert lines[-1].queue == "default"  # type: ignore[attr-defined]
+    await until(logged)
+    assert lines()[-1].getMessage().startswith(f"succeeded {quiet.name} {job_id}")
+    assert lines()[-1].queue == "default"  # type: ignore[attr-defined]
 
 
 async def test_successful_runs_are_logged_at_debug_only(

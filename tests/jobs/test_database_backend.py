@@ -275,6 +275,7 @@ CLAIMER = """
     async def main():
         backend = DatabaseBackend(url)
         await backend.start()
+        open(out + ".ready", "w").close()
         while not os.path.exists(go):
             time.sleep(0.005)
         with open(out, "w") as claimed:
@@ -324,7 +325,10 @@ async def test_two_processes_claiming_never_get_the_same_job(
     go = tmp_path / "go"
     outs = [tmp_path / f"claimed{n}" for n in range(2)]
     processes = [python(CLAIMER, jobs_url, f"p{n}", str(go), str(outs[n])) for n in range(2)]
-    await asyncio.sleep(1.0)  # both connected and waiting for the start
+    for _ in range(600):  # both connected and waiting for the start (imports may be slow)
+        if all(Path(f"{out}.ready").exists() for out in outs):
+            break
+        await asyncio.sleep(0.05)
     go.touch()
     for process in processes:
         _, errors = await asyncio.to_thread(process.communicate, timeout=240)

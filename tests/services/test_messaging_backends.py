@@ -145,19 +145,20 @@ async def test_a_slow_handler_keeps_its_message_from_the_rest_of_the_group(
     @bus.message("reports.build")
     async def build(n: int, msg: Message) -> None:
         runs.append(msg.attempt)
-        await asyncio.sleep(2.0)  # well past redeliver_after; touched meanwhile
+        await asyncio.sleep(3.5)  # well past redeliver_after; touched meanwhile
 
     members = []
     for _ in range(2):
         backend = await started(new_backend)
-        members.append(Consumer(bus, backend, redeliver_after=0.6, poll=0.2))
+        # touched every 0.5 s: a stall of the loop (or a slow touch) up to 1 s is no redelivery
+        members.append(Consumer(bus, backend, redeliver_after=1.5, poll=0.2))
     bus.backend = members[0].backend
     for member in members:
         await member.start()
     try:
         await bus.publish("reports.build", 1)
         await until(lambda: bool(runs), "never ran")
-        await asyncio.sleep(3.0)
+        await asyncio.sleep(4.0)
     finally:
         for member in members:
             await member.stop()

@@ -28,7 +28,7 @@ from bastion.auth.sessions.database_store import DatabaseStore
 from bastion.security import SecurityPlugin
 from bastion.security.csrf import csrf_token
 from bastion.testing import TestClient
-from tests._processes import free_port, running
+from tests._processes import free_ports, running
 from tests.auth.conftest import SECRET, app_with_database, sign_up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,7 +271,7 @@ def test_a_session_ended_through_one_process_is_refused_by_both(redis_url, tmp_p
             stderr=log,
         )
 
-    one, two = free_port(), free_port()
+    one, two = free_ports(2)
     with (
         server(one),
         server(two),

@@ -303,9 +303,8 @@ async def test_a_client_passed_in_is_used_and_left_open(redis_url: str, prefix: 
 
 
 async def test_wait_while_redis_is_unreachable_keeps_to_its_timeout() -> None:
-    from tests._processes import free_port
 
-    backend = RedisJobsBackend(f"redis://127.0.0.1:{free_port()}/0")
+    backend = RedisJobsBackend("redis://127.0.0.1:1/0")
     start = time.monotonic()
     await asyncio.wait_for(backend.wait(["default"], 0.3), timeout=30)
     assert 0.25 <= time.monotonic() - start < 1.0
@@ -317,9 +316,8 @@ async def test_start_without_a_server_says_where_it_looked() -> None:
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    from tests._processes import free_port
 
-    url = f"redis://:s3cret@127.0.0.1:{free_port()}/0"
+    url = "redis://:s3cret@127.0.0.1:1/0"
     backend = RedisJobsBackend(url)
     backend._given = Redis.from_url(url, retry=Retry(NoBackoff(), 0))  # fail at once
     with pytest.raises(ConfigurationError, match=r"cannot reach redis://:\*\*\*@127.0.0.1") as e:

@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests._processes import free_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = textwrap.dedent(
     """
@@ -35,12 +37,6 @@ APP = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until_serving(process: subprocess.Popen, port: int, log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -62,7 +58,7 @@ def test_limit_holds_across_two_processes(redis_url, tmp_path):
         "LIMIT_PREFIX": f"procs:{uuid.uuid4().hex}:",
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
     }
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     logs = [tmp_path / f"uvicorn-{port}.log" for port in ports]
     handles = [log.open("wb") for log in logs]
     processes = [

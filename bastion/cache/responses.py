@@ -66,8 +66,9 @@ class _Stored(msgspec.Struct, array_like=True):
 
 
 class _Hit:
-    """A stored answer decoded, once per stored value on the memory backend: what ``serve``
-    answers, and the messages ``early`` sends (``Age`` still to add to their headers)."""
+    """A stored answer decoded, once per stored value (kept beside it on the memory backend,
+    as the last one read on the others): what ``serve`` answers, and the messages ``early``
+    sends (``Age`` still to add to their headers)."""
 
     __slots__ = (
         "age_header",
@@ -450,9 +451,8 @@ class _ResponseCache:
 
 def _messages(hit: _Hit, method: str, now: float) -> tuple[Message, Message]:
     """A hit's two ASGI messages, for ``early``: the head kept ready, with its ``Age``."""
-    age = hit.age_header if now < hit.age_until else hit.age(now)
     return (
-        {"type": "http.response.start", "status": hit.status, "headers": [*hit.head, age]},
+        {"type": "http.response.start", "status": hit.status, "headers": [*hit.head, hit.age(now)]},
         {"type": "http.response.body", "body": hit.sent_body if method == "GET" else b""},
     )
 
